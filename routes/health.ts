@@ -1,0 +1,38 @@
+/** GET /health: readiness of the frontend process (503 while starting or shutting down). */
+import { createRoute, type RouteHandler } from '@hono/zod-openapi';
+import { HealthSchema } from '../src/core/protocols/admin.ts';
+import type { AppEnv, RouteOptions } from '../src/http/types.ts';
+
+export const route = createRoute({
+  method: 'get',
+  path: '/health',
+  tags: ['Infrastructure'],
+  summary: 'Health check',
+  description: 'Healthy once initial discovery is done; 503 while starting or shutting down.',
+  responses: {
+    200: { description: 'Healthy', content: { 'application/json': { schema: HealthSchema } } },
+    503: { description: 'Not ready', content: { 'application/json': { schema: HealthSchema } } },
+  },
+});
+
+export const options: RouteOptions = { pathKey: 'health' };
+
+export const handler: RouteHandler<typeof route, AppEnv> = (c) => {
+  const { lifecycle } = c.get('core');
+  const base = {
+    initial_discovery_complete: lifecycle.phase !== 'starting',
+    initial_discovery_error: lifecycle.discoveryError,
+    endpoints: [],
+    instances: [],
+  };
+  if (lifecycle.closing) {
+    return c.json({ status: 'shutting_down', message: 'Service is shutting down', ...base }, 503);
+  }
+  if (lifecycle.phase === 'starting') {
+    const message = lifecycle.discoveryError
+      ? `Initial model discovery failed: ${lifecycle.discoveryError}`
+      : 'Initial model discovery in progress';
+    return c.json({ status: 'not_ready', message, ...base }, 503);
+  }
+  return c.json({ status: 'healthy', message: 'Service is healthy', ...base }, 200);
+};

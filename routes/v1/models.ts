@@ -1,0 +1,31 @@
+/** GET /v1/models: the models that have at least one live worker. */
+import { createRoute, type RouteHandler } from '@hono/zod-openapi';
+import { ModelListSchema, OpenAIErrorSchema } from '../../src/core/protocols/openai.ts';
+import type { AppEnv, RouteOptions } from '../../src/http/types.ts';
+
+export const route = createRoute({
+  method: 'get',
+  path: '/v1/models',
+  tags: ['OpenAI'],
+  summary: 'List models',
+  responses: {
+    200: { description: 'Served models', content: { 'application/json': { schema: ModelListSchema } } },
+    503: {
+      description: 'Starting or shutting down',
+      content: { 'application/json': { schema: OpenAIErrorSchema } },
+    },
+  },
+});
+
+export const options: RouteOptions = { pathKey: 'models', readinessGate: true };
+
+export const handler: RouteHandler<typeof route, AppEnv> = (c) => {
+  const data = c.get('core').models.list().map((m) => ({
+    id: m.name,
+    object: 'model' as const,
+    created: m.created,
+    owned_by: 'switchboard',
+    ...(m.contextLength === undefined ? {} : { context_window: m.contextLength }),
+  }));
+  return c.json({ object: 'list' as const, data }, 200);
+};

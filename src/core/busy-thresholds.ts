@@ -1,0 +1,51 @@
+/**
+ * Per-model busy thresholds, settable at runtime through `/busy_threshold`. Enforcement (load
+ * shedding) reads them; this module only stores and validates them.
+ */
+
+export interface BusyThresholds {
+  active_decode_blocks_threshold: number | null;
+  active_prefill_tokens_threshold: number | null;
+  active_prefill_tokens_threshold_frac: number | null;
+}
+
+export interface ModelThresholds extends BusyThresholds {
+  model: string;
+}
+
+export const NO_THRESHOLDS: BusyThresholds = {
+  active_decode_blocks_threshold: null,
+  active_prefill_tokens_threshold: null,
+  active_prefill_tokens_threshold_frac: null,
+};
+
+export interface BusyThresholdStore {
+  /** The thresholds in force for `model`: its own, else the CLI defaults. */
+  get(model: string): BusyThresholds;
+  /** Merges the non-null fields of `update` into the model's thresholds and returns the result. */
+  set(model: string, update: Partial<BusyThresholds>): BusyThresholds;
+  /** Every model with thresholds of its own. */
+  list(): ModelThresholds[];
+}
+
+export function createBusyThresholdStore(defaults: BusyThresholds = NO_THRESHOLDS): BusyThresholdStore {
+  const byModel = new Map<string, BusyThresholds>();
+  const get = (model: string) => byModel.get(model) ?? { ...defaults };
+  return {
+    get,
+    set(model, update) {
+      const next = { ...get(model) };
+      for (const key of Object.keys(NO_THRESHOLDS) as (keyof BusyThresholds)[]) {
+        const value = update[key];
+        if (value !== undefined && value !== null) next[key] = value;
+      }
+      byModel.set(model, next);
+      return { ...next };
+    },
+    list: () =>
+      [...byModel.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([model, t]) => ({
+        model,
+        ...t,
+      })),
+  };
+}

@@ -1,0 +1,164 @@
+/**
+ * `createApp(routes, core)`: the Hono app. It mounts the route modules it is given (the generated
+ * manifest in production, any subset in tests), applies path overrides, and owns the cross-cutting
+ * parts: request ids, access logs, HTTP metrics, body intake, readiness, and the one `onError`.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context, MiddlewareHandler } from 'hono';
+import type { Core } from '../core/core.ts';
+import {
+  type ApiError,
+  NotReadyError,
+  RouteNotFoundError,
+  toApiError,
+  toErrorBody,
+  ValidationError,
+} from '../core/errors.ts';
+import { assertJsonContentType, parseJsonLenient, readBodyText } from './intake.ts';
+import type { AppEnv, AssetSource, RouteModule } from './types.ts';
+
+export interface AppOptions {
+  /** Where `/docs` finds the Swagger UI files. @default undefined (no assets: /docs says so) */
+  assets?: AssetSource;
+}
+
+export const API_TITLE = 'Switchboard';
+export const API_VERSION = '0.1.0';
+
+/** `['messages', 0, 'role']` -> `messages[0].role` */
+export function formatParamPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+interface ZodIssueLike {
+  path: readonly PropertyKey[];
+  message: string;
+}
+
+function validationError(issues: readonly ZodIssueLike[], where: string): ValidationError {
+  const first = issues[0];
+  const param = first ? formatParamPath(first.path) : '';
+  const detail = issues.slice(0, 5).map((issue) => {
+    const at = formatParamPath(issue.path);
+    return at ? `"${at}": ${issue.message}` : issue.message;
+  }).join('; ');
+  return new ValidationError(`Invalid ${where}: ${detail}`, { param: param || null });
+}
+
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+function requestIdOf(c: Context<AppEnv>, core: Core): string {
+  const given = c.req.header('x-request-id');
+  return given && REQUEST_ID.test(given) ? given : core.newId();
+}
+
+export function createApp(routes: readonly RouteModule[], core: Core, options: AppOptions = {}) {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const where = result.target === 'json' ? 'request body' : `request ${result.target}`;
+        throw validationError(result.error.issues, where);
+      }
+      return undefined;
+    },
+  });
+  let document: unknown;
+  const openapi = () =>
+    document ??= app.getOpenAPI31Document({
+      openapi: '3.1.0',
+      info: {
+        title: API_TITLE,
+        version: API_VERSION,
+        description: 'LLM inference frontend and router implementing the Dynamo frontend API.',
+        license: { name: 'Apache-2.0' },
+      },
+      servers: [{ url: '/' }],
+    });
+
+  const { metrics, logger } = core;
+  app.use(async (c, next) => {
+    const start = core.monotonic();
+    const requestId = requestIdOf(c, core);
+    c.set('core', core);
+    c.set('requestId', requestId);
+    c.set('surface', 'openai');
+    c.set('routePattern', 'unmatched');
+    c.set('openapi', openapi);
+    c.set('assets', options.assets);
+    await next();
+    c.header('x-request-id', requestId);
+    const seconds = (core.monotonic() - start) / 1000;
+    const route = c.get('routePattern');
+    const labels = { method: c.req.method, route };
+    metrics.httpRequestsTotal.inc({ ...labels, status: String(c.res.status) });
+    metrics.httpRequestDuration.observe(labels, seconds);
+    logger.info('request', {
+      method: c.req.method,
+      path: c.req.path,
+      route,
+      status: c.res.status,
+      duration_ms: Math.round(seconds * 1e6) / 1e3,
+      request_id: requestId,
+    });
+  });
+
+  const limitMb = core.config.httpBodyLimitMb;
+  const jsonIntake: MiddlewareHandler<AppEnv> = async (c, next) => {
+    assertJsonContentType(c.req.header('content-type'));
+    const text = await readBodyText(c.req.raw, limitMb);
+    const body = parseJsonLenient(text);
+    // Hand the parsed body to the route's validator through Hono's body cache.
+    c.req.bodyCache.json = Promise.resolve(body);
+    await next();
+  };
+  const readinessGate: MiddlewareHandler<AppEnv> = async (_c, next) => {
+    if (core.lifecycle.phase !== 'ready') throw new NotReadyError();
+    await next();
+  };
+
+  for (const module of routes) {
+    const { route, handler } = module;
+    const opts = module.options ?? {};
+    if (opts.enabled && !opts.enabled(core.config)) continue;
+    const path = opts.pathKey ? core.config[`${opts.pathKey}Path`] : route.path;
+    const surface = opts.surface ?? 'openai';
+    const pattern = path;
+    const tag: MiddlewareHandler<AppEnv> = async (c, next) => {
+      c.set('surface', surface);
+      c.set('routePattern', pattern);
+      await next();
+    };
+    const hasJsonBody = Boolean(route.request?.body?.content?.['application/json']);
+    const middleware = [
+      tag,
+      ...(opts.readinessGate ? [readinessGate] : []),
+      ...(hasJsonBody ? [jsonIntake] : []),
+    ];
+    app.openapi({ ...route, path, middleware }, handler as never);
+  }
+
+  app.notFound((c) => {
+    const error = new RouteNotFoundError(`Route not found: ${c.req.method} ${c.req.path}`);
+    return c.json(toErrorBody(error, 'openai'), 404);
+  });
+  app.onError((err, c) => {
+    const error: ApiError = toApiError(err);
+    if (error.status >= 500) {
+      logger.error('request failed', {
+        request_id: c.get('requestId'),
+        status: error.status,
+        error: err,
+      });
+    }
+    c.header('x-request-id', c.get('requestId'));
+    return c.json(toErrorBody(error, c.get('surface') ?? 'openai'), error.status as 400);
+  });
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

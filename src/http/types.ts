@@ -1,0 +1,43 @@
+/** Types shared by `createApp` and the route modules. */
+import type { RouteConfig } from '@hono/zod-openapi';
+import type { Config, PathKey } from '../core/config.ts';
+import type { Core } from '../core/core.ts';
+import type { ErrorSurface } from '../core/errors.ts';
+
+/** Static assets (Swagger UI) the runtime can hand to the app; absent on hosts with no files. */
+export interface AssetSource {
+  get(name: string): Promise<{ body: Uint8Array<ArrayBuffer>; contentType: string } | undefined>;
+}
+
+export interface AppEnv {
+  Variables: {
+    core: Core;
+    requestId: string;
+    surface: ErrorSurface;
+    /** The matched route pattern, for logs and metric labels. */
+    routePattern: string;
+    /** The OpenAPI 3.1 document of the mounted routes. */
+    openapi: () => unknown;
+    assets: AssetSource | undefined;
+  };
+}
+
+/** How `createApp` mounts a route module, beyond its `createRoute` config. */
+export interface RouteOptions {
+  /** Error envelope. @default 'openai' */
+  surface?: ErrorSurface;
+  /** The `DYN_HTTP_SVC_*_PATH` override that moves this route. */
+  pathKey?: PathKey;
+  /** The route is mounted only when this holds. @default always */
+  enabled?: (config: Config) => boolean;
+  /** Answer 503 while the frontend is starting or draining. @default false */
+  readinessGate?: boolean;
+}
+
+/** What each file under `routes/` exports. */
+export interface RouteModule {
+  route: RouteConfig;
+  /** A `RouteHandler<typeof route, AppEnv>`; its exact type is checked in the module itself. */
+  handler: (...args: never[]) => unknown;
+  options?: RouteOptions;
+}

@@ -1,0 +1,105 @@
+/**
+ * Starts the frontend from a resolved configuration: builds the core with real ports, mounts the
+ * routes, serves HTTP(S), and shuts down gracefully on SIGTERM/SIGINT.
+ */
+import type { Config } from '../core/config.ts';
+import { createCore, type Core } from '../core/core.ts';
+import { createJsonLogger, type Logger } from '../core/logger.ts';
+import { createPromMetricFactory } from '../adapters/prom-metrics.ts';
+import { createApp } from '../http/app.ts';
+import type { RouteModule } from '../http/types.ts';
+import { routes as manifest } from '../../routes/_manifest.gen.ts';
+import { swaggerUiAssets } from './assets.ts';
+import { exit, onShutdownSignal, readTextFile, runtimeInfo, writeStderr, writeTextFile } from './host.ts';
+import { serve, type ServerHandle } from './serve.ts';
+
+export interface FrontendOptions {
+  /** Route modules to mount. @default the generated manifest */
+  routes?: readonly RouteModule[];
+  /** Environment, for the config dump. @default {} */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Where log lines go. @default stderr */
+  logger?: Logger;
+}
+
+export interface RunningFrontend {
+  core: Core;
+  server: ServerHandle;
+  /** Drains in-flight requests (up to the configured timeout), then closes everything. */
+  shutdown(reason: string): Promise<void>;
+}
+
+/** Canonical JSON: sorted keys, no spaces, one line. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const entries = Object.entries(v as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0
+    );
+    return Object.fromEntries(entries);
+  });
+}
+
+const ENV_PREFIXES = ['DYN_', 'ETCD_', 'NATS_'];
+
+export function configDump(config: Config, env: Readonly<Record<string, string | undefined>>) {
+  const environment = Object.fromEntries(
+    Object.entries(env).filter(([k, v]) => v !== undefined && ENV_PREFIXES.some((p) => k.startsWith(p))),
+  );
+  return { config, environment, system_info: runtimeInfo(), switchboard_version: '0.1.0' };
+}
+
+export async function startFrontend(config: Config, options: FrontendOptions = {}): Promise<RunningFrontend> {
+  const logger = options.logger ?? createJsonLogger({ write: writeStderr });
+  if (config.dumpConfigTo) {
+    const payload = canonicalJson(configDump(config, options.env ?? {}));
+    try {
+      await writeTextFile(config.dumpConfigTo, `${payload}\n`);
+      logger.info('configuration written', { path: config.dumpConfigTo });
+    } catch (error) {
+      logger.warn('could not write the configuration dump', { path: config.dumpConfigTo, error });
+      logger.info(`CONFIG_DUMP: ${payload}`);
+    }
+  }
+  const core = createCore({ logger, metrics: createPromMetricFactory() }, config);
+  const app = createApp(options.routes ?? manifest, core, { assets: swaggerUiAssets() });
+  const tls = config.tlsCertPath && config.tlsKeyPath
+    ? { cert: await readTextFile(config.tlsCertPath), key: await readTextFile(config.tlsKeyPath) }
+    : undefined;
+  const server = await serve({ fetch: app.fetch, hostname: config.httpHost, port: config.httpPort, tls });
+  // No discovery backend is wired in yet, so there is nothing to wait for.
+  core.lifecycle.markReady();
+  logger.info('listening', {
+    url: `${tls ? 'https' : 'http'}://${config.httpHost}:${server.port}`,
+    ...runtimeInfo(),
+  });
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (reason: string) =>
+    closing ??= (async () => {
+      const timeoutMs = config.httpGracefulShutdownTimeoutSecs * 1000;
+      logger.info('shutdown started: draining in-flight requests', { reason, timeout_ms: timeoutMs });
+      core.lifecycle.startDraining();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), timeoutMs);
+      });
+      const late = await Promise.race([server.drain().then(() => false), timedOut]);
+      clearTimeout(timer);
+      if (late) {
+        logger.warn('drain timeout reached: closing the remaining connections');
+        await server.forceClose();
+      }
+      core.lifecycle.stop();
+      logger.info('shutdown complete');
+    })();
+  return { core, server, shutdown };
+}
+
+/** The CLI path: start, then exit 0 once a signal's graceful shutdown has finished. */
+export async function runFrontend(config: Config, options: FrontendOptions = {}): Promise<void> {
+  const running = await startFrontend(config, options);
+  onShutdownSignal((signal) => {
+    void running.shutdown(signal).then(() => exit(0));
+  });
+}
