@@ -18,7 +18,8 @@ export const route = createRoute({
   path: '/busy_threshold',
   tags: ['Admin'],
   summary: 'Set or get busy thresholds',
-  description: 'With any threshold given, sets it for the model; with none, returns the current ones.',
+  description:
+    'With any threshold given, sets it for the model; with none, returns the current ones.',
   request: {
     body: {
       required: true,
@@ -27,7 +28,7 @@ export const route = createRoute({
   },
   responses: {
     200: {
-      description: 'The model\'s thresholds after the call',
+      description: "The model's thresholds after the call",
       content: { 'application/json': { schema: BusyThresholdSchema } },
     },
     400: error('Invalid value'),

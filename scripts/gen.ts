@@ -7,7 +7,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import process from 'node:process';
-import { OPTIONS, type OptionInfo, resolveConfig } from '../src/core/config.ts';
+import { type OptionInfo, OPTIONS, resolveConfig } from '../src/core/config.ts';
 import { createCore } from '../src/core/core.ts';
 import { silentLogger } from '../src/core/logger.ts';
 import { createPromMetricFactory } from '../src/adapters/prom-metrics.ts';
@@ -45,7 +45,9 @@ export function routeOfFile(file: string): { path: string; method?: string } {
 function configTable(): string {
   const cell = (s: string) => s.replace(/\|/g, '\\|');
   const shown = (o: OptionInfo) =>
-    o.default === undefined ? '—' : `\`${typeof o.default === 'string' ? o.default : JSON.stringify(o.default)}\``;
+    o.default === undefined
+      ? '—'
+      : `\`${typeof o.default === 'string' ? o.default : JSON.stringify(o.default)}\``;
   const lines = ['| Flag | Environment variable | Default | Description |', '|---|---|---|---|'];
   for (const o of OPTIONS) {
     const flag = o.flag
@@ -82,7 +84,9 @@ for (const file of files) {
     problems.push(`routes/${rel}: route.path is ${mod.route.path}, its file says ${expected.path}`);
   }
   if (expected.method && mod.route.method !== expected.method) {
-    problems.push(`routes/${rel}: route.method is ${mod.route.method}, its file says ${expected.method}`);
+    problems.push(
+      `routes/${rel}: route.method is ${mod.route.method}, its file says ${expected.method}`,
+    );
   }
   modules.push(mod as RouteModule);
 }
@@ -104,7 +108,10 @@ await emit('routes/_manifest.gen.ts', manifest, drift);
 
 const resolved = resolveConfig({ argv: [], env: {} });
 if (!resolved.ok) throw new Error(resolved.errors.join('\n'));
-const core = createCore({ logger: silentLogger, metrics: createPromMetricFactory() }, resolved.config);
+const core = createCore(
+  { logger: silentLogger, metrics: createPromMetricFactory() },
+  resolved.config,
+);
 const app = createApp(modules, core);
 const doc = await (await app.request('/openapi.json')).json();
 await emit('openapi/openapi.json', `${JSON.stringify(doc, null, 2)}\n`, drift);

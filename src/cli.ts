@@ -3,9 +3,15 @@
  * Later subcommands (`mocker`, `register`) are dispatched on the first argument.
  */
 import { type ArgsDef, defineCommand, renderUsage, runMain } from 'citty';
-import { OPTIONS, type OptionInfo, resolveConfig } from './core/config.ts';
+import { type OptionInfo, OPTIONS, resolveConfig } from './core/config.ts';
 import { createJsonLogger } from './core/logger.ts';
-import { argv as hostArgv, env as hostEnv, exit, writeStderr, writeStdout } from './runtime/host.ts';
+import {
+  argv as hostArgv,
+  env as hostEnv,
+  exit,
+  writeStderr,
+  writeStdout,
+} from './runtime/host.ts';
 import { PortInUseError } from './runtime/serve-types.ts';
 import { runFrontend } from './runtime/frontend.ts';
 
@@ -66,7 +72,9 @@ const frontend = defineCommand({
     const { config } = result;
     if (config.interactive || config.kserveGrpcServer) {
       const flag = config.interactive ? '--interactive' : '--kserve-grpc-server';
-      writeStderr(`switchboard: ${flag} is not available in this version; run without it to serve HTTP.\n`);
+      writeStderr(
+        `switchboard: ${flag} is not available in this version; run without it to serve HTTP.\n`,
+      );
       exit(2);
     }
     try {
@@ -89,4 +97,3 @@ export async function main(argv: string[] = hostArgv()): Promise<void> {
     },
   });
 }
-

@@ -9,7 +9,10 @@ export const route = createRoute({
   tags: ['OpenAI'],
   summary: 'List models',
   responses: {
-    200: { description: 'Served models', content: { 'application/json': { schema: ModelListSchema } } },
+    200: {
+      description: 'Served models',
+      content: { 'application/json': { schema: ModelListSchema } },
+    },
     503: {
       description: 'Starting or shutting down',
       content: { 'application/json': { schema: OpenAIErrorSchema } },

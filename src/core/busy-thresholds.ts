@@ -28,7 +28,9 @@ export interface BusyThresholdStore {
   list(): ModelThresholds[];
 }
 
-export function createBusyThresholdStore(defaults: BusyThresholds = NO_THRESHOLDS): BusyThresholdStore {
+export function createBusyThresholdStore(
+  defaults: BusyThresholds = NO_THRESHOLDS,
+): BusyThresholdStore {
   const byModel = new Map<string, BusyThresholds>();
   const get = (model: string) => byModel.get(model) ?? { ...defaults };
   return {

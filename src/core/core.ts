@@ -2,7 +2,7 @@
  * `createCore(ports, config)`: everything the HTTP layer calls, built from ports the runtime
  * passes in. No module-level state: two cores in one process do not share anything.
  */
-import { createBusyThresholdStore, type BusyThresholdStore } from './busy-thresholds.ts';
+import { type BusyThresholdStore, createBusyThresholdStore } from './busy-thresholds.ts';
 import { type Config, sanitizeMetricsPrefix } from './config.ts';
 import { createModelRegistry, type ModelRegistry } from './discovery/models.ts';
 import { createLifecycle, type Lifecycle } from './lifecycle.ts';

@@ -3,7 +3,11 @@
  * oversized or endless chunked upload is refused without being buffered (413), and lenient JSON
  * parsing (400).
  */
-import { InvalidJsonError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../core/errors.ts';
+import {
+  InvalidJsonError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+} from '../core/errors.ts';
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 

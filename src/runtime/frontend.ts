@@ -3,14 +3,21 @@
  * routes, serves HTTP(S), and shuts down gracefully on SIGTERM/SIGINT.
  */
 import type { Config } from '../core/config.ts';
-import { createCore, type Core } from '../core/core.ts';
+import { type Core, createCore } from '../core/core.ts';
 import { createJsonLogger, type Logger } from '../core/logger.ts';
 import { createPromMetricFactory } from '../adapters/prom-metrics.ts';
 import { createApp } from '../http/app.ts';
 import type { RouteModule } from '../http/types.ts';
 import { routes as manifest } from '../../routes/_manifest.gen.ts';
 import { swaggerUiAssets } from './assets.ts';
-import { exit, onShutdownSignal, readTextFile, runtimeInfo, writeStderr, writeTextFile } from './host.ts';
+import {
+  exit,
+  onShutdownSignal,
+  readTextFile,
+  runtimeInfo,
+  writeStderr,
+  writeTextFile,
+} from './host.ts';
 import { serve, type ServerHandle } from './serve.ts';
 
 export interface FrontendOptions {
@@ -44,12 +51,17 @@ const ENV_PREFIXES = ['DYN_', 'ETCD_', 'NATS_'];
 
 export function configDump(config: Config, env: Readonly<Record<string, string | undefined>>) {
   const environment = Object.fromEntries(
-    Object.entries(env).filter(([k, v]) => v !== undefined && ENV_PREFIXES.some((p) => k.startsWith(p))),
+    Object.entries(env).filter(([k, v]) =>
+      v !== undefined && ENV_PREFIXES.some((p) => k.startsWith(p))
+    ),
   );
   return { config, environment, system_info: runtimeInfo(), switchboard_version: '0.1.0' };
 }
 
-export async function startFrontend(config: Config, options: FrontendOptions = {}): Promise<RunningFrontend> {
+export async function startFrontend(
+  config: Config,
+  options: FrontendOptions = {},
+): Promise<RunningFrontend> {
   const logger = options.logger ?? createJsonLogger({ write: writeStderr });
   if (config.dumpConfigTo) {
     const payload = canonicalJson(configDump(config, options.env ?? {}));
@@ -66,7 +78,12 @@ export async function startFrontend(config: Config, options: FrontendOptions = {
   const tls = config.tlsCertPath && config.tlsKeyPath
     ? { cert: await readTextFile(config.tlsCertPath), key: await readTextFile(config.tlsKeyPath) }
     : undefined;
-  const server = await serve({ fetch: app.fetch, hostname: config.httpHost, port: config.httpPort, tls });
+  const server = await serve({
+    fetch: app.fetch,
+    hostname: config.httpHost,
+    port: config.httpPort,
+    tls,
+  });
   // No discovery backend is wired in yet, so there is nothing to wait for.
   core.lifecycle.markReady();
   logger.info('listening', {
@@ -78,7 +95,10 @@ export async function startFrontend(config: Config, options: FrontendOptions = {
   const shutdown = (reason: string) =>
     closing ??= (async () => {
       const timeoutMs = config.httpGracefulShutdownTimeoutSecs * 1000;
-      logger.info('shutdown started: draining in-flight requests', { reason, timeout_ms: timeoutMs });
+      logger.info('shutdown started: draining in-flight requests', {
+        reason,
+        timeout_ms: timeoutMs,
+      });
       core.lifecycle.startDraining();
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timedOut = new Promise<boolean>((resolve) => {

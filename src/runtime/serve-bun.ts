@@ -1,5 +1,10 @@
 /** HTTP(S) serving on Bun through Bun.serve. */
-import { isAddrInUse, PortInUseError, type ServeOptions, type ServerHandle } from './serve-types.ts';
+import {
+  isAddrInUse,
+  PortInUseError,
+  type ServeOptions,
+  type ServerHandle,
+} from './serve-types.ts';
 
 interface BunServer {
   port: number;

@@ -3,12 +3,20 @@ import { serve as nodeServe } from '@hono/node-server';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isAddrInUse, PortInUseError, type ServeOptions, type ServerHandle } from './serve-types.ts';
+import {
+  isAddrInUse,
+  PortInUseError,
+  type ServeOptions,
+  type ServerHandle,
+} from './serve-types.ts';
 
 export function serve(options: ServeOptions): Promise<ServerHandle> {
   return new Promise((resolve, reject) => {
     const tls = options.tls
-      ? { createServer: createHttpsServer, serverOptions: { cert: options.tls.cert, key: options.tls.key } }
+      ? {
+        createServer: createHttpsServer,
+        serverOptions: { cert: options.tls.cert, key: options.tls.key },
+      }
       : {};
     const server = nodeServe({
       fetch: options.fetch,

@@ -20,7 +20,10 @@ export interface ServerHandle {
 /** The port is taken: reported with the fix, not a stack trace. */
 export class PortInUseError extends Error {
   constructor(port: number, options: { cause?: unknown } = {}) {
-    super(`port ${port} already in use. Use --http-port (DYN_HTTP_PORT) to choose another`, options);
+    super(
+      `port ${port} already in use. Use --http-port (DYN_HTTP_PORT) to choose another`,
+      options,
+    );
     this.name = 'PortInUseError';
   }
 }

@@ -36,7 +36,7 @@ export const BusyThresholdRequestSchema = z.object({
   active_prefill_tokens_threshold_frac: fraction('active_prefill_tokens_threshold_frac'),
 }).meta({
   id: 'BusyThresholdRequest',
-  description: 'Sets the thresholds given; with none given, reads the model\'s thresholds.',
+  description: "Sets the thresholds given; with none given, reads the model's thresholds.",
 });
 
 export const BusyThresholdSchema = z.object({

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { InvalidJsonError, PayloadTooLargeError } from '../core/errors.ts';
+import { isJsonContentType, parseJsonLenient, readBodyText } from './intake.ts';
+
+test('isJsonContentType() accepts application/json and application/*+json with parameters', () => {
+  assert.equal(isJsonContentType('application/json'), true);
+  assert.equal(isJsonContentType('Application/JSON; charset=utf-8'), true);
+  assert.equal(isJsonContentType('application/vnd.api+json'), true);
+  assert.equal(isJsonContentType('text/plain'), false);
+  assert.equal(isJsonContentType('application/jsonp'), false);
+  assert.equal(isJsonContentType(undefined), false);
+});
+
+test('parseJsonLenient() escapes raw control characters inside strings', () => {
+  assert.deepEqual(parseJsonLenient('{"a":"line\nbreak\tand tab"}'), { a: 'line\nbreak\tand tab' });
+  assert.throws(() => parseJsonLenient('{"a":'), InvalidJsonError);
+  assert.throws(() => parseJsonLenient('{"a":1}\n{'), /Failed to parse the request body as JSON/);
+});
+
+function streamOf(
+  chunks: number,
+  size: number,
+  pulled: { count: number },
+): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    pull(controller) {
+      if (pulled.count >= chunks) return controller.close();
+      pulled.count++;
+      controller.enqueue(new Uint8Array(size).fill(0x20));
+    },
+  }, { highWaterMark: 0 });
+}
+
+test('readBodyText() stops reading a chunked body as soon as it passes the limit', async () => {
+  const pulled = { count: 0 };
+  // 1000 chunks of 64 KiB = 62.5 MiB offered; the limit is 1 MiB.
+  const request = new Request('http://x/', {
+    method: 'POST',
+    body: streamOf(1000, 64 * 1024, pulled),
+    duplex: 'half',
+  } as RequestInit);
+  await assert.rejects(readBodyText(request, 1), PayloadTooLargeError);
+  assert.ok(pulled.count < 40, `read ${pulled.count} chunks`);
+});
+
+test('readBodyText() refuses a declared Content-Length over the limit without reading', async () => {
+  const pulled = { count: 0 };
+  const request = new Request('http://x/', {
+    method: 'POST',
+    body: streamOf(10, 1024, pulled),
+    headers: { 'content-length': String(3 * 1024 * 1024) },
+    duplex: 'half',
+  } as RequestInit);
+  await assert.rejects(
+    readBodyText(request, 2),
+    /exceeds the limit of 2 MB set by DYN_HTTP_BODY_LIMIT_MB/,
+  );
+  assert.equal(pulled.count, 0);
+});
+
+test('readBodyText() decodes invalid UTF-8 as U+FFFD', async () => {
+  const request = new Request('http://x/', {
+    method: 'POST',
+    body: new Uint8Array([0x22, 0xff, 0x22]),
+  });
+  assert.equal(await readBodyText(request, 1), '"\uFFFD"');
+});

@@ -1,0 +1,177 @@
+/**
+ * Test helpers that start Switchboard as a real child process on the runtime the tests run on
+ * (node + tsx, bun, or deno), so every e2e test exercises that runtime's server adapter.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export type Runtime = 'node' | 'bun' | 'deno';
+
+export function currentRuntime(): Runtime {
+  const g = globalThis as Record<string, unknown>;
+  return g.Deno ? 'deno' : g.Bun ? 'bun' : 'node';
+}
+
+/** The command that runs a TypeScript entry file on the current runtime. */
+export function runtimeCommand(entry: string): [string, string[]] {
+  switch (currentRuntime()) {
+    case 'deno':
+      return [process.execPath, ['run', '-A', entry]];
+    case 'bun':
+      return [process.execPath, [entry]];
+    default:
+      return [process.execPath, ['--import', 'tsx', entry]];
+  }
+}
+
+/** A port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Spawned {
+  child: ChildProcess;
+  /** Everything written to stdout / stderr so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (or the signal name). */
+  exited: Promise<number | string>;
+  /** Resolves with the first stderr JSON log line whose `msg` matches. */
+  waitForLog(msg: string | RegExp, timeoutMs?: number): Promise<Record<string, unknown>>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export function spawnEntry(
+  entry: string,
+  args: readonly string[],
+  options: { env?: Record<string, string> } = {},
+): Spawned {
+  const [cmd, pre] = runtimeCommand(entry);
+  const child = spawn(cmd, [...pre, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const waiters: Array<() => void> = [];
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+    for (const w of waiters.splice(0)) w();
+  });
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      for (const w of waiters.splice(0)) w();
+      resolve(code ?? signal ?? -1);
+    });
+  });
+  let done = false;
+  void exited.then(() => {
+    done = true;
+  });
+  const findLog = (msg: string | RegExp) => {
+    for (const line of err.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const record = JSON.parse(line) as Record<string, unknown>;
+        const m = String(record.msg);
+        if (typeof msg === 'string' ? m === msg : msg.test(m)) return record;
+      } catch {
+        // not a log line
+      }
+    }
+    return undefined;
+  };
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    // process.kill rather than child.kill: Deno's child.kill() makes the exit event report the
+    // signal even when the child handled it and exited 0.
+    kill: (signal = 'SIGTERM') => {
+      if (child.pid !== undefined && !done) process.kill(child.pid, signal);
+    },
+    waitForLog(msg, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`no log "${msg}" within ${timeoutMs} ms; stderr:\n${err}`)),
+          timeoutMs,
+        );
+        const check = () => {
+          const found = findLog(msg);
+          if (found) {
+            clearTimeout(timer);
+            resolve(found);
+          } else if (done) {
+            clearTimeout(timer);
+            reject(new Error(`process exited before log "${msg}"; stderr:\n${err}`));
+          } else waiters.push(check);
+        };
+        check();
+      });
+    },
+  };
+}
+
+export interface RunningServer extends Spawned {
+  url: string;
+  port: number;
+  /** SIGTERM, then wait for exit. */
+  stop(): Promise<number | string>;
+}
+
+/** Starts the frontend on a free port and waits until it listens. */
+export async function startFrontend(
+  args: readonly string[] = [],
+  options: { env?: Record<string, string>; entry?: string; tls?: boolean } = {},
+): Promise<RunningServer> {
+  const port = await freePort();
+  const spawned = spawnEntry(options.entry ?? 'src/main.ts', [
+    '--http-host',
+    '127.0.0.1',
+    '--http-port',
+    String(port),
+    ...args,
+  ], options);
+  await spawned.waitForLog('listening');
+  const scheme = options.tls ? 'https' : 'http';
+  return {
+    ...spawned,
+    port,
+    url: `${scheme}://127.0.0.1:${port}`,
+    async stop() {
+      spawned.kill('SIGTERM');
+      const timer = setTimeout(() => spawned.kill('SIGKILL'), 15_000);
+      const code = await spawned.exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Runs an entry to completion and returns its output. */
+export async function runEntry(
+  entry: string,
+  args: readonly string[],
+  options: { env?: Record<string, string> } = {},
+): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const spawned = spawnEntry(entry, args, options);
+  const code = await spawned.exited;
+  return { code, stdout: spawned.stdout(), stderr: spawned.stderr() };
+}
