@@ -34,12 +34,14 @@ const files = split >= 0
   ? argv.slice(split + 1).map((f) => relative(root, join(root, f)))
   : [...await findTests('src'), ...await findTests('tests')];
 
+/** Node 20 has a global WebSocket (needed by the NATS client) only behind this flag. */
+const NODE_FLAGS = ['--import', 'tsx', '--experimental-websocket'];
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
 function command(runtime: Runtime): [string, string[]] {
   const paths = files.map((f) => `./${f}`);
   switch (runtime) {
     case 'node':
-      return [process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...paths]];
+      return [process.execPath, [...NODE_FLAGS, '--test', '--test-reporter=spec', ...paths]];
     case 'bun':
       return [bin('bun'), ['test', '--timeout', '120000', ...paths]];
     case 'deno':

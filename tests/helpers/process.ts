@@ -24,7 +24,7 @@ export function runtimeCommand(entry: string): [string, string[]] {
     case 'bun':
       return [process.execPath, [entry]];
     default:
-      return [process.execPath, ['--import', 'tsx', entry]];
+      return [process.execPath, ['--import', 'tsx', '--experimental-websocket', entry]];
   }
 }
 
