@@ -34,18 +34,19 @@ export interface Core {
 }
 
 export function createCore(ports: CorePorts, config: Config): Core {
+  const now = ports.now ?? (() => Date.now());
   return {
     config,
     logger: ports.logger,
     metrics: createFrontendMetrics(ports.metrics, sanitizeMetricsPrefix(config.metricsPrefix)),
     lifecycle: createLifecycle(),
-    models: createModelRegistry(),
+    models: createModelRegistry({ nowSeconds: () => Math.floor(now() / 1000) }),
     thresholds: createBusyThresholdStore({
       active_decode_blocks_threshold: config.activeDecodeBlocksThreshold ?? null,
       active_prefill_tokens_threshold: config.activePrefillTokensThreshold ?? null,
       active_prefill_tokens_threshold_frac: config.activePrefillTokensThresholdFrac ?? null,
     }),
-    now: ports.now ?? (() => Date.now()),
+    now,
     monotonic: ports.monotonic ?? (() => performance.now()),
     newId: ports.newId ?? (() => crypto.randomUUID()),
   };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createRoute } from '@hono/zod-openapi';
-import { testApp } from '../../tests/helpers/app.ts';
+import { addWorker, testApp, testCard } from '../../tests/helpers/app.ts';
 import { routes as manifest } from '../../routes/_manifest.gen.ts';
 import type { RouteModule } from './types.ts';
 
@@ -35,7 +35,7 @@ describe('infrastructure endpoints', () => {
   test('/v1/models is an empty list with no workers, and 503 while draining', async () => {
     const { app, core } = testApp();
     assert.deepEqual(await (await app.request('/v1/models')).json(), { object: 'list', data: [] });
-    core.models.upsert({ name: 'm1', created: 1700000000, contextLength: 4096 });
+    addWorker(core, testCard('m1'));
     assert.deepEqual(await (await app.request('/v1/models')).json(), {
       object: 'list',
       data: [{
@@ -143,7 +143,7 @@ describe('JSON intake (POST /busy_threshold)', () => {
 describe('/busy_threshold', () => {
   test('set, get and list thresholds of a discovered model', async () => {
     const { app, core, json } = testApp();
-    core.models.upsert({ name: 'llama', created: 0 });
+    addWorker(core, testCard('llama'));
     const empty = await json('/busy_threshold', { model: 'llama' });
     assert.deepEqual(await empty.json(), {
       model: 'llama',

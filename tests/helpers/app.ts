@@ -1,7 +1,8 @@
 /** Builds an in-process app with fake ports, for tests that do not need a real server. */
 import { createPromMetricFactory } from '../../src/adapters/prom-metrics.ts';
 import { resolveConfig } from '../../src/core/config.ts';
-import { createCore } from '../../src/core/core.ts';
+import { type Core, createCore } from '../../src/core/core.ts';
+import type { ModelCard } from '../../src/core/discovery/model-card.ts';
 import { createJsonLogger } from '../../src/core/logger.ts';
 import { createApp } from '../../src/http/app.ts';
 import type { AssetSource, RouteModule } from '../../src/http/types.ts';
@@ -16,6 +17,30 @@ export interface TestAppOptions {
   starting?: boolean;
 }
 
+/** A minimal valid model card, as a mocker worker would publish it. */
+export function testCard(name: string, overrides: Partial<ModelCard> = {}): ModelCard {
+  return {
+    display_name: name,
+    kv_cache_block_size: 16,
+    model_type: 'Chat | Completions',
+    model_input: 'Tokens',
+    runtime_config: { context_length: 4096, total_kv_blocks: 1024 },
+    ...overrides,
+  };
+}
+
+/** Registers `card` as served by one worker instance with a tcp address. */
+export function addWorker(core: Core, card: ModelCard, instanceId = '1a'): void {
+  const endpoint = { namespace: 'dynamo', component: 'backend', endpoint: 'generate' };
+  const added = core.models.addCard({ ...endpoint, instanceId }, card);
+  if (!added.ok) throw new Error(added.reason);
+  core.models.setInstance({
+    instanceId,
+    endpoint,
+    transport: { tcp: `127.0.0.1:1/${instanceId}/generate` },
+  });
+}
+
 export function testApp(options: TestAppOptions = {}) {
   const resolved = resolveConfig({ argv: options.argv ?? [], env: options.env ?? {} });
   if (!resolved.ok) throw new Error(resolved.errors.join('\n'));
@@ -23,7 +48,12 @@ export function testApp(options: TestAppOptions = {}) {
   const logger = createJsonLogger({ write: (line) => logs.push(JSON.parse(line)), level: 'debug' });
   let ids = 0;
   const core = createCore(
-    { logger, metrics: createPromMetricFactory(), newId: () => `req-${++ids}` },
+    {
+      logger,
+      metrics: createPromMetricFactory(),
+      newId: () => `req-${++ids}`,
+      now: () => 1_700_000_000_000,
+    },
     resolved.config,
   );
   if (!options.starting) core.lifecycle.markReady();

@@ -1,29 +1,169 @@
 /**
- * The models the frontend serves, as discovery reports them. A model is listed while at least
- * one worker serves it. Discovery backends (the workers issue) feed this registry.
+ * The models the frontend serves, built from what discovery reports: model cards (`v1/mdc`)
+ * and endpoint instances (`v1/instances`). A model is listed while at least one card for it is
+ * registered; a worker is routable while it has both a card and a transport address.
  */
+import { cardFingerprint, contextLengthOf, type ModelCard } from './model-card.ts';
+import type { EndpointId, TransportAddress } from './types.ts';
+
+export interface WorkerInstance {
+  /** Lower-case hex u64. */
+  instanceId: string;
+  endpoint: EndpointId;
+  transport: TransportAddress;
+}
+
+/** Where a card was registered: its `v1/mdc` key parts. */
+export interface CardSource extends EndpointId {
+  instanceId: string;
+  suffix?: string;
+}
 
 export interface ServedModel {
   /** The name clients use in `model`. */
   name: string;
-  /** Unix seconds when the first worker of the model appeared. */
+  /** Unix seconds when the first card of the model appeared. */
   created: number;
+  /** The card of the first worker; every other card agrees with it. */
+  card: ModelCard;
   contextLength?: number;
 }
+
+export type AddCardResult = { ok: true; model: ServedModel } | { ok: false; reason: string };
 
 export interface ModelRegistry {
   list(): ServedModel[];
   get(name: string): ServedModel | undefined;
-  upsert(model: ServedModel): void;
-  remove(name: string): void;
+  /** Routable workers of a model: a card and a live endpoint instance. */
+  instances(name: string): WorkerInstance[];
+  /** Adds a worker's card; refused when it disagrees with the cards already serving the name. */
+  addCard(source: CardSource, card: ModelCard): AddCardResult;
+  removeCard(source: CardSource): void;
+  setInstance(instance: WorkerInstance): void;
+  removeInstance(endpoint: EndpointId, instanceId: string): void;
+  /** Called after every change, with the model names it touched. */
+  onChange(listener: (models: string[]) => void): () => void;
 }
 
-export function createModelRegistry(): ModelRegistry {
-  const models = new Map<string, ServedModel>();
-  return {
-    list: () => [...models.values()].sort((a, b) => a.name.localeCompare(b.name)),
-    get: (name) => models.get(name),
-    upsert: (model) => void models.set(model.name, model),
-    remove: (name) => void models.delete(name),
+export const endpointPath = (e: EndpointId) => `${e.namespace}/${e.component}/${e.endpoint}`;
+const cardKey = (s: CardSource) =>
+  `${endpointPath(s)}/${s.instanceId}${s.suffix ? `/${s.suffix}` : ''}`;
+const instanceKey = (e: EndpointId, id: string) => `${endpointPath(e)}/${id}`;
+
+interface ModelState {
+  model: ServedModel;
+  fingerprint: string;
+  /** cardKey -> source */
+  cards: Map<string, CardSource>;
+}
+
+export interface ModelRegistryOptions {
+  /** Unix seconds. @default () => Math.floor(Date.now() / 1000) */
+  nowSeconds?: () => number;
+}
+
+export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRegistry {
+  const nowSeconds = options.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
+  const models = new Map<string, ModelState>();
+  /** cardKey -> model name */
+  const cardOwner = new Map<string, string>();
+  /** instanceKey -> instance */
+  const live = new Map<string, WorkerInstance>();
+  const listeners = new Set<(models: string[]) => void>();
+  const changed = (names: string[]) => {
+    for (const listener of listeners) listener(names);
   };
+
+  return {
+    list: () =>
+      [...models.values()].map((s) => s.model).sort((a, b) => a.name.localeCompare(b.name)),
+    get: (name) => models.get(name)?.model,
+    instances(name) {
+      const state = models.get(name);
+      if (!state) return [];
+      const out: WorkerInstance[] = [];
+      const seen = new Set<string>();
+      for (const source of state.cards.values()) {
+        const key = instanceKey(source, source.instanceId);
+        const instance = live.get(key);
+        if (instance && !seen.has(key)) {
+          seen.add(key);
+          out.push(instance);
+        }
+      }
+      return out.sort((
+        a,
+        b,
+      ) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
+    },
+    addCard(source, card) {
+      const key = cardKey(source);
+      const name = card.display_name;
+      const fingerprint = cardFingerprint(card);
+      const previousOwner = cardOwner.get(key);
+      if (previousOwner !== undefined && previousOwner !== name) this.removeCard(source);
+      let state = models.get(name);
+      if (
+        state && state.fingerprint !== fingerprint &&
+        !(state.cards.size === 1 && state.cards.has(key))
+      ) {
+        const [first] = state.cards.keys();
+        return {
+          ok: false,
+          reason: `card of ${key} disagrees with the card of ${first} already serving "${name}" ` +
+            `(${fingerprint} vs ${state.fingerprint}); drain the old workers before deploying ` +
+            'another version under the same name',
+        };
+      }
+      if (!state || state.fingerprint !== fingerprint) {
+        state = {
+          model: {
+            name,
+            created: state?.model.created ?? nowSeconds(),
+            card,
+            contextLength: contextLengthOf(card),
+          },
+          fingerprint,
+          cards: state?.cards ?? new Map(),
+        };
+        models.set(name, state);
+      }
+      state.cards.set(key, source);
+      cardOwner.set(key, name);
+      changed([name]);
+      return { ok: true, model: state.model };
+    },
+    removeCard(source) {
+      const key = cardKey(source);
+      const name = cardOwner.get(key);
+      if (name === undefined) return;
+      cardOwner.delete(key);
+      const state = models.get(name);
+      state?.cards.delete(key);
+      if (state && state.cards.size === 0) models.delete(name);
+      changed([name]);
+    },
+    setInstance(instance) {
+      live.set(instanceKey(instance.endpoint, instance.instanceId), instance);
+      changed(namesServedBy(instance.endpoint, instance.instanceId));
+    },
+    removeInstance(endpoint, instanceId) {
+      if (live.delete(instanceKey(endpoint, instanceId))) {
+        changed(namesServedBy(endpoint, instanceId));
+      }
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+
+  function namesServedBy(endpoint: EndpointId, instanceId: string): string[] {
+    const prefix = `${instanceKey(endpoint, instanceId)}`;
+    const names = new Set<string>();
+    for (const [key, name] of cardOwner) {
+      if (key === prefix || key.startsWith(`${prefix}/`)) names.add(name);
+    }
+    return [...names];
+  }
 }
