@@ -20,7 +20,12 @@ export const route = createRoute({
 
 /** The page's own start-up script: point Swagger UI at our document. */
 const INITIALIZER = `window.onload = function () {
-  window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true });
+  window.ui = SwaggerUIBundle({
+    url: '/openapi.json',
+    dom_id: '#swagger-ui',
+    deepLinking: true,
+    validatorUrl: null,
+  });
 };
 `;
 
