@@ -283,6 +283,12 @@ export const configSchema = z.object({
     description: 'Namespace prefix for discovery; wins over --namespace',
     group: G_DISCOVERY,
   }),
+  namespacePrefixStrict: o.opt(values.bool(false), {
+    env: ['DYN_NAMESPACE_PREFIX_STRICT'],
+    description:
+      'The namespace prefix matches only itself and operator generations (prefix-<8 hex>)',
+    group: G_DISCOVERY,
+  }),
   modelName: o.opt(values.text().optional(), {
     flag: 'model-name',
     env: ['DYN_MODEL_NAME'],

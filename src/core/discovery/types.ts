@@ -50,3 +50,11 @@ export interface KvStore {
   /** Removes this process's keys (revokes the lease) and stops its background work. */
   close(): Promise<void>;
 }
+
+/** A discovery backend failed: the store is closed, or its server refused or was unreachable. */
+export class KvStoreError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}

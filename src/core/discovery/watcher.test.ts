@@ -8,7 +8,6 @@ import {
   type DiscoveryFeed,
   type InstanceEvent,
   type ModelEvent,
-  namespaceFilter,
   startModelWatcher,
 } from './watcher.ts';
 
@@ -117,14 +116,6 @@ describe('startModelWatcher()', () => {
     abort.abort();
     never.push(undefined as never);
   });
-});
-
-test('namespaceFilter(): the prefix wins, empty and "dynamo" mean every namespace', () => {
-  assert.equal(namespaceFilter({ namespace: 'a' })('a'), true);
-  assert.equal(namespaceFilter({ namespace: 'a' })('ab'), false);
-  assert.equal(namespaceFilter({ namespace: 'dynamo' })('anything'), true);
-  assert.equal(namespaceFilter({ namespace: 'a', namespacePrefix: 'ns' })('ns-abc123'), true);
-  assert.equal(namespaceFilter({ namespace: 'a', namespacePrefix: 'ns' })('a'), false);
 });
 
 test('applyCardOverrides() renames, resizes blocks and points the tokenizer at --model-path', () => {

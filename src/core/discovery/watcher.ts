@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts';
 import type { FrontendMetrics, Gauge } from '../metrics.ts';
 import { contextLengthOf, type ModelCard, parseModelCard } from './model-card.ts';
 import type { CardSource, ModelRegistry, WorkerInstance } from './models.ts';
+import { type Discovery, matchesNamespace, type ModelRef, namespaceFilter } from './discovery.ts';
 import type { EndpointId } from './types.ts';
 
 export type ModelEvent =
@@ -23,19 +24,6 @@ export interface DiscoveryFeed {
   listInstances(): Promise<WorkerInstance[]>;
   watchModels(signal: AbortSignal): AsyncIterable<ModelEvent>;
   watchInstances(signal: AbortSignal): AsyncIterable<InstanceEvent>;
-}
-
-/** Dynamo's namespace filter: `--namespace-prefix` wins; empty or `dynamo` means every namespace. */
-export function namespaceFilter(
-  config: Pick<Config, 'namespace' | 'namespacePrefix'>,
-): (namespace: string) => boolean {
-  const global = (v: string | undefined) => v === undefined || v === '' || v === 'dynamo';
-  if (config.namespacePrefix !== undefined) {
-    const prefix = config.namespacePrefix;
-    return global(prefix) ? () => true : (ns) => ns.startsWith(prefix);
-  }
-  const exact = config.namespace;
-  return global(exact) ? () => true : (ns) => ns === exact;
 }
 
 /** Applies `--model-name`, `--kv-cache-block-size` and `--model-path` to a worker's card. */
@@ -74,7 +62,12 @@ const sourceName = (s: CardSource) =>
  */
 export async function startModelWatcher(options: ModelWatcherOptions): Promise<void> {
   const { feed, registry, config, logger, signal } = options;
-  const wanted = namespaceFilter(config);
+  const filter = namespaceFilter({
+    namespace: config.namespace,
+    namespacePrefix: config.namespacePrefix,
+    strictPrefix: config.namespacePrefixStrict,
+  });
+  const wanted = (namespace: string) => matchesNamespace(filter, namespace);
 
   const addCard = (source: CardSource, json: unknown) => {
     if (!wanted(source.namespace)) return;
@@ -156,4 +149,44 @@ function publishModelGauges(metrics: FrontendMetrics, registry: ModelRegistry, n
     [metrics.modelMigrationLimit, card.migration_limit],
   ];
   for (const [gauge, value] of values) if (typeof value === 'number') gauge.set(labels, value);
+}
+
+/** The frontend's view of a `Discovery`: every model card and every endpoint instance. */
+export function discoveryFeed(discovery: Discovery): DiscoveryFeed {
+  const source = (ref: ModelRef): CardSource => ({
+    ...ref.endpoint,
+    instanceId: ref.instanceId,
+    ...(ref.suffix ? { suffix: ref.suffix } : {}),
+  });
+  return {
+    listModels: async () =>
+      (await discovery.listModels()).map((r) => ({ source: source(r), card: r.card })),
+    listInstances: async () =>
+      (await discovery.listInstances()).map((r) => ({
+        instanceId: r.instanceId,
+        endpoint: r.endpoint,
+        transport: r.transport,
+      })),
+    async *watchModels(signal) {
+      for await (const event of discovery.watchModels({}, signal)) {
+        yield event.kind === 'added'
+          ? { kind: 'added', source: source(event.record), card: event.record.card }
+          : { kind: 'removed', source: source(event.id) };
+      }
+    },
+    async *watchInstances(signal) {
+      for await (const event of discovery.watchInstances({}, signal)) {
+        yield event.kind === 'added'
+          ? {
+            kind: 'added',
+            instance: {
+              instanceId: event.record.instanceId,
+              endpoint: event.record.endpoint,
+              transport: event.record.transport,
+            },
+          }
+          : { kind: 'removed', endpoint: event.id.endpoint, instanceId: event.id.instanceId };
+      }
+    },
+  };
 }

@@ -1,0 +1,140 @@
+/**
+ * The simulated worker: `--num-workers` instances, each a worker runtime (own lease, own
+ * request-plane server) running `--data-parallel-size` mock engines, registering the model of
+ * `--model-path` and publishing KV events and load like a vLLM worker would.
+ * Runtime-neutral: the infrastructure comes in through `MockerPorts`.
+ */
+import type { Clock } from '../core/clock.ts';
+import {
+  eosTokenIdsOf,
+  modelCardFor,
+  type ModelDirFiles,
+  wordTokenIdsOf,
+} from '../core/discovery/model-dir.ts';
+import type { KvStore } from '../core/discovery/types.ts';
+import type { EventPlane } from '../core/events/types.ts';
+import type { Logger } from '../core/logger.ts';
+import type { EndpointHandler, RequestPlaneServer } from '../core/plane/types.ts';
+import { PreprocessedRequestSchema } from '../core/protocols/worker.ts';
+import { createWorkerRuntime, type WorkerRuntime } from '../worker/runtime.ts';
+import { type MockerConfig, mockerEndpoint } from './config.ts';
+import { createMockEngine, type MockEngine } from './engine/engine.ts';
+
+/** What a simulated worker needs from the outside, one of each per worker instance. */
+export interface MockerPorts {
+  store(): Promise<KvStore>;
+  plane(): RequestPlaneServer;
+  events(): EventPlane;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface MockWorker {
+  runtime: WorkerRuntime;
+  engines: MockEngine[];
+  /** Requests being generated right now, over all ranks. */
+  activeRequests(): number;
+}
+
+export interface RunningMocker {
+  workers: MockWorker[];
+  modelName: string;
+  close(): Promise<void>;
+}
+
+/** Starts `config.numWorkers` simulated workers serving the model in `files`. */
+export async function startMocker(
+  config: MockerConfig,
+  files: ModelDirFiles,
+  ports: MockerPorts,
+): Promise<RunningMocker> {
+  if (!files.tokenizer) throw new Error(`${files.dir} has no tokenizer.json`);
+  const vocabulary = wordTokenIdsOf(files.tokenizer.text);
+  const eos = eosTokenIdsOf(files);
+  const endpoint = mockerEndpoint(config);
+  const card = await modelCardFor(files, {
+    name: config.modelName,
+    kvCacheBlockSize: config.blockSize,
+    runtimeConfig: {
+      total_kv_blocks: config.numGpuBlocksOverride,
+      max_num_seqs: config.maxNumSeqs,
+      max_num_batched_tokens: config.maxNumBatchedTokens,
+      data_parallel_size: config.dataParallelSize,
+    },
+  });
+  if (config.startupTime) await ports.clock.sleep(config.startupTime * 1000);
+
+  const workers: MockWorker[] = [];
+  try {
+    for (let w = 0; w < config.numWorkers; w++) {
+      workers.push(await startWorker(w));
+    }
+  } catch (error) {
+    await Promise.allSettled(workers.map((worker) => worker.runtime.close()));
+    throw error;
+  }
+  return {
+    workers,
+    modelName: card.display_name,
+    async close() {
+      await Promise.allSettled(workers.map(async (worker) => {
+        await worker.runtime.close();
+        await Promise.allSettled(worker.engines.map((e) => e.close()));
+      }));
+    },
+  };
+
+  async function startWorker(index: number): Promise<MockWorker> {
+    const runtime = createWorkerRuntime({
+      store: await ports.store(),
+      plane: ports.plane(),
+      events: ports.events(),
+      logger: ports.logger,
+    });
+    const publish = (what: string, sent: Promise<void>) =>
+      sent.catch((error) => ports.logger.warn(`could not publish ${what}`, { error }));
+    const engines: MockEngine[] = [];
+    for (let rank = 0; rank < config.dataParallelSize; rank++) {
+      engines.push(
+        await createMockEngine({
+          numGpuBlocks: config.numGpuBlocksOverride,
+          blockSize: config.blockSize,
+          maxNumSeqs: config.maxNumSeqs,
+          maxNumBatchedTokens: config.maxNumBatchedTokens,
+          watermark: config.watermark,
+          speedupRatio: config.speedupRatio,
+          decodeSpeedupRatio: config.decodeSpeedupRatio,
+          enablePrefixCaching: config.enablePrefixCaching,
+          dpRank: rank,
+          seed: config.seed + index * 1000 + rank,
+          vocabulary,
+          workerId: runtime.workerId,
+        }, {
+          clock: ports.clock,
+          onKvEvent: (event) => void publish('a KV event', runtime.publishKvEvent(endpoint, event)),
+          onLoad: (load) => void publish('load', runtime.publishLoad(endpoint, load)),
+        }),
+      );
+    }
+    let active = 0;
+    let next = 0;
+    const handler: EndpointHandler = async function* (body, context) {
+      const parsed = PreprocessedRequestSchema.safeParse(body);
+      if (!parsed.success) {
+        throw new Error(`Invalid request: ${parsed.error.issues[0]?.message ?? 'malformed'}`);
+      }
+      const request = parsed.data;
+      if (!request.eos_token_ids?.length && eos.length > 0) request.eos_token_ids = eos;
+      const rank = request.routing?.dp_rank ?? next++ % engines.length;
+      const engine = engines[rank % engines.length] as MockEngine;
+      active++;
+      try {
+        for await (const output of engine.generate(request, context.signal)) yield { data: output };
+      } finally {
+        active--;
+      }
+    };
+    await runtime.serve(endpoint, handler, card);
+    return { runtime, engines, activeRequests: () => active };
+  }
+}
