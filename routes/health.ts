@@ -18,12 +18,22 @@ export const route = createRoute({
 export const options: RouteOptions = { pathKey: 'health' };
 
 export const handler: RouteHandler<typeof route, AppEnv> = (c) => {
-  const { lifecycle } = c.get('core');
+  const { lifecycle, models } = c.get('core');
+  const instances = models.allInstances().map((i) => ({
+    ...i.endpoint,
+    instance_id: Number(BigInt(`0x${i.instanceId}`)),
+    instance_id_hex: i.instanceId,
+    transport: i.transport,
+  }));
+  const endpoints = [
+    ...new Set(instances.map((i) => `dyn://${i.namespace}.${i.component}.${i.endpoint}`)),
+  ]
+    .sort();
   const base = {
     initial_discovery_complete: lifecycle.phase !== 'starting',
     initial_discovery_error: lifecycle.discoveryError,
-    endpoints: [],
-    instances: [],
+    endpoints,
+    instances,
   };
   if (lifecycle.closing) {
     return c.json({ status: 'shutting_down', message: 'Service is shutting down', ...base }, 503);

@@ -9,7 +9,10 @@ import { createPromMetricFactory } from '../adapters/prom-metrics.ts';
 import { createApp } from '../http/app.ts';
 import type { RouteModule } from '../http/types.ts';
 import { routes as manifest } from '../../routes/_manifest.gen.ts';
+import { createDiscovery } from '../core/discovery/discovery.ts';
+import { discoveryFeed, startModelWatcher } from '../core/discovery/watcher.ts';
 import { swaggerUiAssets } from './assets.ts';
+import { createInfra, type LocalBus } from './infra.ts';
 import {
   exit,
   onShutdownSignal,
@@ -27,6 +30,8 @@ export interface FrontendOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Where log lines go. @default stderr */
   logger?: Logger;
+  /** In-process discovery and events, shared with workers in the same process. @default none */
+  local?: LocalBus;
 }
 
 export interface RunningFrontend {
@@ -74,18 +79,37 @@ export async function startFrontend(
     }
   }
   const core = createCore({ logger, metrics: createPromMetricFactory() }, config);
+  const infra = createInfra(config, { env: options.env ?? {}, logger, local: options.local });
+  const store = await infra.store();
+  const watching = new AbortController();
   const app = createApp(options.routes ?? manifest, core, { assets: swaggerUiAssets() });
   const tls = config.tlsCertPath && config.tlsKeyPath
     ? { cert: await readTextFile(config.tlsCertPath), key: await readTextFile(config.tlsKeyPath) }
     : undefined;
-  const server = await serve({
-    fetch: app.fetch,
-    hostname: config.httpHost,
-    port: config.httpPort,
-    tls,
+  let server: ServerHandle;
+  try {
+    server = await serve({
+      fetch: app.fetch,
+      hostname: config.httpHost,
+      port: config.httpPort,
+      tls,
+    });
+  } catch (error) {
+    await store.close().catch(() => {});
+    throw error;
+  }
+  // /health says "not ready" until the first snapshot of discovery is in the registry.
+  startModelWatcher({
+    feed: discoveryFeed(createDiscovery(store, { logger })),
+    registry: core.models,
+    config,
+    logger,
+    metrics: core.metrics,
+    signal: watching.signal,
+  }).then(() => core.lifecycle.markReady(), (error: unknown) => {
+    logger.error('initial model discovery failed', { error });
+    core.lifecycle.markDiscoveryFailed(error instanceof Error ? error.message : String(error));
   });
-  // No discovery backend is wired in yet, so there is nothing to wait for.
-  core.lifecycle.markReady();
   logger.info('listening', {
     url: `${tls ? 'https' : 'http'}://${config.httpHost}:${server.port}`,
     ...runtimeInfo(),
@@ -110,6 +134,10 @@ export async function startFrontend(
         logger.warn('drain timeout reached: closing the remaining connections');
         await server.forceClose();
       }
+      watching.abort();
+      await store.close().catch((error: unknown) =>
+        logger.warn('discovery close failed', { error })
+      );
       core.lifecycle.stop();
       logger.info('shutdown complete');
     })();

@@ -139,14 +139,19 @@ export interface RunningServer extends Spawned {
 /** Starts the frontend on a free port and waits until it listens. */
 export async function startFrontend(
   args: readonly string[] = [],
-  options: { env?: Record<string, string>; entry?: string; tls?: boolean } = {},
+  options: { env?: Record<string, string>; entry?: string; tls?: boolean; subcommand?: string } =
+    {},
 ): Promise<RunningServer> {
   const port = await freePort();
+  // In-process discovery unless the test picks a backend: nothing else needs to run.
+  const discovery = args.includes('--discovery-backend') ? [] : ['--discovery-backend', 'mem'];
   const spawned = spawnEntry(options.entry ?? 'src/main.ts', [
+    ...(options.subcommand ? [options.subcommand] : []),
     '--http-host',
     '127.0.0.1',
     '--http-port',
     String(port),
+    ...discovery,
     ...args,
   ], options);
   await spawned.waitForLog('listening');

@@ -36,6 +36,8 @@ export interface ModelRegistry {
   get(name: string): ServedModel | undefined;
   /** Routable workers of a model: a card and a live endpoint instance. */
   instances(name: string): WorkerInstance[];
+  /** Every endpoint instance discovery reports, with or without a card. */
+  allInstances(): WorkerInstance[];
   /** Adds a worker's card; refused when it disagrees with the cards already serving the name. */
   addCard(source: CardSource, card: ModelCard): AddCardResult;
   removeCard(source: CardSource): void;
@@ -96,6 +98,11 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
         b,
       ) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
     },
+    allInstances: () =>
+      [...live.values()].sort((a, b) =>
+        endpointPath(a.endpoint).localeCompare(endpointPath(b.endpoint)) ||
+        a.instanceId.localeCompare(b.instanceId)
+      ),
     addCard(source, card) {
       const key = cardKey(source);
       const name = card.display_name;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type RouterEvent, stringifyJson } from './events.ts';
+import { stringifyExactJson as stringifyJson } from '../json.ts';
+import type { RouterEvent } from './events.ts';
 
 describe('stringifyJson()', () => {
   test('writes u64 BigInts as exact decimal numbers', () => {

@@ -11,7 +11,8 @@ export const HealthSchema = z.object({
     namespace: z.string(),
     component: z.string(),
     endpoint: z.string(),
-    instance_id: z.number(),
+    instance_id: z.number().describe('May be rounded above 2^53; instance_id_hex is exact'),
+    instance_id_hex: z.string(),
     transport: z.record(z.string(), z.unknown()),
   })),
 }).meta({ id: 'Health' });

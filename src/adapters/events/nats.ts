@@ -1,0 +1,116 @@
+/**
+ * The NATS event plane (reference §4.3): core pub/sub over `nats.ws`, one JSON `EventEnvelope`
+ * `{topic, publisher_id, sequence, published_at, payload}` per message on the subject itself
+ * (`namespace.{ns}.component.{c}.kv-events`, `namespace.{ns}.kv_metrics`). Wildcard subscriptions
+ * work as NATS defines them.
+ */
+import { parseExactJson, stringifyExactJson } from '../../core/json.ts';
+import type { NatsConnection, Subscription } from 'nats.ws';
+import type { EventEnvelope, EventPlane } from '../../core/events/types.ts';
+import { type NatsConnectionOptions, natsConnector } from '../plane/nats.ts';
+import { type EventPlaneHandleOptions, randomPublisherId, topicOf } from './mem.ts';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export interface NatsEventPlaneOptions extends NatsConnectionOptions, EventPlaneHandleOptions {}
+
+export interface NatsEventPlane extends EventPlane {
+  /** Resolves once every earlier `subscribe()` and `publish()` has reached the server. */
+  flush(): Promise<void>;
+}
+
+function isEnvelope(value: unknown): value is EventEnvelope {
+  const v = value as Partial<EventEnvelope> | null;
+  return typeof v === 'object' && v !== null && typeof v.topic === 'string' &&
+    typeof v.publisher_id === 'string' && typeof v.sequence === 'number' &&
+    typeof v.published_at === 'number' && 'payload' in v;
+}
+
+export function createNatsEventPlane(options: NatsEventPlaneOptions = {}): NatsEventPlane {
+  const connector = natsConnector(options);
+  const publisherId = options.publisherId ?? randomPublisherId();
+  const now = options.now ?? (() => Date.now());
+  const onError = options.onError ?? ((error: unknown) => console.error(error));
+  const subscriptions = new Set<{ cancel(): void }>();
+  const pending = new Set<Promise<unknown>>();
+  let sequence = 0;
+  let closed = false;
+  let used = false;
+  const connection = () => {
+    used = true;
+    return connector.get();
+  };
+
+  /** Tracks work that must reach the server before `flush()` resolves. */
+  const track = <T>(work: Promise<T>): Promise<T> => {
+    pending.add(work);
+    const untrack = () => pending.delete(work);
+    work.then(untrack, untrack);
+    return work;
+  };
+
+  return {
+    publish(subject, payload) {
+      if (closed) return Promise.reject(new Error('The event plane is closed'));
+      // The sequence is taken now, so events leave in the order publish() was called.
+      const envelope: EventEnvelope = {
+        topic: topicOf(subject),
+        publisher_id: publisherId,
+        sequence: sequence++,
+        published_at: now(),
+        payload,
+      };
+      const bytes = encoder.encode(stringifyExactJson(envelope));
+      return track(connection().then((nc) => nc.publish(subject, bytes)));
+    },
+
+    subscribe(subject, onEvent) {
+      if (closed) throw new Error('The event plane is closed');
+      let subscription: Subscription | undefined;
+      let cancelled = false;
+      const handle = {
+        cancel() {
+          cancelled = true;
+          subscription?.unsubscribe();
+          subscriptions.delete(handle);
+        },
+      };
+      subscriptions.add(handle);
+      track(
+        connection().then((nc: NatsConnection) => {
+          if (cancelled) return;
+          subscription = nc.subscribe(subject, {
+            callback: (error, message) => {
+              if (error) return onError(error);
+              try {
+                const event: unknown = parseExactJson(decoder.decode(message.data));
+                if (!isEnvelope(event)) throw new Error(`Not an event envelope on "${subject}"`);
+                onEvent(event);
+              } catch (e) {
+                onError(e);
+              }
+            },
+          });
+        }),
+      ).catch(onError);
+      return () => handle.cancel();
+    },
+
+    async flush() {
+      await Promise.allSettled([...pending]);
+      const nc = await connection();
+      await nc.flush();
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const subscription of [...subscriptions]) subscription.cancel();
+      await Promise.allSettled([...pending]);
+      // Let published events reach the server before the connection goes.
+      if (used) await connector.get().then((nc) => nc.flush()).catch(() => {});
+      await connector.close();
+    },
+  };
+}

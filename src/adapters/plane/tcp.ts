@@ -1,0 +1,490 @@
+/**
+ * The TCP request plane, Dynamo's classic protocol (`ingress/shared_tcp_endpoint.rs`,
+ * `egress/tcp_client.rs`, `tcp/server.rs`, `tcp/client.rs`), over the `Network` port:
+ *
+ * - the worker runs one listener per process and routes request frames by path
+ *   (`{instance_id:x}/{endpoint}`); it answers each with a `u32 len | bytes` frame in order
+ *   (empty = ACK) before running the handler;
+ * - the frontend keeps one pipelined connection per worker host and matches ACKs FIFO;
+ * - responses "call home": the worker dials the frontend's stream listener named in the request's
+ *   `connection_info` and sends handshake, prologue, items, `{"complete_final":true}`, then the
+ *   `"sentinel"` control frame; the frontend may send `"stop"` / `"kill"` back.
+ */
+import type { TransportAddress } from '../../core/discovery/types.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { Connection, Listener, Network } from '../../core/net.ts';
+import { deferred, errorMessage, raceAbort, waitFor } from '../../core/plane/async.ts';
+import { PlaneError } from '../../core/plane/errors.ts';
+import { readFrames } from '../../core/plane/frame-reader.ts';
+import {
+  decodeRequest,
+  encodeControl,
+  encodeHandshake,
+  encodeRequest,
+  parseConnectionInfo,
+  parseResponseFrame,
+  type TcpStreamConnectionInfo,
+} from '../../core/plane/messages.ts';
+import { openResponseStream, pumpResponses } from '../../core/plane/response-stream.ts';
+import {
+  encodeLengthPrefixed,
+  encodeTcpRequest,
+  lengthPrefixedDecoder,
+  tcpRequestDecoder,
+  type TcpRequestFrame,
+} from '../../core/plane/tcp-frames.ts';
+import {
+  MAX_MESSAGE_SIZE,
+  twoPartDecoder,
+  type TwoPartMessage,
+} from '../../core/plane/two-part.ts';
+import type {
+  EndpointHandler,
+  PlaneRequest,
+  PlaneSendOptions,
+  RequestPlaneClient,
+  RequestPlaneServer,
+} from '../../core/plane/types.ts';
+import {
+  cancelled,
+  joinHostPort,
+  refusalError,
+  refusals,
+  splitHostPort,
+  textDecoder,
+  textEncoder,
+} from './_shared.ts';
+
+/** Splits a published `{"tcp": "host:port/{instance_id:x}/{endpoint}"}` address. */
+export function parseTcpAddress(address: string): { host: string; port: number; path: string } {
+  const slash = address.indexOf('/');
+  if (slash < 0) {
+    throw new PlaneError('protocol', `Invalid TCP address "${address}": expected host:port/path`);
+  }
+  return { ...splitHostPort(address.slice(0, slash)), path: address.slice(slash + 1) };
+}
+
+/** Connects within `ms`, closing a connection that arrives too late. */
+async function connectWithin(
+  network: Network,
+  host: string,
+  port: number,
+  ms: number,
+): Promise<Connection> {
+  const where = joinHostPort(host, port);
+  const connecting = network.connect(host, port);
+  try {
+    return await waitFor(connecting, {
+      timeoutMs: ms,
+      onTimeout: () =>
+        new PlaneError('cannot_connect', `Connecting to "${where}" timed out after ${ms} ms`),
+    });
+  } catch (error) {
+    connecting.then((connection) => connection.close(), () => {});
+    if (error instanceof PlaneError) throw error;
+    throw new PlaneError('cannot_connect', `Cannot connect to "${where}": ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+export interface TcpPlaneClientOptions {
+  network: Network;
+  /** Interface the call-home (response stream) listener binds (`DYN_TCP_RESPONSE_STREAM_HOST`). @default '127.0.0.1' */
+  host?: string;
+  /** Port of the call-home listener (`DYN_TCP_RESPONSE_STREAM_PORT`). @default 0 (any free port) */
+  port?: number;
+  /** Host workers dial back to; set it when `host` is `0.0.0.0`. @default host */
+  advertiseHost?: string;
+  /** How long a worker has to ACK a request (`DYN_TCP_REQUEST_TIMEOUT`). @default 5000 */
+  ackTimeoutMs?: number;
+  /** How long connecting to a worker may take (`DYN_TCP_CONNECT_TIMEOUT`). @default 5000 */
+  connectTimeoutMs?: number;
+  /** How long a worker has, after its ACK, to open the response stream. @default 5000 */
+  callHomeTimeoutMs?: number;
+  /** Largest frame accepted (`DYN_TCP_MAX_MESSAGE_SIZE`). @default MAX_MESSAGE_SIZE (32 MiB) */
+  maxMessageSize?: number;
+}
+
+interface WorkerLink {
+  connection: Connection;
+  /** One settle function per request sent and not yet acknowledged, oldest first. */
+  pending: Array<(reply: Uint8Array | PlaneError) => void>;
+}
+
+interface CallHome {
+  connection: Connection;
+  frames: AsyncIterator<TwoPartMessage>;
+}
+
+export function createTcpPlaneClient(options: TcpPlaneClientOptions): RequestPlaneClient {
+  const { network } = options;
+  const host = options.host ?? '127.0.0.1';
+  const advertiseHost = options.advertiseHost ?? host;
+  const ackTimeoutMs = options.ackTimeoutMs ?? 5000;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+  const callHomeTimeoutMs = options.callHomeTimeoutMs ?? 5000;
+  const maxSize = options.maxMessageSize ?? MAX_MESSAGE_SIZE;
+
+  const links = new Map<string, Promise<WorkerLink>>();
+  const waiting = new Map<string, (callHome: CallHome) => void>();
+  const connections = new Set<Connection>();
+  let listener: Promise<Listener> | undefined;
+  let closed = false;
+
+  const track = (connection: Connection) => {
+    connections.add(connection);
+    connection.closed.then(() => connections.delete(connection));
+  };
+
+  /** A worker dialled back: read its handshake and hand the connection to the waiting request. */
+  async function onCallHome(connection: Connection): Promise<void> {
+    track(connection);
+    const frames = readFrames(connection.readable, twoPartDecoder({ maxSize }));
+    try {
+      const first = await waitFor(frames.next(), { timeoutMs: callHomeTimeoutMs });
+      if (first.done) throw new Error('No handshake');
+      const frame = parseResponseFrame(first.value);
+      if (frame.kind !== 'handshake' || frame.streamType !== 'response') {
+        throw new Error('Not a response stream');
+      }
+      const resolve = waiting.get(frame.subject);
+      if (!resolve) throw new Error('Nobody waits for this stream');
+      waiting.delete(frame.subject);
+      resolve({ connection, frames });
+    } catch {
+      // Not ours, or the request was given up: closing it tells the worker to stop (kill).
+      connection.close();
+    }
+  }
+
+  function callHomeListener(): Promise<Listener> {
+    if (!listener) {
+      const listening = network.listen(host, options.port ?? 0, (c) => void onCallHome(c));
+      listener = listening;
+      listening.catch(() => {
+        if (listener === listening) listener = undefined;
+      });
+    }
+    return listener;
+  }
+
+  async function openLink(
+    where: string,
+    target: { host: string; port: number },
+    onClosed: () => void,
+  ): Promise<WorkerLink> {
+    const connection = await connectWithin(network, target.host, target.port, connectTimeoutMs);
+    track(connection);
+    const link: WorkerLink = { connection, pending: [] };
+    void (async () => {
+      try {
+        for await (const reply of readFrames(connection.readable, lengthPrefixedDecoder())) {
+          link.pending.shift()?.(reply);
+        }
+      } catch {
+        // A broken connection fails its pending requests below.
+      }
+      onClosed();
+      connection.close();
+      for (const settle of link.pending.splice(0)) {
+        settle(
+          new PlaneError(
+            'cannot_connect',
+            `Connection to worker "${where}" closed before it acknowledged the request`,
+          ),
+        );
+      }
+    })();
+    return link;
+  }
+
+  /** The shared, pipelined connection to the worker at `target`, opened on first use. */
+  function link(target: { host: string; port: number }): Promise<WorkerLink> {
+    const where = joinHostPort(target.host, target.port);
+    const existing = links.get(where);
+    if (existing) return existing;
+    const forget = () => {
+      if (links.get(where) === created) links.delete(where);
+    };
+    const created = openLink(where, target, forget);
+    links.set(where, created);
+    created.catch(forget);
+    return created;
+  }
+
+  /** Writes the request frame and waits for its ACK (FIFO on the shared connection). */
+  async function requestAck(
+    target: { host: string; port: number },
+    frame: TcpRequestFrame,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const where = joinHostPort(target.host, target.port);
+    const { connection, pending } = await raceAbort(link(target), signal);
+    const ack = deferred<Uint8Array>();
+    pending.push((reply) => (reply instanceof PlaneError ? ack.reject(reply) : ack.resolve(reply)));
+    connection.write(encodeTcpRequest(frame)).catch((error) => {
+      ack.reject(
+        new PlaneError(
+          'cannot_connect',
+          `Cannot send to worker "${where}": ${errorMessage(error)}`,
+          {
+            cause: error,
+          },
+        ),
+      );
+    });
+    const onTimeout = () =>
+      new PlaneError(
+        'cannot_connect',
+        `Worker "${where}" did not acknowledge the request within ${ackTimeoutMs} ms`,
+      );
+    const reply = await waitFor(ack.promise, { signal, timeoutMs: ackTimeoutMs, onTimeout });
+    if (reply.length > 0) throw refusalError(textDecoder.decode(reply));
+  }
+
+  return {
+    async send(
+      address: TransportAddress,
+      request: PlaneRequest,
+      { signal }: PlaneSendOptions,
+    ): Promise<AsyncIterable<unknown>> {
+      if (closed) throw new PlaneError('cannot_connect', 'The TCP request plane client is closed');
+      if (!('tcp' in address)) {
+        throw new PlaneError('protocol', `Not a TCP address: ${JSON.stringify(address)}`);
+      }
+      signal.throwIfAborted();
+      const target = parseTcpAddress(address.tcp);
+      const stream = await raceAbort(callHomeListener(), signal);
+
+      const subject = crypto.randomUUID();
+      const callHome = deferred<CallHome>();
+      waiting.set(subject, callHome.resolve);
+      let handedOver = false;
+      try {
+        const info: TcpStreamConnectionInfo = {
+          address: joinHostPort(advertiseHost, stream.port),
+          subject,
+          context: request.id,
+          stream_type: 'response',
+        };
+        const payload = encodeRequest({
+          id: request.id,
+          request_type: 'single_in',
+          response_type: 'many_out',
+          connection_info: { transport: 'tcp_server', info: JSON.stringify(info) },
+        }, request.body);
+        const headers = { ...request.headers, 'request-id': request.id };
+        await requestAck(target, { path: target.path, headers, payload }, signal);
+
+        const { connection, frames } = await waitFor(callHome.promise, {
+          signal,
+          timeoutMs: callHomeTimeoutMs,
+          onTimeout: () =>
+            new PlaneError(
+              'cannot_connect',
+              `Worker "${address.tcp}" did not open its response stream within ${callHomeTimeoutMs} ms`,
+            ),
+        });
+        handedOver = true;
+        return await openResponseStream(frames, {
+          signal,
+          cancel(how) {
+            connection.write(encodeControl(how)).catch(() => {}).finally(() => connection.close());
+          },
+          release() {
+            connection.close();
+          },
+        });
+      } finally {
+        waiting.delete(subject);
+        if (!handedOver) callHome.promise.then(({ connection }) => connection.close(), () => {});
+      }
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+      waiting.clear();
+      const listening = listener;
+      listener = undefined;
+      await listening?.then((l) => l.close(), () => {});
+      for (const connection of connections) connection.close();
+      links.clear();
+    },
+  };
+}
+
+export interface TcpPlaneServerOptions {
+  network: Network;
+  /** Interface the listener binds (`DYN_TCP_RPC_HOST`). @default '127.0.0.1' */
+  host?: string;
+  /** Listener port (`DYN_TCP_RPC_PORT`). @default 0 (any free port) */
+  port?: number;
+  /** Host published in discovery; set it when `host` is `0.0.0.0`. @default host */
+  advertiseHost?: string;
+  /** Largest request accepted (`DYN_TCP_MAX_MESSAGE_SIZE`). @default MAX_MESSAGE_SIZE (32 MiB) */
+  maxMessageSize?: number;
+  /** Requests handled at once before new ones get "Server overloaded: ...". @default Infinity */
+  maxInFlight?: number;
+  /** How long dialling the frontend's response stream may take. @default 5000 */
+  connectTimeoutMs?: number;
+  /** How long to wait for the frontend to close a finished stream before closing it. @default 10000 */
+  finTimeoutMs?: number;
+  /** Where failures to call the frontend back are reported. @default none */
+  logger?: Logger;
+}
+
+export function createTcpPlaneServer(options: TcpPlaneServerOptions): RequestPlaneServer {
+  const { network } = options;
+  const host = options.host ?? '127.0.0.1';
+  const advertiseHost = options.advertiseHost ?? host;
+  const maxSize = options.maxMessageSize ?? MAX_MESSAGE_SIZE;
+  const maxInFlight = options.maxInFlight ?? Infinity;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+  const finTimeoutMs = options.finTimeoutMs ?? 10_000;
+
+  const routes = new Map<string, EndpointHandler>();
+  const connections = new Set<Connection>();
+  const inFlight = new Map<AbortController, Promise<void>>();
+  let listener: Promise<Listener> | undefined;
+  let closing = false;
+
+  const track = (connection: Connection) => {
+    connections.add(connection);
+    connection.closed.then(() => connections.delete(connection));
+  };
+
+  /** Runs one accepted request: call home, stream the handler's output, wait for the FIN. */
+  async function respond(
+    handler: EndpointHandler,
+    request: { id: string; headers: Record<string, string>; body: unknown },
+    info: { address: string; subject: string },
+    controller: AbortController,
+  ): Promise<void> {
+    let connection: Connection;
+    try {
+      const { host, port } = splitHostPort(info.address);
+      connection = await connectWithin(network, host, port, connectTimeoutMs);
+    } catch (error) {
+      options.logger?.warn('Cannot open the response stream to the frontend', {
+        address: info.address,
+        request_id: request.id,
+        error,
+      });
+      return;
+    }
+    track(connection);
+    let finished = false;
+    // Frontend -> worker: "stop" / "kill"; a connection closed without either is a kill.
+    void (async () => {
+      let how = 'connection closed';
+      try {
+        for await (const message of readFrames(connection.readable, twoPartDecoder())) {
+          const frame = parseResponseFrame(message);
+          if (frame.kind === 'control' && frame.action !== 'sentinel') {
+            how = frame.action;
+            break;
+          }
+        }
+      } catch {
+        // A reset or garbage is a kill as well.
+      }
+      if (!finished) controller.abort(cancelled(`Request cancelled by the frontend (${how})`));
+    })();
+    try {
+      if (controller.signal.aborted) return;
+      await connection.write(encodeHandshake(info.subject));
+      const outcome = await pumpResponses(handler, request.body, {
+        id: request.id,
+        headers: request.headers,
+        controller,
+        send: (frame) => connection.write(frame),
+      });
+      finished = outcome !== 'aborted';
+      if (finished) {
+        await connection.write(encodeControl('sentinel'));
+        await waitFor(connection.closed, { timeoutMs: finTimeoutMs });
+      }
+    } catch {
+      // The frontend went away (or never closed): nothing left to tell it.
+    } finally {
+      connection.close();
+    }
+  }
+
+  /** Checks one request frame and starts it; returns the ACK text ('' = accepted). */
+  function accept(frame: TcpRequestFrame): string {
+    if (closing) return refusals.unavailable();
+    const handler = routes.get(frame.path);
+    if (!handler) return refusals.unknownEndpoint(frame.path);
+    if (inFlight.size >= maxInFlight) return refusals.overloaded(inFlight.size);
+    let request;
+    let info;
+    try {
+      request = decodeRequest(frame.payload, { maxSize });
+      const connectionInfo = request.control.connection_info;
+      if (connectionInfo?.transport !== 'tcp_server') {
+        return 'Decode error: "connection_info" must name the "tcp_server" transport';
+      }
+      info = parseConnectionInfo(connectionInfo);
+    } catch (error) {
+      return errorMessage(error);
+    }
+    const { address, subject, context, stream_type } = info as Partial<TcpStreamConnectionInfo>;
+    if (typeof address !== 'string' || typeof subject !== 'string') {
+      return 'Decode error: "connection_info" needs "address" and "subject"';
+    }
+    if (stream_type !== 'response' || context !== request.control.id) {
+      return 'Decode error: "connection_info" is not a response stream of this request';
+    }
+    const controller = new AbortController();
+    const headers = { ...frame.headers };
+    const running = respond(handler, { id: request.control.id, headers, body: request.body }, {
+      address,
+      subject,
+    }, controller).finally(() => inFlight.delete(controller));
+    inFlight.set(controller, running);
+    return '';
+  }
+
+  function onConnection(connection: Connection): void {
+    track(connection);
+    void (async () => {
+      try {
+        for await (const frame of readFrames(connection.readable, tcpRequestDecoder({ maxSize }))) {
+          await connection.write(encodeLengthPrefixed(textEncoder.encode(accept(frame))));
+        }
+      } catch (error) {
+        // The framing is lost ("Request too large", bad headers): answer, then hang up.
+        if (error instanceof PlaneError && error.kind === 'protocol') {
+          const text = textEncoder.encode(error.message);
+          await connection.write(encodeLengthPrefixed(text)).catch(() => {});
+        }
+      }
+      connection.close();
+    })();
+  }
+
+  return {
+    async serve(endpoint, instanceId, handler): Promise<TransportAddress> {
+      if (closing) throw new Error('The TCP request plane server is closed');
+      const path = `${instanceId}/${endpoint.endpoint}`;
+      if (routes.has(path)) throw new Error(`Endpoint "${path}" is already served`);
+      listener ??= network.listen(host, options.port ?? 0, onConnection);
+      const { port } = await listener;
+      routes.set(path, handler);
+      return { tcp: `${joinHostPort(advertiseHost, port)}/${path}` };
+    },
+
+    async close(): Promise<void> {
+      closing = true;
+      await listener?.then((l) => l.close(), () => {});
+      for (const controller of inFlight.keys()) {
+        controller.abort(cancelled('The worker is shutting down'));
+      }
+      for (const connection of connections) connection.close();
+      await Promise.allSettled(inFlight.values());
+      routes.clear();
+    },
+  };
+}

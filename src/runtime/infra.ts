@@ -1,0 +1,183 @@
+/**
+ * Builds the infrastructure ports (discovery store, request plane, event plane) from the flags
+ * the frontend and the workers share, and turns "etcd/NATS is not there" into one line that says
+ * what was tried, which variable sets it, and how to run without it.
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from '../core/config.ts';
+import type { KvStore } from '../core/discovery/types.ts';
+import type { EventPlane } from '../core/events/types.ts';
+import type { Logger } from '../core/logger.ts';
+import type { RequestPlaneClient, RequestPlaneServer } from '../core/plane/types.ts';
+import { createEtcdStore } from '../adapters/discovery/etcd.ts';
+import { createFileStore } from '../adapters/discovery/file.ts';
+import { createKubernetesStore, inClusterConfig } from '../adapters/discovery/kubernetes.ts';
+import { createMemKvServer, createMemStore, type MemKvServer } from '../adapters/discovery/mem.ts';
+import { createMemEventBus, type MemEventBus } from '../adapters/events/mem.ts';
+import { createNatsEventPlane } from '../adapters/events/nats.ts';
+import { createHttpPlaneClient, createHttpPlaneServer } from '../adapters/plane/http.ts';
+import {
+  createNatsPlaneClient,
+  createNatsPlaneServer,
+  natsWebSocketServers,
+} from '../adapters/plane/nats.ts';
+import { createTcpPlaneClient, createTcpPlaneServer } from '../adapters/plane/tcp.ts';
+import { createNodeNetwork } from './net.ts';
+import { serve } from './serve.ts';
+
+export type InfraConfig = Pick<Config, 'discoveryBackend' | 'requestPlane' | 'eventPlane'>;
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Start-up could not reach a service it needs: the message is the whole story. */
+export class InfraUnavailableError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'InfraUnavailableError';
+  }
+}
+
+/** A positive number of seconds from an env var, else undefined. */
+function seconds(value: string | undefined): number | undefined {
+  const n = Number(value);
+  return value && Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
+const EMBEDDED =
+  'or run `switchboard demo` (frontend and simulated workers in one process, no servers)';
+
+/** In-process backends shared by everything in this process (the demo, tests). */
+export interface LocalBus {
+  kv: MemKvServer;
+  events: MemEventBus;
+}
+
+export function createLocalBus(): LocalBus {
+  return { kv: createMemKvServer(), events: createMemEventBus() };
+}
+
+export interface InfraOptions {
+  env: Env;
+  logger: Logger;
+  /** What `mem` discovery and in-process events use. @default a bus of this process alone */
+  local?: LocalBus;
+}
+
+export function createInfra(config: InfraConfig, options: InfraOptions) {
+  const { env, logger } = options;
+  const local = options.local ?? createLocalBus();
+  const natsServers = natsWebSocketServers({
+    natsServer: env.NATS_SERVER,
+    natsWsServer: env.NATS_WS_SERVER,
+  });
+  const etcdEndpoints = env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379';
+  const network = createNodeNetwork();
+  const host = env.DYN_TCP_RPC_HOST ?? '127.0.0.1';
+  const fileTtl = seconds(env.DYN_FILE_KV_TTL_SECS);
+  const leaseTtl = seconds(env.ETCD_LEASE_TTL);
+
+  return {
+    /** A discovery store with this process's own lease / instance id. */
+    async store(): Promise<KvStore> {
+      switch (config.discoveryBackend) {
+        case 'mem':
+          return createMemStore({ server: local.kv });
+        case 'file':
+          return await createFileStore({
+            root: env.DYN_FILE_KV ?? join(tmpdir(), 'dynamo_store_kv'),
+            ...(fileTtl ? { ttlMs: fileTtl * 1000 } : {}),
+            logger,
+          });
+        case 'etcd':
+          try {
+            return await createEtcdStore({
+              endpoints: etcdEndpoints,
+              ...(leaseTtl ? { leaseTtlSecs: leaseTtl } : {}),
+              logger,
+            });
+          } catch (error) {
+            throw new InfraUnavailableError(
+              `etcd is not reachable at ${etcdEndpoints} (set ETCD_ENDPOINTS to change it); ` +
+                `to run on one machine without etcd use --discovery-backend file, ${EMBEDDED}`,
+              { cause: error },
+            );
+          }
+        case 'kubernetes': {
+          const cluster = await inClusterConfig(env).catch((error: unknown) => {
+            throw new InfraUnavailableError(
+              `--discovery-backend kubernetes needs the in-cluster service account ` +
+                `(KUBERNETES_SERVICE_HOST, POD_NAME): ${(error as Error).message}`,
+              { cause: error },
+            );
+          });
+          return await createKubernetesStore({ ...cluster, logger });
+        }
+      }
+    },
+
+    planeClient(): RequestPlaneClient {
+      switch (config.requestPlane) {
+        case 'tcp':
+          return createTcpPlaneClient({ network, host: env.DYN_TCP_RESPONSE_STREAM_HOST ?? host });
+        case 'http':
+          return createHttpPlaneClient();
+        case 'nats':
+          return createNatsPlaneClient({ servers: natsServers });
+      }
+    },
+
+    planeServer(): RequestPlaneServer {
+      switch (config.requestPlane) {
+        case 'tcp':
+          return createTcpPlaneServer({ network, host, logger });
+        case 'http':
+          return createHttpPlaneServer({ serve, host: env.DYN_HTTP_RPC_HOST ?? host });
+        case 'nats':
+          return createNatsPlaneServer({ servers: natsServers });
+      }
+    },
+
+    /** The event plane; `mem` discovery keeps events in process too. */
+    events(): EventPlane {
+      if (config.discoveryBackend === 'mem') return local.events.plane();
+      if (config.eventPlane === 'zmq') {
+        throw new InfraUnavailableError(
+          '--event-plane zmq is not available yet; use --event-plane nats (NATS_SERVER), ' +
+            EMBEDDED,
+        );
+      }
+      return createNatsEventPlane({
+        servers: natsServers,
+        onError: (error) => logger.warn('event plane error', { error }),
+      });
+    },
+
+    /** Fails fast with a clear message when NATS is needed but not reachable. */
+    async checkNats(): Promise<void> {
+      const needsNats = config.requestPlane === 'nats' ||
+        (config.discoveryBackend !== 'mem' && config.eventPlane === 'nats');
+      if (!needsNats) return;
+      const probe = createNatsEventPlane({ servers: natsServers, onError: () => {} });
+      try {
+        await Promise.race([
+          probe.publish('switchboard.probe', null).then(() => probe.flush()),
+          new Promise((_, reject) =>
+            setTimeout(() => reject(new Error('timed out after 3 s')), 3000)
+          ),
+        ]);
+      } catch (error) {
+        throw new InfraUnavailableError(
+          `NATS is not reachable at ${
+            natsServers.join(', ')
+          } (set NATS_SERVER or NATS_WS_SERVER to ` +
+            `change it); ${EMBEDDED}`,
+          { cause: error },
+        );
+      } finally {
+        await probe.close().catch(() => {});
+      }
+    },
+  };
+}
+
+export type Infra = ReturnType<typeof createInfra>;

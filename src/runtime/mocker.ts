@@ -1,0 +1,35 @@
+/** Runs simulated workers as a process: `switchboard mocker --model-path DIR [...]`. */
+import { realClock } from '../core/clock.ts';
+import type { Logger } from '../core/logger.ts';
+import type { MockerConfig } from '../mocker/config.ts';
+import { type RunningMocker, startMocker } from '../mocker/worker.ts';
+import { createInfra, type Env, type LocalBus } from './infra.ts';
+import { readModelDir } from './model-dir.ts';
+
+export interface MockerProcessOptions {
+  env: Env;
+  logger: Logger;
+  /** In-process discovery and events shared with a frontend in this process. @default none */
+  local?: LocalBus;
+}
+
+export async function startMockerProcess(
+  config: MockerConfig,
+  options: MockerProcessOptions,
+): Promise<RunningMocker> {
+  const files = await readModelDir(config.modelPath);
+  const infra = createInfra(config, options);
+  await infra.checkNats();
+  const running = await startMocker(config, files, {
+    store: () => infra.store(),
+    plane: () => infra.planeServer(),
+    events: () => infra.events(),
+    clock: realClock,
+    logger: options.logger,
+  });
+  options.logger.info('simulated workers ready', {
+    model: running.modelName,
+    workers: running.workers.map((w) => w.runtime.instanceId),
+  });
+  return running;
+}
