@@ -129,6 +129,19 @@ export const mockerSchema = z.object({
     description: 'Wait this long before registering, like an engine loading weights',
     group: G_ENGINE,
   }),
+  embedding: o.opt(values.bool(false), {
+    flag: 'embedding',
+    env: ['DYN_MOCKER_EMBEDDING'],
+    description: 'Serve an embedding model (deterministic unit vectors) instead of a chat model',
+    group: G_ENGINE,
+  }),
+  embeddingDimensions: o.opt(values.int(1, 65536).default(384), {
+    flag: 'embedding-dimensions',
+    env: ['DYN_MOCKER_EMBEDDING_DIMENSIONS'],
+    hint: 'n',
+    description: 'Length of the vectors in embedding mode',
+    group: G_ENGINE,
+  }),
   seed: o.opt(values.int(0, 2 ** 31 - 1).default(0), {
     flag: 'seed',
     env: ['DYN_MOCKER_SEED'],

@@ -15,7 +15,11 @@ import type { KvStore } from '../core/discovery/types.ts';
 import type { EventPlane } from '../core/events/types.ts';
 import type { Logger } from '../core/logger.ts';
 import type { EndpointHandler, RequestPlaneServer } from '../core/plane/types.ts';
-import { PreprocessedRequestSchema } from '../core/protocols/worker.ts';
+import {
+  EmbeddingWorkerRequestSchema,
+  PreprocessedRequestSchema,
+} from '../core/protocols/worker.ts';
+import { embedTokens, encodeEmbedding } from './engine/embedding.ts';
 import { createWorkerRuntime, type WorkerRuntime } from '../worker/runtime.ts';
 import { type MockerConfig, mockerEndpoint } from './config.ts';
 import { createMockEngine, type MockEngine } from './engine/engine.ts';
@@ -55,6 +59,7 @@ export async function startMocker(
   const card = await modelCardFor(files, {
     name: config.modelName,
     kvCacheBlockSize: config.blockSize,
+    modelTypes: config.embedding ? ['Embedding'] : ['Chat', 'Completions'],
     runtimeConfig: {
       total_kv_blocks: config.numGpuBlocksOverride,
       max_num_seqs: config.maxNumSeqs,
@@ -118,7 +123,23 @@ export async function startMocker(
     }
     let active = 0;
     let next = 0;
-    const handler: EndpointHandler = async function* (body, context) {
+    const embed: EndpointHandler = async function* (body) {
+      const parsed = EmbeddingWorkerRequestSchema.safeParse(body);
+      if (!parsed.success) {
+        throw new Error(`Invalid request: ${parsed.error.issues[0]?.message ?? 'malformed'}`);
+      }
+      const dimensions = parsed.data.dimensions ?? config.embeddingDimensions;
+      const inputs = parsed.data.token_ids;
+      yield {
+        data: {
+          embeddings: inputs.map((ids) =>
+            encodeEmbedding(embedTokens(ids, { dimensions, seed: config.seed }))
+          ),
+          prompt_tokens: inputs.reduce((sum, ids) => sum + ids.length, 0),
+        },
+      };
+    };
+    const generate: EndpointHandler = async function* (body, context) {
       const parsed = PreprocessedRequestSchema.safeParse(body);
       if (!parsed.success) {
         throw new Error(`Invalid request: ${parsed.error.issues[0]?.message ?? 'malformed'}`);
@@ -134,7 +155,7 @@ export async function startMocker(
         active--;
       }
     };
-    await runtime.serve(endpoint, handler, card);
+    await runtime.serve(endpoint, config.embedding ? embed : generate, card);
     return { runtime, engines, activeRequests: () => active };
   }
 }

@@ -165,3 +165,21 @@ export type FinishReason = z.infer<typeof FinishReasonSchema>;
 export type CompletionUsage = z.infer<typeof CompletionUsageSchema>;
 export type LLMEngineOutput = z.infer<typeof LLMEngineOutputSchema>;
 export type AnnotatedLLMEngineOutput = z.infer<typeof AnnotatedLLMEngineOutputSchema>;
+
+/**
+ * What the frontend sends a Tokens-input embedding worker: one token-id list per input.
+ * The worker answers with one item whose `data` is `EmbeddingWorkerOutput`.
+ */
+export const EmbeddingWorkerRequestSchema = z.looseObject({
+  model: z.string(),
+  token_ids: z.array(z.array(u32)).min(1),
+  dimensions: z.number().int().positive().nullish(),
+});
+export type EmbeddingWorkerRequest = z.infer<typeof EmbeddingWorkerRequestSchema>;
+
+export const EmbeddingWorkerOutputSchema = z.looseObject({
+  /** Base64 of little-endian float32 values, one per input, in order. */
+  embeddings: z.array(z.string()),
+  prompt_tokens: z.number().int().nonnegative(),
+});
+export type EmbeddingWorkerOutput = z.infer<typeof EmbeddingWorkerOutputSchema>;

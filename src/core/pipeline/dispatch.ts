@@ -1,0 +1,102 @@
+/**
+ * Sends one request to one worker: picks the instance, calls it over the request plane, and
+ * unwraps the worker's `Annotated` stream. Connection failures at send time are retried on the
+ * other instances (the request never reached a worker) and the failed one is skipped for a while.
+ */
+import type { WorkerInstance } from '../discovery/models.ts';
+import {
+  type ApiError,
+  InternalError,
+  OverloadedError,
+  ServiceUnavailableError,
+} from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { PlaneError } from '../plane/errors.ts';
+import type { RequestPlaneClient } from '../plane/types.ts';
+import { type Inhibitor, type RoutingPolicy, selectWorker } from '../router/policy.ts';
+
+export interface DispatchOptions {
+  plane: RequestPlaneClient;
+  policy: RoutingPolicy;
+  inhibitor: Inhibitor;
+  logger: Logger;
+  model: string;
+  instances: readonly WorkerInstance[];
+  request: { id: string; headers: Record<string, string>; body: unknown };
+  signal: AbortSignal;
+  backendInstanceId?: string;
+  /** Status of "every worker is busy" answers. */
+  overloadStatus: number;
+}
+
+export interface Dispatched {
+  instance: WorkerInstance;
+  /** The `data` of each item; an error item throws `WorkerStreamError`. */
+  stream: AsyncIterable<unknown>;
+}
+
+/** The worker reported an error in the middle of its stream. */
+export class WorkerStreamError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkerStreamError';
+  }
+}
+
+/** Maps a request-plane failure to what the client is told. */
+export function planeErrorToApi(error: PlaneError, overloadStatus: number): ApiError {
+  switch (error.kind) {
+    case 'overloaded':
+      return new OverloadedError(overloadStatus, { cause: error });
+    case 'cannot_connect':
+    case 'disconnected':
+      return new ServiceUnavailableError(
+        'Service temporarily unavailable: the worker could not be reached',
+        {
+          cause: error,
+        },
+      );
+    default:
+      return new InternalError('Internal server error', { cause: error });
+  }
+}
+
+async function* unwrap(items: AsyncIterable<unknown>): AsyncIterable<unknown> {
+  for await (const item of items) {
+    const annotated = item as { data?: unknown; event?: string; comment?: string[] } | null;
+    if (annotated?.event === 'error') {
+      throw new WorkerStreamError(annotated.comment?.join(' ') || 'worker error');
+    }
+    if (annotated && annotated.data !== undefined) yield annotated.data;
+  }
+}
+
+export async function dispatch(options: DispatchOptions): Promise<Dispatched> {
+  const { plane, policy, inhibitor, logger, model, request, signal } = options;
+  let candidates = [...options.instances];
+  for (;;) {
+    const instance = selectWorker(policy, inhibitor, candidates, {
+      model,
+      backendInstanceId: options.backendInstanceId,
+    });
+    try {
+      const items = await plane.send(instance.transport, request, { signal });
+      return { instance, stream: unwrap(items) };
+    } catch (error) {
+      if (!(error instanceof PlaneError)) throw error;
+      logger.warn('worker call failed', {
+        request_id: request.id,
+        instance_id: instance.instanceId,
+        kind: error.kind,
+        error: error.message,
+      });
+      if (error.kind === 'cannot_connect' || error.kind === 'disconnected') {
+        inhibitor.report(instance.instanceId);
+      }
+      candidates = candidates.filter((c) => c.instanceId !== instance.instanceId);
+      const retry = error.kind === 'cannot_connect' && !options.backendInstanceId &&
+        candidates.length > 0;
+      if (!retry || signal.aborted) throw planeErrorToApi(error, options.overloadStatus);
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Server-sent events for the OpenAI streaming routes: one `data:` frame per chunk (compact JSON),
+ * `data: [DONE]` only on natural completion, one error frame (and no `[DONE]`) when the stream
+ * fails after the first byte, and the client's disconnect reported so the worker is cancelled.
+ */
+import type { Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { type ApiError, toApiError, toErrorBody } from '../core/errors.ts';
+import type { AppEnv } from './types.ts';
+
+export interface SseOptions {
+  /** The client went away before the end (the caller cancels the worker). */
+  onDisconnect(): void;
+  /** The stream ended: `error` is set when it failed, `disconnected` when the client left. */
+  onEnd(result: { error?: ApiError; disconnected: boolean }): void;
+  /** Frames with an `event:` name, for APIs that name them (Responses, Anthropic). @default none */
+  eventOf?: (chunk: unknown) => string | undefined;
+  /** Write `data: [DONE]` at the natural end. @default true */
+  done?: boolean;
+}
+
+export function sseResponse(
+  c: Context<AppEnv>,
+  chunks: AsyncIterable<unknown>,
+  options: SseOptions,
+) {
+  const { logger } = c.get('core');
+  const requestId = c.get('requestId');
+  return streamSSE(c, async (stream) => {
+    let disconnected = false;
+    stream.onAbort(() => {
+      if (disconnected) return;
+      disconnected = true;
+      options.onDisconnect();
+    });
+    const iterator = chunks[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done || disconnected) break;
+        await stream.writeSSE({
+          data: JSON.stringify(next.value),
+          ...(options.eventOf ? { event: options.eventOf(next.value) } : {}),
+        });
+      }
+      if (disconnected) {
+        await iterator.return?.();
+      } else if (options.done !== false) {
+        await stream.writeSSE({ data: '[DONE]' });
+      }
+      options.onEnd({ disconnected });
+    } catch (thrown) {
+      const error = toApiError(thrown);
+      if (error.status >= 500) {
+        logger.error('stream failed after the response started', {
+          request_id: requestId,
+          error: thrown,
+        });
+      }
+      if (!disconnected) {
+        await stream.writeSSE({ data: JSON.stringify(toErrorBody(error, c.get('surface'))) })
+          .catch(() => {});
+      }
+      options.onEnd({ error, disconnected });
+    }
+  });
+}
