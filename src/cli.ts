@@ -4,6 +4,7 @@
  *   switchboard [frontend flags]           the frontend (Dynamo's `python -m dynamo.frontend`)
  *   switchboard mocker [mocker flags]      simulated workers (Dynamo's `python -m dynamo.mocker`)
  *   switchboard demo [demo + frontend flags]  both in one process, no etcd or NATS needed
+ *   switchboard register --url URL --model-name M   a plain OpenAI-compatible server as a worker
  */
 import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runMain } from 'citty';
 import { type Config, OPTIONS, resolveConfig } from './core/config.ts';
@@ -22,6 +23,8 @@ import {
 } from './runtime/host.ts';
 import { InfraUnavailableError } from './runtime/infra.ts';
 import { startMockerProcess } from './runtime/mocker.ts';
+import { startRegistration } from './runtime/register.ts';
+import { REGISTER_OPTIONS, resolveRegisterConfig } from './worker/register-config.ts';
 import { PortInUseError } from './runtime/serve-types.ts';
 
 const VERSION = '0.1.0';
@@ -189,13 +192,39 @@ const demo = defineCommand({
   },
 });
 
-const COMMANDS: Record<string, CommandDef> = { mocker, demo } as Record<string, CommandDef>;
+const register = defineCommand({
+  meta: {
+    name: 'switchboard register',
+    version: VERSION,
+    description: 'Registers a plain OpenAI-compatible server (vLLM, SGLang, llama.cpp) so the ' +
+      'frontend routes to it over HTTP; keeps the registration while the server answers.',
+  },
+  args: cittyArgs(REGISTER_OPTIONS),
+  async run({ rawArgs }) {
+    const env = hostEnv();
+    const log = logger();
+    const config = orExit(resolveRegisterConfig({ argv: rawArgs, env }), log);
+    await reportStartup(async () => {
+      const registration = await startRegistration(config, { env, logger: log });
+      onShutdownSignal(() => void registration.close().then(() => exit(0)));
+    });
+  },
+});
+
+const COMMANDS: Record<string, CommandDef> = { mocker, demo, register } as Record<
+  string,
+  CommandDef
+>;
+const COMMAND_OPTIONS = new Map<CommandDef, readonly OptionInfo[]>([
+  [mocker as CommandDef, MOCKER_OPTIONS],
+  [register as CommandDef, REGISTER_OPTIONS],
+]);
 
 export async function main(argv: string[] = hostArgv()): Promise<void> {
   const [first, ...rest] = argv;
   const sub = first === undefined ? undefined : COMMANDS[first];
   const command = (sub ?? frontend) as CommandDef;
-  const options = sub === mocker ? MOCKER_OPTIONS : OPTIONS;
+  const options = (sub && COMMAND_OPTIONS.get(sub)) ?? OPTIONS;
   await runMain(command, {
     rawArgs: sub ? rest : argv,
     showUsage: async (cmd, parent) => {

@@ -132,6 +132,18 @@ export class OverloadedError extends ApiError {
   }
 }
 
+/** An OpenAI-compatible engine refused the request with a 4xx; its status and message pass on. */
+export class UpstreamRejectedError extends ApiError {
+  readonly type = 'invalid_request_error';
+  readonly anthropicType = 'invalid_request_error';
+  override readonly code = 'upstream_rejected';
+  readonly status: number;
+  constructor(status: number, message: string, options: ApiErrorOptions = {}) {
+    super(message, options);
+    this.status = status;
+  }
+}
+
 /** Turns anything thrown into an `ApiError`; unknown errors become a generic 500. */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;

@@ -18,7 +18,9 @@ export interface EndpointId {
 export type TransportAddress =
   | { tcp: string } // "host:port/{instance_id:x}/{endpoint}"
   | { http: string } // "http://host:port/v1/rpc/{endpoint}"
-  | { nats_tcp: string }; // "{ns}_{component}.{endpoint}-{instance_id:x}"
+  | { nats_tcp: string } // "{ns}_{component}.{endpoint}-{instance_id:x}"
+  /** Switchboard only: a plain OpenAI-compatible server (vLLM, SGLang, llama.cpp), its /v1 URL. */
+  | { openai: string };
 
 export interface KvEntry {
   key: string;

@@ -9,6 +9,7 @@ import {
   InternalError,
   OverloadedError,
   ServiceUnavailableError,
+  UpstreamRejectedError,
 } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { PlaneError } from '../plane/errors.ts';
@@ -48,6 +49,13 @@ export function planeErrorToApi(error: PlaneError, overloadStatus: number): ApiE
   switch (error.kind) {
     case 'overloaded':
       return new OverloadedError(overloadStatus, { cause: error });
+    case 'rejected':
+      return error.status !== undefined && error.status >= 400 && error.status < 500 &&
+          error.status !== 499
+        ? new UpstreamRejectedError(error.status, error.message, { cause: error })
+        : error.status === 503 || error.status === overloadStatus
+        ? new OverloadedError(overloadStatus, { cause: error })
+        : new InternalError('Internal server error', { cause: error });
     case 'cannot_connect':
     case 'disconnected':
       return new ServiceUnavailableError(

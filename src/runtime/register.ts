@@ -1,0 +1,139 @@
+/**
+ * `switchboard register`: puts a plain OpenAI-compatible server (vLLM, SGLang, llama.cpp) behind
+ * Switchboard. This process holds the registration (a model card and an endpoint whose transport
+ * is `{"openai": "<url>/v1"}`), checks the server every few seconds, and takes the endpoint out
+ * of discovery while the server does not answer. The frontend calls the server directly.
+ */
+import { createDiscovery, type JsonObject } from '../core/discovery/discovery.ts';
+import { type ModelCard, slugify } from '../core/discovery/model-card.ts';
+import { modelCardFor } from '../core/discovery/model-dir.ts';
+import type { Logger } from '../core/logger.ts';
+import { type RegisterConfig, registerEndpoint } from '../worker/register-config.ts';
+import { createInfra, type Env, InfraUnavailableError, type LocalBus } from './infra.ts';
+import { readModelDir } from './model-dir.ts';
+
+export interface Registration {
+  instanceId: string;
+  card: ModelCard;
+  close(): Promise<void>;
+}
+
+/** `http://h:8000` or `http://h:8000/v1` -> `http://h:8000/v1` */
+export function v1Url(url: string): string {
+  const base = url.replace(/\/+$/, '');
+  return base.endsWith('/v1') ? base : `${base}/v1`;
+}
+
+interface ModelsAnswer {
+  data?: Array<{ id?: string; max_model_len?: number }>;
+}
+
+async function fetchModels(v1: string, timeoutMs: number): Promise<ModelsAnswer> {
+  const response = await fetch(`${v1}/models`, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok) throw new Error(`GET ${v1}/models answered ${response.status}`);
+  return await response.json() as ModelsAnswer;
+}
+
+export async function startRegistration(
+  config: RegisterConfig,
+  options: { env: Env; logger: Logger; local?: LocalBus },
+): Promise<Registration> {
+  const { logger } = options;
+  const v1 = v1Url(config.url);
+  const upstream = config.upstreamModel ?? config.modelName;
+  let models: ModelsAnswer;
+  try {
+    models = await fetchModels(v1, 5000);
+  } catch (error) {
+    throw new InfraUnavailableError(
+      `the server at ${v1} does not answer GET /models (${
+        (error as Error).message
+      }); start it first or fix --url`,
+      { cause: error },
+    );
+  }
+  const listed = models.data?.find((m) => m.id === upstream);
+  if (models.data && !listed) {
+    logger.warn('the server does not list the model; requests name it anyway', {
+      upstream_model: upstream,
+      listed: models.data.map((m) => m.id),
+    });
+  }
+  const contextLength = config.contextLength ?? listed?.max_model_len;
+  const modelTypes = config.modelType === 'embedding'
+    ? ['Embedding' as const]
+    : ['Chat' as const, 'Completions' as const];
+  const card: ModelCard = config.modelInput === 'tokens'
+    ? await modelCardFor(await readModelDir(config.modelPath ?? ''), {
+      name: config.modelName,
+      kvCacheBlockSize: 16,
+      modelTypes,
+      modelInput: 'Tokens',
+      ...(contextLength ? { runtimeConfig: { context_length: contextLength } } : {}),
+    })
+    : {
+      display_name: config.modelName,
+      slug: slugify(config.modelName),
+      kv_cache_block_size: 0,
+      model_type: modelTypes.join(' | '),
+      model_input: 'Text',
+      runtime_config: contextLength ? { context_length: contextLength } : {},
+      ...(contextLength ? { context_length: contextLength } : {}),
+    };
+  card.user_data = { upstream_model: upstream, openai_url: v1 };
+
+  const infra = createInfra(
+    { discoveryBackend: config.discoveryBackend, requestPlane: 'tcp', eventPlane: 'nats' },
+    options,
+  );
+  const store = await infra.store();
+  const discovery = createDiscovery(store, { logger });
+  const endpoint = registerEndpoint(config);
+  await discovery.registerModel(endpoint, card as JsonObject);
+  await discovery.registerEndpoint(endpoint, { openai: v1 });
+  logger.info('registered an OpenAI-compatible server', {
+    model: config.modelName,
+    url: v1,
+    instance_id: discovery.instanceId,
+    model_input: card.model_input,
+  });
+
+  let up = true;
+  let stopped = false;
+  const check = async () => {
+    const ok = await fetchModels(v1, Math.max(1000, config.healthIntervalSecs * 1000)).then(
+      () => true,
+      () => false,
+    );
+    if (stopped || ok === up) return;
+    up = ok;
+    if (ok) {
+      await discovery.registerEndpoint(endpoint, { openai: v1 });
+      logger.info('the server answers again: back in discovery', { url: v1 });
+    } else {
+      await discovery.unregisterEndpoint(endpoint);
+      logger.warn('the server stopped answering: out of discovery until it recovers', { url: v1 });
+    }
+  };
+  let running: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(check).catch((error: unknown) =>
+      logger.warn('health check failed', { error })
+    );
+  }, config.healthIntervalSecs * 1000);
+
+  return {
+    instanceId: discovery.instanceId,
+    card,
+    async close() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+      await Promise.allSettled([
+        discovery.unregisterEndpoint(endpoint),
+        discovery.unregisterModel(endpoint),
+      ]);
+      await store.close();
+    },
+  };
+}
