@@ -8,6 +8,26 @@ import * as r4 from './health.ts';
 import * as r5 from './live.ts';
 import * as r6 from './metrics.ts';
 import * as r7 from './openapi.json.ts';
-import * as r8 from './v1/models.ts';
+import * as r8 from './v1/chat/completions.ts';
+import * as r9 from './v1/completions.ts';
+import * as r10 from './v1/embeddings.ts';
+import * as r11 from './v1/models.ts';
+import * as r12 from './v1/models/[model].ts';
+import * as r13 from './v1/responses.ts';
 
-export const routes: readonly RouteModule[] = [r0, r1, r2, r3, r4, r5, r6, r7, r8];
+export const routes: readonly RouteModule[] = [
+  r0,
+  r1,
+  r2,
+  r3,
+  r4,
+  r5,
+  r6,
+  r7,
+  r8,
+  r9,
+  r10,
+  r11,
+  r12,
+  r13,
+];

@@ -101,7 +101,9 @@ const manifest = [
   "import type { RouteModule } from '../src/http/types.ts';",
   ...files.map((f, i) => `import * as ${names[i]} from './${relative(join(root, 'routes'), f)}';`),
   '',
-  `export const routes: readonly RouteModule[] = [${names.join(', ')}];`,
+  'export const routes: readonly RouteModule[] = [',
+  ...names.map((n) => `  ${n},`),
+  '];',
   '',
 ].join('\n');
 await emit('routes/_manifest.gen.ts', manifest, drift);

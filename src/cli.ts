@@ -23,6 +23,7 @@ import {
 } from './runtime/host.ts';
 import { InfraUnavailableError } from './runtime/infra.ts';
 import { startMockerProcess } from './runtime/mocker.ts';
+import { ModelDirError } from './runtime/model-dir.ts';
 import { startRegistration } from './runtime/register.ts';
 import { REGISTER_OPTIONS, resolveRegisterConfig } from './worker/register-config.ts';
 import { PortInUseError } from './runtime/serve-types.ts';
@@ -79,7 +80,10 @@ async function reportStartup(work: () => Promise<unknown>): Promise<void> {
   try {
     await work();
   } catch (error) {
-    if (error instanceof PortInUseError || error instanceof InfraUnavailableError) {
+    if (
+      error instanceof PortInUseError || error instanceof InfraUnavailableError ||
+      error instanceof ModelDirError
+    ) {
       writeStderr(`switchboard: ${error.message}\n`);
       exit(1);
     }

@@ -1,6 +1,7 @@
 /** GET /v1/models: the models that have at least one live worker. */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { ModelListSchema, OpenAIErrorSchema } from '../../src/core/protocols/openai.ts';
+import type { ServedModel } from '../../src/core/discovery/models.ts';
 import type { AppEnv, RouteOptions } from '../../src/http/types.ts';
 
 export const route = createRoute({
@@ -22,13 +23,16 @@ export const route = createRoute({
 
 export const options: RouteOptions = { pathKey: 'models', readinessGate: true };
 
-export const handler: RouteHandler<typeof route, AppEnv> = (c) => {
-  const data = c.get('core').models.list().map((m) => ({
+/** A served model in OpenAI's shape, plus Dynamo's `context_window`. */
+export function openAIModel(m: ServedModel) {
+  return {
     id: m.name,
     object: 'model' as const,
     created: m.created,
     owned_by: 'switchboard',
     ...(m.contextLength === undefined ? {} : { context_window: m.contextLength }),
-  }));
-  return c.json({ object: 'list' as const, data }, 200);
-};
+  };
+}
+
+export const handler: RouteHandler<typeof route, AppEnv> = (c) =>
+  c.json({ object: 'list' as const, data: c.get('core').models.list().map(openAIModel) }, 200);

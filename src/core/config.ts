@@ -119,6 +119,16 @@ export const configSchema = z.object({
     description: 'HTTP status of load-shed rejections (Dynamo uses 529)',
     group: G_HTTP,
   }),
+  ignoreUnsupportedFields: o.opt(values.bool(false), {
+    env: ['DYN_IGNORE_OPENAI_FE_UNSUPPORTED_FIELDS'],
+    description: 'Drop unknown request fields instead of answering 400',
+    group: G_HTTP,
+  }),
+  disableFrontendNvext: o.opt(values.bool(false), {
+    env: ['DYN_DISABLE_FRONTEND_NVEXT'],
+    description: 'Ignore nvext (except cache_salt) and the routing headers',
+    group: G_HTTP,
+  }),
   disableFrontendAdminApi: o.opt(values.bool(false), {
     env: ['DYN_DISABLE_FRONTEND_ADMIN_API'],
     description: 'Do not serve /busy_threshold',

@@ -8,6 +8,40 @@ import { createModelRegistry, type ModelRegistry } from './discovery/models.ts';
 import { createLifecycle, type Lifecycle } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
 import { createFrontendMetrics, type FrontendMetrics, type MetricFactory } from './metrics.ts';
+import { PlaneError } from './plane/errors.ts';
+import type { RequestPlaneClient } from './plane/types.ts';
+import type { ModelPreprocessor } from './preprocess/preprocessor.ts';
+import type { ServedModel } from './discovery/models.ts';
+import {
+  createInhibitor,
+  createPolicy,
+  type Inhibitor,
+  type RoutingPolicy,
+} from './router/policy.ts';
+
+/**
+ * A model's preprocessor, loaded from the files its card names. `renderChat` and
+ * `tokenizePrompt` may run in worker threads (`--dyn-preprocess-workers`), hence the promises.
+ */
+export interface PromptPreprocessor {
+  readonly tokenizer: ModelPreprocessor['tokenizer'];
+  readonly eosTokenIds: readonly number[];
+  readonly contextLength?: number;
+  renderChat(
+    request: Parameters<ModelPreprocessor['renderChat']>[0],
+  ): Promise<ReturnType<ModelPreprocessor['renderChat']>>;
+  tokenizePrompt(text: string): Promise<number[]>;
+}
+
+export interface PreprocessorSource {
+  get(model: ServedModel): Promise<PromptPreprocessor>;
+  close(): Promise<void>;
+}
+
+const noPlane: RequestPlaneClient = {
+  send: () => Promise.reject(new PlaneError('cannot_connect', 'no request plane is configured')),
+  close: () => Promise.resolve(),
+};
 
 /** What the core needs from the outside world. */
 export interface CorePorts {
@@ -19,6 +53,12 @@ export interface CorePorts {
   monotonic?: () => number;
   /** Fresh request ids. @default () => crypto.randomUUID() */
   newId?: () => string;
+  /** How requests reach workers. @default none: every dispatch fails with 503 */
+  plane?: RequestPlaneClient;
+  /** Tokenizers and templates of the served models. @default none: Tokens models answer 503 */
+  preprocessors?: PreprocessorSource;
+  /** Uniform [0, 1), for `--router-mode random`. @default Math.random */
+  random?: () => number;
 }
 
 export interface Core {
@@ -28,6 +68,10 @@ export interface Core {
   readonly lifecycle: Lifecycle;
   readonly models: ModelRegistry;
   readonly thresholds: BusyThresholdStore;
+  readonly plane: RequestPlaneClient;
+  readonly preprocessors: PreprocessorSource;
+  readonly policy: RoutingPolicy;
+  readonly inhibitor: Inhibitor;
   now(): number;
   monotonic(): number;
   newId(): string;
@@ -35,7 +79,15 @@ export interface Core {
 
 export function createCore(ports: CorePorts, config: Config): Core {
   const now = ports.now ?? (() => Date.now());
+  const monotonic = ports.monotonic ?? (() => performance.now());
   return {
+    plane: ports.plane ?? noPlane,
+    preprocessors: ports.preprocessors ?? {
+      get: () => Promise.reject(new Error('no preprocessor source is configured')),
+      close: () => Promise.resolve(),
+    },
+    policy: createPolicy(config.routerMode, ports.random),
+    inhibitor: createInhibitor({ now: monotonic }),
     config,
     logger: ports.logger,
     metrics: createFrontendMetrics(ports.metrics, sanitizeMetricsPrefix(config.metricsPrefix)),
@@ -47,7 +99,7 @@ export function createCore(ports: CorePorts, config: Config): Core {
       active_prefill_tokens_threshold_frac: config.activePrefillTokensThresholdFrac ?? null,
     }),
     now,
-    monotonic: ports.monotonic ?? (() => performance.now()),
+    monotonic,
     newId: ports.newId ?? (() => crypto.randomUUID()),
   };
 }

@@ -12,8 +12,8 @@ import {
   RouteNotFoundError,
   toApiError,
   toErrorBody,
-  ValidationError,
 } from '../core/errors.ts';
+import { issuesToValidationError } from '../core/protocols/validate.ts';
 import { assertJsonContentType, parseJsonLenient, readBodyText } from './intake.ts';
 import type { AppEnv, AssetSource, RouteModule } from './types.ts';
 
@@ -25,31 +25,6 @@ export interface AppOptions {
 export const API_TITLE = 'Switchboard';
 export const API_VERSION = '0.1.0';
 
-/** `['messages', 0, 'role']` -> `messages[0].role` */
-export function formatParamPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out;
-}
-
-interface ZodIssueLike {
-  path: readonly PropertyKey[];
-  message: string;
-}
-
-function validationError(issues: readonly ZodIssueLike[], where: string): ValidationError {
-  const first = issues[0];
-  const param = first ? formatParamPath(first.path) : '';
-  const detail = issues.slice(0, 5).map((issue) => {
-    const at = formatParamPath(issue.path);
-    return at ? `"${at}": ${issue.message}` : issue.message;
-  }).join('; ');
-  return new ValidationError(`Invalid ${where}: ${detail}`, { param: param || null });
-}
-
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
 function requestIdOf(c: Context<AppEnv>, core: Core): string {
@@ -57,19 +32,28 @@ function requestIdOf(c: Context<AppEnv>, core: Core): string {
   return given && REQUEST_ID.test(given) ? given : core.newId();
 }
 
+/** `/v1/models/{model{.+}}` -> `/v1/models/{model}` in the document's paths. */
+function cleanPaths<D extends { paths?: Record<string, unknown> }>(doc: D): D {
+  if (!doc.paths) return doc;
+  const paths = Object.fromEntries(
+    Object.entries(doc.paths).map(([p, v]) => [p.replace(/\{(\w+)\{[^}]*\}\}/g, '{$1}'), v]),
+  );
+  return { ...doc, paths };
+}
+
 export function createApp(routes: readonly RouteModule[], core: Core, options: AppOptions = {}) {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) {
-        const where = result.target === 'json' ? 'request body' : `request ${result.target}`;
-        throw validationError(result.error.issues, where);
+        // The validator passes the input as `data` (missing from its failure type): messages quote it.
+        throw issuesToValidationError(result.error.issues, (result as { data?: unknown }).data);
       }
       return undefined;
     },
   });
   let document: unknown;
   const openapi = () =>
-    document ??= app.getOpenAPI31Document({
+    document ??= cleanPaths(app.getOpenAPI31Document({
       openapi: '3.1.0',
       info: {
         title: API_TITLE,
@@ -78,7 +62,7 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
         license: { name: 'Apache-2.0' },
       },
       servers: [{ url: '/' }],
-    });
+    }));
 
   const { metrics, logger } = core;
   app.use(async (c, next) => {
@@ -126,6 +110,11 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
     const opts = module.options ?? {};
     if (opts.enabled && !opts.enabled(core.config)) continue;
     const path = opts.pathKey ? core.config[`${opts.pathKey}Path`] : route.path;
+    // Hono reads `{name{regex}}` as a parameter with a pattern; the document shows `{name}`.
+    const routed = Object.entries(opts.paramPatterns ?? {}).reduce(
+      (p, [name, pattern]) => p.replace(`{${name}}`, `{${name}{${pattern}}}`),
+      path,
+    );
     const surface = opts.surface ?? 'openai';
     const pattern = path;
     const tag: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -139,7 +128,7 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
       ...(opts.readinessGate ? [readinessGate] : []),
       ...(hasJsonBody ? [jsonIntake] : []),
     ];
-    app.openapi({ ...route, path, middleware }, handler as never);
+    app.openapi({ ...route, path: routed, middleware }, handler as never);
   }
 
   app.notFound((c) => {

@@ -15,6 +15,8 @@ export interface SseOptions {
   onEnd(result: { error?: ApiError; disconnected: boolean }): void;
   /** Frames with an `event:` name, for APIs that name them (Responses, Anthropic). @default none */
   eventOf?: (chunk: unknown) => string | undefined;
+  /** What goes in `data:` for a chunk. @default the chunk itself */
+  dataOf?: (chunk: unknown) => unknown;
   /** Write `data: [DONE]` at the natural end. @default true */
   done?: boolean;
 }
@@ -39,7 +41,7 @@ export function sseResponse(
         const next = await iterator.next();
         if (next.done || disconnected) break;
         await stream.writeSSE({
-          data: JSON.stringify(next.value),
+          data: JSON.stringify(options.dataOf ? options.dataOf(next.value) : next.value),
           ...(options.eventOf ? { event: options.eventOf(next.value) } : {}),
         });
       }

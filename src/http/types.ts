@@ -32,6 +32,8 @@ export interface RouteOptions {
   enabled?: (config: Config) => boolean;
   /** Answer 503 while the frontend is starting or draining. @default false */
   readinessGate?: boolean;
+  /** Regular expressions of path parameters, e.g. `{ model: '.+' }` for ids with `/`. @default none */
+  paramPatterns?: Record<string, string>;
 }
 
 /** What each file under `routes/` exports. */

@@ -19,7 +19,8 @@ import {
   EmbeddingWorkerRequestSchema,
   PreprocessedRequestSchema,
 } from '../core/protocols/worker.ts';
-import { embedTokens, encodeEmbedding } from './engine/embedding.ts';
+import { encodeEmbedding } from '../core/embedding-codec.ts';
+import { embedTokens } from './engine/embedding.ts';
 import { createWorkerRuntime, type WorkerRuntime } from '../worker/runtime.ts';
 import { type MockerConfig, mockerEndpoint } from './config.ts';
 import { createMockEngine, type MockEngine } from './engine/engine.ts';
@@ -38,6 +39,8 @@ export interface MockWorker {
   engines: MockEngine[];
   /** Requests being generated right now, over all ranks. */
   activeRequests(): number;
+  /** Requests this worker has accepted since it started (generate or embed), over all ranks. */
+  servedRequests(): number;
 }
 
 export interface RunningMocker {
@@ -122,8 +125,10 @@ export async function startMocker(
       );
     }
     let active = 0;
+    let served = 0;
     let next = 0;
     const embed: EndpointHandler = async function* (body) {
+      served++;
       const parsed = EmbeddingWorkerRequestSchema.safeParse(body);
       if (!parsed.success) {
         throw new Error(`Invalid request: ${parsed.error.issues[0]?.message ?? 'malformed'}`);
@@ -148,6 +153,7 @@ export async function startMocker(
       if (!request.eos_token_ids?.length && eos.length > 0) request.eos_token_ids = eos;
       const rank = request.routing?.dp_rank ?? next++ % engines.length;
       const engine = engines[rank % engines.length] as MockEngine;
+      served++;
       active++;
       try {
         for await (const output of engine.generate(request, context.signal)) yield { data: output };
@@ -155,7 +161,14 @@ export async function startMocker(
         active--;
       }
     };
-    await runtime.serve(endpoint, config.embedding ? embed : generate, card);
-    return { runtime, engines, activeRequests: () => active };
+    try {
+      await runtime.serve(endpoint, config.embedding ? embed : generate, card);
+    } catch (error) {
+      // Not in `workers` yet, so nobody else closes it (its plane server would keep the process).
+      await runtime.close();
+      await Promise.allSettled(engines.map((e) => e.close()));
+      throw error;
+    }
+    return { runtime, engines, activeRequests: () => active, servedRequests: () => served };
   }
 }

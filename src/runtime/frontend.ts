@@ -13,6 +13,8 @@ import { createDiscovery } from '../core/discovery/discovery.ts';
 import { discoveryFeed, startModelWatcher } from '../core/discovery/watcher.ts';
 import { swaggerUiAssets } from './assets.ts';
 import { createInfra, type LocalBus } from './infra.ts';
+import { createOpenAIPlaneClient, withOpenAIEngines } from '../adapters/plane/openai.ts';
+import { createPreprocessorSource } from './preprocessors.ts';
 import {
   exit,
   onShutdownSignal,
@@ -78,8 +80,13 @@ export async function startFrontend(
       logger.info(`CONFIG_DUMP: ${payload}`);
     }
   }
-  const core = createCore({ logger, metrics: createPromMetricFactory() }, config);
   const infra = createInfra(config, { env: options.env ?? {}, logger, local: options.local });
+  const core = createCore({
+    logger,
+    metrics: createPromMetricFactory(),
+    plane: withOpenAIEngines(infra.planeClient(), createOpenAIPlaneClient()),
+    preprocessors: createPreprocessorSource({ workers: config.dynPreprocessWorkers, logger }),
+  }, config);
   const store = await infra.store();
   const watching = new AbortController();
   const app = createApp(options.routes ?? manifest, core, { assets: swaggerUiAssets() });
@@ -135,6 +142,7 @@ export async function startFrontend(
         await server.forceClose();
       }
       watching.abort();
+      await Promise.allSettled([core.plane.close(), core.preprocessors.close()]);
       await store.close().catch((error: unknown) =>
         logger.warn('discovery close failed', { error })
       );

@@ -3,13 +3,25 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelDirFiles, ModelFile } from '../core/discovery/model-dir.ts';
 
+/** The model directory cannot be used: the message is the whole story (no stack trace). */
+export class ModelDirError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'ModelDirError';
+  }
+}
+
 async function optional(dir: string, name: string): Promise<ModelFile | undefined> {
   const path = join(dir, name);
   try {
     return { path, text: await readFile(path, 'utf8') };
   } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') return undefined;
-    throw error;
+    const code = (error as { code?: string }).code;
+    // ENOTDIR: `dir` is a file, which is "not a model directory" too.
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new ModelDirError(`Cannot read "${path}": ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -21,7 +33,7 @@ export async function readModelDir(dir: string): Promise<ModelDirFiles> {
     optional(dir, 'generation_config.json'),
   ]);
   if (!tokenizer) {
-    throw new Error(`${dir} is not a model directory: it has no tokenizer.json`);
+    throw new ModelDirError(`"${dir}" is not a model directory: it has no tokenizer.json`);
   }
   return { dir, config, tokenizer, tokenizerConfig, generationConfig };
 }

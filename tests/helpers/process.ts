@@ -180,3 +180,44 @@ export async function runEntry(
   const code = await spawned.exited;
   return { code, stdout: spawned.stdout(), stderr: spawned.stderr() };
 }
+
+export interface RunningMockerProcess extends Spawned {
+  /** Instance ids (hex) of the simulated workers, from the "simulated workers ready" log line. */
+  workers: string[];
+  /** SIGTERM (SIGKILL after `graceMs`), then wait for exit. */
+  stop(graceMs?: number): Promise<number | string>;
+}
+
+/**
+ * Starts `switchboard mocker` with the bundled model (unless `args` has `--model-path`) and
+ * waits until its workers are registered.
+ */
+export async function startMocker(
+  args: readonly string[] = [],
+  options: { env?: Record<string, string>; entry?: string; timeoutMs?: number } = {},
+): Promise<RunningMockerProcess> {
+  const model = args.includes('--model-path') ? [] : ['--model-path', 'tests/fixtures/model'];
+  const spawned = spawnEntry(
+    options.entry ?? 'src/main.ts',
+    ['mocker', ...model, ...args],
+    options,
+  );
+  let ready: Record<string, unknown>;
+  try {
+    ready = await spawned.waitForLog('simulated workers ready', options.timeoutMs);
+  } catch (error) {
+    spawned.kill('SIGKILL');
+    throw error;
+  }
+  return {
+    ...spawned,
+    workers: (ready.workers as string[] | undefined) ?? [],
+    async stop(graceMs = 15_000) {
+      spawned.kill('SIGTERM');
+      const timer = setTimeout(() => spawned.kill('SIGKILL'), graceMs);
+      const code = await spawned.exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeEmbedding, embedTokens, encodeEmbedding } from './embedding.ts';
+import { embedTokens } from '../mocker/engine/embedding.ts';
+import { decodeEmbedding, encodeEmbedding } from './embedding-codec.ts';
 
 test('embedTokens() is deterministic, unit length, and differs between inputs', () => {
   const a = embedTokens([1, 2, 3], { dimensions: 64, seed: 0 });

@@ -1,0 +1,42 @@
+/** POST /v1/embeddings: OpenAI embeddings (float arrays, or base64 with encoding_format). */
+import { createRoute, type RouteHandler } from '@hono/zod-openapi';
+import { createEmbeddings } from '../../src/core/pipeline/embeddings.ts';
+import {
+  EmbeddingRequestSchema,
+  EmbeddingResponseSchema,
+  OpenAIErrorSchema,
+} from '../../src/core/protocols/openai.ts';
+import { callContext } from '../../src/http/call.ts';
+import type { AppEnv, RouteOptions } from '../../src/http/types.ts';
+
+const error = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: OpenAIErrorSchema } },
+});
+
+export const route = createRoute({
+  method: 'post',
+  path: '/v1/embeddings',
+  tags: ['OpenAI'],
+  summary: 'Create embeddings',
+  request: {
+    body: { required: true, content: { 'application/json': { schema: EmbeddingRequestSchema } } },
+  },
+  responses: {
+    200: {
+      description: 'One vector per input',
+      content: { 'application/json': { schema: EmbeddingResponseSchema } },
+    },
+    400: error('Invalid request, or the model does not embed'),
+    404: error('Unknown model'),
+    503: error('No live worker, or shutting down'),
+  },
+});
+
+export const options: RouteOptions = { pathKey: 'embeddings', readinessGate: true };
+
+export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
+  const request = c.req.valid('json');
+  const call = callContext(c, request.nvext, { stream: false });
+  return c.json(await createEmbeddings(c.get('core'), request, call), 200);
+};

@@ -1,0 +1,326 @@
+/**
+ * Generation for Tokens-input models, shared by chat and completions: one worker request per
+ * choice (a prompt × `n`), dispatched through the router and the request plane, postprocessed
+ * (detokenized, stop strings and ids applied) and merged into one stream of choice events.
+ * Cancelling the caller's signal cancels every worker request.
+ */
+import type { Core } from '../core.ts';
+import type { ServedModel } from '../discovery/models.ts';
+import { ApiError, BadRequestError, InternalError, ServiceUnavailableError } from '../errors.ts';
+import { PlaneError } from '../plane/errors.ts';
+import type { NvExt } from '../protocols/nvext.ts';
+import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.ts';
+import { createPostprocessor, type OpenAIFinishReason } from '../preprocess/postprocess.ts';
+import type { Tokenizer } from '../preprocess/tokenizer.ts';
+import { dispatch, planeErrorToApi, WorkerStreamError } from './dispatch.ts';
+
+/** What a choice needs besides its prompt: sampling and stop settings of the request. */
+export interface GenerationParams {
+  maxTokens?: number;
+  minTokens?: number;
+  ignoreEos?: boolean;
+  stopStrings: string[];
+  stopTokenIds: number[];
+  includeStopStr?: boolean;
+  skipSpecialTokens?: boolean;
+  temperature?: number | null;
+  topP?: number | null;
+  topK?: number | null;
+  minP?: number | null;
+  seed?: number | null;
+  presencePenalty?: number | null;
+  frequencyPenalty?: number | null;
+  repetitionPenalty?: number | null;
+  logprobs?: number | null;
+  guidedDecoding?: Record<string, unknown>;
+  nvext?: NvExt;
+}
+
+export interface ChoicePlan {
+  index: number;
+  promptIds: number[];
+}
+
+export interface GenerationPlan {
+  model: ServedModel;
+  tokenizer: Tokenizer;
+  eosTokenIds: readonly number[];
+  choices: ChoicePlan[];
+  params: GenerationParams;
+  requestId: string;
+  headers: Record<string, string>;
+}
+
+/** One step of one choice, in the order the workers produced them. */
+export interface ChoiceEvent {
+  index: number;
+  text: string;
+  /** Generated token ids in this step (counted in usage even when `text` is empty). */
+  tokenIds: number[];
+  finishReason?: Exclude<OpenAIFinishReason, 'error' | 'cancelled'>;
+  stopReason?: string | number;
+}
+
+export interface GenerationUsage {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens?: number;
+}
+
+export interface Generation {
+  events: AsyncIterable<ChoiceEvent>;
+  usage(): GenerationUsage;
+}
+
+/** The prompt text of `max_tokens` errors and context checks, OpenAI's wording. */
+export function checkContext(
+  contextLength: number | undefined,
+  promptLength: number,
+  maxTokens: number | undefined,
+  param: string,
+): void {
+  if (contextLength === undefined) return;
+  if (
+    promptLength >= contextLength ||
+    (maxTokens !== undefined && promptLength + maxTokens > contextLength)
+  ) {
+    throw new BadRequestError(
+      `This model's maximum context length is ${contextLength} tokens. However, you requested ` +
+        `${promptLength + (maxTokens ?? 0)} tokens (${promptLength} in the prompt, ${
+          maxTokens ?? 0
+        } ` +
+        'in the completion). Please reduce the prompt or the completion length.',
+      { param },
+    );
+  }
+}
+
+function workerRequest(plan: GenerationPlan, choice: ChoicePlan): PreprocessedRequest {
+  const p = plan.params;
+  const seed = p.seed === undefined || p.seed === null ? undefined : p.seed + choice.index;
+  const greedy = p.nvext?.greed_sampling === true;
+  const strip = <T extends Record<string, unknown>>(o: T): T => {
+    for (const k of Object.keys(o)) if (o[k] === undefined || o[k] === null) delete o[k];
+    return o;
+  };
+  return strip({
+    model: plan.model.name,
+    token_ids: choice.promptIds,
+    stop_conditions: strip({
+      max_tokens: p.maxTokens,
+      min_tokens: p.minTokens,
+      ignore_eos: p.ignoreEos,
+      stop: p.stopStrings.length > 0 ? p.stopStrings : undefined,
+      stop_token_ids: p.stopTokenIds.length > 0 ? p.stopTokenIds : undefined,
+      stop_token_ids_hidden: p.ignoreEos ? undefined : [...plan.eosTokenIds],
+    }),
+    sampling_options: strip({
+      n: 1,
+      temperature: greedy ? 0 : p.temperature,
+      top_p: p.topP,
+      top_k: greedy ? 1 : p.topK,
+      min_p: p.minP,
+      seed,
+      presence_penalty: p.presencePenalty,
+      frequency_penalty: p.frequencyPenalty,
+      repetition_penalty: p.repetitionPenalty,
+      guided_decoding: p.guidedDecoding,
+    }),
+    output_options: strip({ logprobs: p.logprobs, skip_special_tokens: p.skipSpecialTokens }),
+    eos_token_ids: [...plan.eosTokenIds],
+    annotations: p.nvext?.annotations ?? undefined,
+    routing: strip({
+      backend_instance_id: undefined,
+      dp_rank: p.nvext?.dp_rank,
+      cache_salt: p.nvext?.cache_salt,
+    }),
+  }) as PreprocessedRequest;
+}
+
+/** An async queue that several producers push into and one consumer drains. */
+function mergeQueue<T>() {
+  const items: T[] = [];
+  let wake: (() => void) | undefined;
+  let failure: { error: unknown } | undefined;
+  let open = 0;
+  const poke = () => {
+    wake?.();
+    wake = undefined;
+  };
+  return {
+    producer() {
+      open++;
+      return {
+        push: (item: T) => {
+          items.push(item);
+          poke();
+        },
+        end: () => {
+          open--;
+          poke();
+        },
+        fail: (error: unknown) => {
+          failure ??= { error };
+          poke();
+        },
+      };
+    },
+    async *drain(): AsyncGenerator<T> {
+      for (;;) {
+        if (failure) throw failure.error;
+        const item = items.shift();
+        if (item !== undefined) {
+          yield item;
+          continue;
+        }
+        if (open === 0) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+  };
+}
+
+/** Maps what can go wrong while reading a worker's stream to the client's error. */
+function streamError(error: unknown, overloadStatus: number): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof PlaneError) {
+    return error.kind === 'disconnected'
+      ? new ServiceUnavailableError('The worker went away before the answer was complete', {
+        cause: error,
+      })
+      : planeErrorToApi(error, overloadStatus);
+  }
+  if (error instanceof WorkerStreamError) {
+    return new InternalError('Internal server error', { cause: error });
+  }
+  return new InternalError('Internal server error', { cause: error });
+}
+
+/**
+ * Starts every choice of `plan`. Resolves once every worker accepted its request (so routing,
+ * overload and "no worker" errors still get a real HTTP status); then `events` streams.
+ */
+export async function startGeneration(
+  core: Core,
+  plan: GenerationPlan,
+  signal: AbortSignal,
+): Promise<Generation> {
+  const { config, logger } = core;
+  const instances = core.models.instances(plan.model.name);
+  const backendInstanceId = plan.params.nvext?.backend_instance_id ?? undefined;
+  const aborts = plan.choices.map(() => new AbortController());
+  const abortAll = () => aborts.forEach((a) => a.abort(signal.reason));
+  if (signal.aborted) abortAll();
+  else signal.addEventListener('abort', abortAll, { once: true });
+
+  const usage: GenerationUsage = {
+    promptTokens: plan.choices.reduce((sum, c) => sum + c.promptIds.length, 0),
+    completionTokens: 0,
+  };
+  let reportedPrompt = 0;
+  let reportedCached: number | undefined;
+
+  let started;
+  try {
+    started = await Promise.all(plan.choices.map((choice, i) =>
+      dispatch({
+        plane: core.plane,
+        policy: core.policy,
+        inhibitor: core.inhibitor,
+        logger,
+        model: plan.model.name,
+        instances,
+        request: {
+          id: plan.choices.length > 1 ? `${plan.requestId}-${choice.index}` : plan.requestId,
+          headers: plan.headers,
+          body: workerRequest(plan, choice),
+        },
+        signal: (aborts[i] as AbortController).signal,
+        backendInstanceId,
+        overloadStatus: config.httpOverloadStatusCode,
+      })
+    ));
+  } catch (error) {
+    abortAll();
+    signal.removeEventListener('abort', abortAll);
+    throw error;
+  }
+
+  const queue = mergeQueue<ChoiceEvent>();
+  for (const [i, { stream }] of started.entries()) {
+    const choice = plan.choices[i] as ChoicePlan;
+    const producer = queue.producer();
+    const post = createPostprocessor({
+      tokenizer: plan.tokenizer,
+      promptIds: choice.promptIds,
+      stop: plan.params.stopStrings,
+      stopTokenIds: plan.params.stopTokenIds,
+      hiddenStopTokenIds: plan.params.ignoreEos ? [] : plan.eosTokenIds,
+      minTokens: plan.params.minTokens,
+      includeStopStr: plan.params.includeStopStr,
+      skipSpecialTokens: plan.params.skipSpecialTokens,
+    });
+    void (async () => {
+      try {
+        for await (const item of stream) {
+          const output = item as LLMEngineOutput;
+          if (output.completion_usage) {
+            reportedPrompt += output.completion_usage.prompt_tokens ?? 0;
+            const cached = output.completion_usage.prompt_tokens_details?.cached_tokens;
+            if (typeof cached === 'number') reportedCached = (reportedCached ?? 0) + cached;
+          }
+          const chunk = post.push(output);
+          usage.completionTokens += chunk.tokenIds.length;
+          if (chunk.finishReason === 'error') {
+            throw new WorkerStreamError(chunk.error ?? 'the engine failed');
+          }
+          if (chunk.finishReason === 'cancelled') {
+            if (signal.aborted) break;
+            throw new WorkerStreamError('the engine cancelled the request');
+          }
+          producer.push({
+            index: choice.index,
+            text: chunk.text,
+            tokenIds: chunk.tokenIds,
+            ...(chunk.finishReason ? { finishReason: chunk.finishReason } : {}),
+            ...(chunk.stopReason !== undefined ? { stopReason: chunk.stopReason } : {}),
+          });
+          if (chunk.stopped) (aborts[i] as AbortController).abort();
+          if (post.finished) break;
+        }
+        if (!post.finished && !signal.aborted) {
+          // The worker completed without saying why: treat it as a natural stop.
+          const rest = post.finish();
+          producer.push({
+            index: choice.index,
+            text: rest.text,
+            tokenIds: [],
+            finishReason: 'stop',
+          });
+        }
+        producer.end();
+      } catch (error) {
+        if (signal.aborted) return producer.end();
+        logger.warn('worker stream failed', { request_id: plan.requestId, error });
+        abortAll();
+        producer.fail(streamError(error, config.httpOverloadStatusCode));
+      }
+    })();
+  }
+
+  return {
+    events: (async function* () {
+      try {
+        yield* queue.drain();
+      } finally {
+        abortAll();
+        signal.removeEventListener('abort', abortAll);
+      }
+    })(),
+    usage: () => ({
+      promptTokens: reportedPrompt > 0 ? reportedPrompt : usage.promptTokens,
+      completionTokens: usage.completionTokens,
+      ...(reportedCached !== undefined ? { cachedTokens: reportedCached } : {}),
+    }),
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * Text-input models (plain OpenAI-compatible servers registered with `switchboard register`):
+ * the client's request goes to the server unchanged except for the model name, always streamed
+ * with usage so the frontend can count tokens; chunks come back with the served model name.
+ */
+import type { Core } from '../core.ts';
+import type { ServedModel } from '../discovery/models.ts';
+import { dispatch } from './dispatch.ts';
+import type { GenerationUsage } from './generate.ts';
+import type { RequestMetrics } from './request-metrics.ts';
+import { upstreamName } from './embeddings.ts';
+import type { CallContext } from './chat.ts';
+
+interface UpstreamChunk {
+  model?: string;
+  choices?: Array<{ delta?: { content?: string | null }; text?: string }>;
+  usage?: {
+    prompt_tokens?: number;
+    completion_tokens?: number;
+    prompt_tokens_details?: { cached_tokens?: number };
+  } | null;
+}
+
+export async function startPassthrough<Chunk>(
+  core: Core,
+  model: ServedModel,
+  options: {
+    path: 'chat/completions' | 'completions';
+    request: Record<string, unknown>;
+    call: CallContext;
+    metrics: RequestMetrics;
+    /** The client asked for the usage-only chunk. */
+    includeUsage: boolean;
+  },
+): Promise<{ chunks: AsyncIterable<Chunk>; usage(): GenerationUsage }> {
+  const { request, call, metrics } = options;
+  const upstream = {
+    ...request,
+    model: upstreamName(model.card),
+    nvext: undefined,
+    stream: true,
+    stream_options: { include_usage: true },
+  };
+  const { stream } = await dispatch({
+    plane: core.plane,
+    policy: core.policy,
+    inhibitor: core.inhibitor,
+    logger: core.logger,
+    model: model.name,
+    instances: core.models.instances(model.name),
+    request: {
+      id: call.requestId,
+      headers: call.headers,
+      body: { path: options.path, request: upstream },
+    },
+    signal: call.signal,
+    backendInstanceId: call.nvext?.backend_instance_id ?? undefined,
+    overloadStatus: core.config.httpOverloadStatusCode,
+  });
+  const usage: GenerationUsage = { promptTokens: 0, completionTokens: 0 };
+  let outcome: '' | 'cancelled' | 'internal' = 'cancelled';
+  const chunks = (async function* () {
+    try {
+      for await (const item of stream) {
+        const chunk = { ...(item as UpstreamChunk), model: model.name };
+        if (chunk.usage) {
+          usage.promptTokens = chunk.usage.prompt_tokens ?? 0;
+          usage.completionTokens = chunk.usage.completion_tokens ?? 0;
+          const cached = chunk.usage.prompt_tokens_details?.cached_tokens;
+          if (cached !== undefined) usage.cachedTokens = cached;
+          metrics.prompt(usage.promptTokens, usage.cachedTokens);
+        }
+        const pieces = chunk.choices?.filter((c) =>
+          (c.delta?.content ?? c.text ?? '') !== ''
+        ).length ?? 0;
+        metrics.tokens(pieces);
+        const usageOnly = (chunk.choices?.length ?? 0) === 0 && chunk.usage;
+        if (usageOnly && !options.includeUsage) continue;
+        if (!options.includeUsage) delete chunk.usage;
+        yield chunk as Chunk;
+      }
+      outcome = call.signal.aborted ? 'cancelled' : '';
+    } catch (error) {
+      outcome = call.signal.aborted ? 'cancelled' : 'internal';
+      throw error;
+    } finally {
+      metrics.finish({ errorType: outcome, outputTokens: usage.completionTokens });
+    }
+  })();
+  return { chunks, usage: () => ({ ...usage }) };
+}

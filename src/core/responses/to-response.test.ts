@@ -1,0 +1,236 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { loadOpenAISpec } from '../../../tests/helpers/openai-spec.ts';
+import type { ChatCompletionResponse } from '../protocols/openai.ts';
+import { ResponseObjectSchema } from '../protocols/openai.ts';
+import { parseResponsesRequest } from '../protocols/validate.ts';
+import { chatToResponse, parseToolCallText, stripToolCallText } from './to-response.ts';
+
+const spec = loadOpenAISpec();
+const noSpec = spec ? false : 'shared/openai-openapi.yaml is not on this machine';
+
+function counter(): () => string {
+  let n = 0;
+  return () => `id-${++n}`;
+}
+
+function chatResponse(message: Partial<ChatCompletionResponse['choices'][number]['message']>) {
+  const response: ChatCompletionResponse = {
+    id: 'chatcmpl-1',
+    object: 'chat.completion',
+    created: 1700000000,
+    model: 'qwen3',
+    choices: [{
+      index: 0,
+      message: { role: 'assistant', content: null, refusal: null, ...message },
+      finish_reason: 'stop',
+      logprobs: null,
+    }],
+    usage: {
+      prompt_tokens: 10,
+      completion_tokens: 5,
+      total_tokens: 15,
+      prompt_tokens_details: { cached_tokens: 4 },
+    },
+  };
+  return response;
+}
+
+const request = parseResponsesRequest({ model: 'qwen3', input: 'Hi' });
+
+describe('chatToResponse()', () => {
+  test('a text answer becomes one completed message with every required field defaulted', () => {
+    const response = chatToResponse(chatResponse({ content: 'Hello!' }), {
+      request,
+      newId: counter(),
+    });
+    assert.deepEqual(response, {
+      id: 'resp_id1',
+      object: 'response',
+      created_at: 1700000000,
+      completed_at: 1700000000,
+      status: 'completed',
+      model: 'qwen3',
+      output: [{
+        type: 'message',
+        id: 'msg_id2',
+        role: 'assistant',
+        status: 'completed',
+        content: [{ type: 'output_text', text: 'Hello!', annotations: [], logprobs: [] }],
+      }],
+      usage: {
+        input_tokens: 10,
+        input_tokens_details: { cached_tokens: 4, cache_write_tokens: 0 },
+        output_tokens: 5,
+        output_tokens_details: { reasoning_tokens: 0 },
+        total_tokens: 15,
+      },
+      error: null,
+      incomplete_details: null,
+      instructions: null,
+      max_output_tokens: null,
+      max_tool_calls: null,
+      background: false,
+      frequency_penalty: 0,
+      presence_penalty: 0,
+      metadata: {},
+      parallel_tool_calls: true,
+      store: false,
+      temperature: 1,
+      top_p: 1,
+      top_logprobs: 0,
+      text: { format: { type: 'text' } },
+      tool_choice: 'auto',
+      tools: [],
+      truncation: 'disabled',
+      service_tier: 'auto',
+      billing: null,
+      conversation: null,
+      previous_response_id: null,
+      prompt: null,
+      reasoning: null,
+      prompt_cache_key: null,
+      prompt_cache_retention: null,
+      safety_identifier: null,
+    });
+    assert.equal(ResponseObjectSchema.safeParse(response).success, true);
+  });
+
+  test('request values are echoed back; function tools get strict true', () => {
+    const echoed = parseResponsesRequest({
+      model: 'qwen3',
+      input: 'Hi',
+      instructions: 'Be brief.',
+      max_output_tokens: 64,
+      temperature: 0.3,
+      top_p: 0.8,
+      store: true,
+      metadata: { k: 'v' },
+      tools: [{ type: 'function', name: 'f', parameters: { type: 'object' } }],
+      tool_choice: 'required',
+      parallel_tool_calls: false,
+      text: { format: { type: 'json_object' } },
+      prompt_cache_key: 'pk',
+      safety_identifier: 'sid',
+      user: 'u1',
+    });
+    const response = chatToResponse(chatResponse({ content: '{}' }), {
+      request: echoed,
+      newId: counter(),
+    });
+    assert.equal(response.instructions, 'Be brief.');
+    assert.equal(response.max_output_tokens, 64);
+    assert.equal(response.temperature, 0.3);
+    assert.equal(response.top_p, 0.8);
+    assert.equal(response.store, true);
+    assert.deepEqual(response.metadata, { k: 'v' });
+    assert.deepEqual(response.tools, [{
+      type: 'function',
+      name: 'f',
+      description: null,
+      parameters: { type: 'object' },
+      strict: true,
+    }]);
+    assert.equal(response.tool_choice, 'required');
+    assert.equal(response.parallel_tool_calls, false);
+    assert.deepEqual(response.text, { format: { type: 'json_object' } });
+    assert.equal(response.prompt_cache_key, 'pk');
+    assert.equal(response.safety_identifier, 'sid');
+    assert.equal(response.user, 'u1');
+  });
+
+  test('structured tool calls become function_call items before the message', () => {
+    const response = chatToResponse(
+      chatResponse({
+        content: 'Let me check.',
+        tool_calls: [{
+          id: 'call_abc',
+          type: 'function',
+          function: { name: 'weather', arguments: '{"city":"Oslo"}' },
+        }],
+      }),
+      { request, newId: counter() },
+    );
+    assert.deepEqual(response.output, [
+      {
+        type: 'function_call',
+        id: 'fc_id2',
+        call_id: 'call_abc',
+        name: 'weather',
+        arguments: '{"city":"Oslo"}',
+        status: 'completed',
+      },
+      {
+        type: 'message',
+        id: 'msg_id3',
+        role: 'assistant',
+        status: 'completed',
+        content: [{ type: 'output_text', text: 'Let me check.', annotations: [], logprobs: [] }],
+      },
+    ]);
+  });
+
+  test('<tool_call> text is parsed into calls and stripped, with <think> blocks', () => {
+    const content = '<think>The user wants weather.</think>\n\n' +
+      '<tool_call>\n{"name": "weather", "arguments": {"city": "Oslo"}}\n</tool_call>';
+    const response = chatToResponse(chatResponse({ content }), { request, newId: counter() });
+    assert.deepEqual(response.output, [{
+      type: 'function_call',
+      id: 'fc_id2',
+      call_id: 'call_id3',
+      name: 'weather',
+      arguments: '{"city":"Oslo"}',
+      status: 'completed',
+    }]);
+  });
+
+  test('an empty answer becomes one empty message', () => {
+    const response = chatToResponse(chatResponse({ content: null }), { request, newId: counter() });
+    assert.equal(response.output.length, 1);
+    assert.deepEqual(
+      response.output[0]?.type === 'message' && response.output[0].content[0]?.text,
+      '',
+    );
+  });
+
+  test("the produced object conforms to OpenAI's Response schema", { skip: noSpec }, () => {
+    const withTools = parseResponsesRequest({
+      model: 'qwen3',
+      input: 'Hi',
+      tools: [{ type: 'function', name: 'f' }],
+      prompt_cache_retention: '24h',
+    });
+    const response = chatToResponse(
+      chatResponse({
+        content: 'x',
+        tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }],
+      }),
+      { request: withTools, newId: counter() },
+    );
+    assert.deepEqual(spec?.validateAgainstSpec('Response', response), []);
+  });
+});
+
+describe('tool-call text helpers', () => {
+  test('parseToolCallText() reads every well-formed block and skips the rest', () => {
+    const text = '<tool_call>{"name":"a","arguments":"{\\"x\\":1}"}</tool_call>' +
+      '<tool_call>not json</tool_call>' +
+      '<tool_call>{"name":"b","parameters":{"y":2}}</tool_call>' +
+      '<tool_call>{"arguments":{}}</tool_call>' +
+      '<tool_call>{"name":"c"}</tool_call><tool_call>{"name":"unclosed"}';
+    assert.deepEqual(parseToolCallText(text), [
+      { name: 'a', arguments: '{"x":1}' },
+      { name: 'b', arguments: '{"y":2}' },
+      { name: 'c', arguments: '{}' },
+    ]);
+    assert.deepEqual(parseToolCallText('no calls'), []);
+  });
+
+  test('stripToolCallText() drops calls and reasoning, including a template-opened think', () => {
+    assert.equal(stripToolCallText('plain'), 'plain');
+    assert.equal(stripToolCallText('<think>r</think>\n\nAnswer'), 'Answer');
+    assert.equal(stripToolCallText('reasoning only</think>Answer'), 'Answer');
+    assert.equal(stripToolCallText('A <tool_call>{}</tool_call>B'), 'A B');
+    assert.equal(stripToolCallText('Answer<think>never closed'), 'Answer');
+  });
+});

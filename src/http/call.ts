@@ -1,0 +1,40 @@
+/**
+ * What an inference route hands the core: request id, headers to propagate, nvext merged with the
+ * routing headers, and a signal that aborts when the client goes away (`cancel()` for streams,
+ * whose disconnect the SSE writer reports).
+ */
+import type { Context } from 'hono';
+import type { CallContext } from '../core/pipeline/chat.ts';
+import { applyRoutingHeaders, type NvExt } from '../core/protocols/nvext.ts';
+import type { AppEnv } from './types.ts';
+
+const PROPAGATED = ['traceparent', 'tracestate'];
+
+export function callContext(
+  c: Context<AppEnv>,
+  nvext: NvExt | null | undefined,
+  options: { stream: boolean },
+): CallContext & { cancel(): void } {
+  const core = c.get('core');
+  const requestId = c.get('requestId');
+  const headers: Record<string, string> = { 'x-request-id': requestId };
+  for (const name of PROPAGATED) {
+    const value = c.req.header(name);
+    if (value) headers[name] = value;
+  }
+  const controller = new AbortController();
+  // For a unary answer the request's own signal reports the disconnect. A stream's end is
+  // reported by the SSE writer instead (Deno also aborts the request signal after a response).
+  const signal = options.stream
+    ? controller.signal
+    : AbortSignal.any([controller.signal, c.req.raw.signal]);
+  return {
+    requestId,
+    headers,
+    signal,
+    nvext: applyRoutingHeaders(nvext, c.req.raw.headers, {
+      enabled: !core.config.disableFrontendNvext,
+    }),
+    cancel: () => controller.abort(),
+  };
+}
