@@ -105,6 +105,13 @@ export async function startFrontend(
     await store.close().catch(() => {});
     throw error;
   }
+  // Load each new model's tokenizer as soon as it appears, not on its first request.
+  core.models.onChange((names) => {
+    for (const name of names) {
+      const model = core.models.get(name);
+      if (model?.card.model_input === 'Tokens') void core.preprocessors.get(model).catch(() => {});
+    }
+  });
   // /health says "not ready" until the first snapshot of discovery is in the registry.
   startModelWatcher({
     feed: discoveryFeed(createDiscovery(store, { logger })),

@@ -9,8 +9,8 @@ import { cardFingerprint } from '../core/discovery/model-card.ts';
 import type { ServedModel } from '../core/discovery/models.ts';
 import { ServiceUnavailableError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
-import { loadModelPreprocessor } from '../core/preprocess/preprocessor.ts';
 import { readModelDir } from './model-dir.ts';
+import { createPreprocessPool, type PreprocessPool } from './preprocess-pool.ts';
 
 export interface PreprocessorSourceOptions {
   /** Worker threads for templating and tokenization; 0 runs them inline. @default 0 */
@@ -26,6 +26,7 @@ export function modelDirOf(model: ServedModel): string | undefined {
 
 export function createPreprocessorSource(options: PreprocessorSourceOptions): PreprocessorSource {
   const cache = new Map<string, Promise<PromptPreprocessor>>();
+  const pools = new Set<PreprocessPool>();
 
   async function load(model: ServedModel): Promise<PromptPreprocessor> {
     const dir = modelDirOf(model);
@@ -35,15 +36,15 @@ export function createPreprocessorSource(options: PreprocessorSourceOptions): Pr
       );
     }
     const files = await readModelDir(dir);
-    const inline = await loadModelPreprocessor(files);
-    options.logger.info('loaded tokenizer and chat template', { model: model.name, dir });
-    return {
-      tokenizer: inline.tokenizer,
-      eosTokenIds: inline.eosTokenIds,
-      contextLength: inline.contextLength,
-      renderChat: (request) => Promise.resolve().then(() => inline.renderChat(request)),
-      tokenizePrompt: (text) => Promise.resolve().then(() => inline.tokenizePrompt(text)),
-    };
+    // With 0 workers the pool runs everything inline, behind the same interface.
+    const pool = await createPreprocessPool({ workers: options.workers ?? 0, files });
+    pools.add(pool);
+    options.logger.info('loaded tokenizer and chat template', {
+      model: model.name,
+      dir,
+      worker_threads: pool.workers,
+    });
+    return pool;
   }
 
   return {
@@ -67,6 +68,10 @@ export function createPreprocessorSource(options: PreprocessorSourceOptions): Pr
         );
       });
     },
-    close: () => Promise.resolve(),
+    async close() {
+      await Promise.allSettled([...pools].map((pool) => pool.close()));
+      pools.clear();
+      cache.clear();
+    },
   };
 }
