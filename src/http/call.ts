@@ -38,3 +38,11 @@ export function callContext(
     cancel: () => controller.abort(),
   };
 }
+
+/** Annotation events a request asked for (`nvext.annotations`) that the HTTP layer emits. */
+export function annotationEvents(call: CallContext): Array<{ event: string; comment: string }> {
+  const wanted = call.nvext?.annotations ?? [];
+  return wanted.includes('request_id')
+    ? [{ event: 'request_id', comment: JSON.stringify(call.requestId) }]
+    : [];
+}

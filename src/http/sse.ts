@@ -19,6 +19,8 @@ export interface SseOptions {
   dataOf?: (chunk: unknown) => unknown;
   /** Write `data: [DONE]` at the natural end. @default true */
   done?: boolean;
+  /** Events sent before the first chunk as `event: name` plus a `: comment` line (annotations). @default none */
+  leading?: Array<{ event: string; comment: string }>;
 }
 
 export function sseResponse(
@@ -37,6 +39,9 @@ export function sseResponse(
     });
     const iterator = chunks[Symbol.asyncIterator]();
     try {
+      for (const { event, comment } of options.leading ?? []) {
+        await stream.write(`event: ${event}\n: ${comment.replace(/[\r\n]+/g, ' ')}\n\n`);
+      }
       for (;;) {
         const next = await iterator.next();
         if (next.done || disconnected) break;

@@ -7,7 +7,7 @@ import {
   OpenAIErrorSchema,
 } from '../../../src/core/protocols/openai.ts';
 import { validateChatCompletionRequest } from '../../../src/core/protocols/validate.ts';
-import { callContext } from '../../../src/http/call.ts';
+import { annotationEvents, callContext } from '../../../src/http/call.ts';
 import { sseResponse } from '../../../src/http/sse.ts';
 import type { AppEnv, RouteOptions } from '../../../src/http/types.ts';
 
@@ -62,5 +62,6 @@ export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
       call.cancel();
     },
     onEnd: () => {},
+    leading: annotationEvents(call),
   }) as unknown as Response & { _data: never; _status: 200; _format: 'json' };
 };

@@ -31,6 +31,7 @@ import {
 } from './request-metrics.ts';
 import { defaultMaxTokens } from '../preprocess/preprocessor.ts';
 import { startPassthrough } from './passthrough.ts';
+import type { Tokenizer } from '../preprocess/tokenizer.ts';
 
 export interface CallContext {
   requestId: string;
@@ -84,9 +85,13 @@ type SamplingRequest = ChatCompletionRequest | CompletionRequest;
 
 function paramsOf(
   request: SamplingRequest,
-  maxTokens: number | undefined,
-  nvext: NvExt | undefined,
+  options: {
+    maxTokens: number | undefined;
+    nvext: NvExt | undefined;
+    logprobs: number | undefined;
+  },
 ): GenerationParams {
+  const { maxTokens, nvext } = options;
   const r = request as Record<string, unknown> & SamplingRequest;
   const num = (key: string) => (typeof r[key] === 'number' ? r[key] as number : undefined);
   const guided: Record<string, unknown> = {};
@@ -116,6 +121,7 @@ function paramsOf(
     presencePenalty: num('presence_penalty'),
     frequencyPenalty: num('frequency_penalty'),
     repetitionPenalty: num('repetition_penalty'),
+    logprobs: options.logprobs,
     ...(Object.keys(guided).length > 0 ? { guidedDecoding: guided } : {}),
     nvext,
   };
@@ -179,6 +185,55 @@ const usageOf = (u: GenerationUsage) => ({
     : {}),
 });
 
+const utf8 = (text: string) => [...new TextEncoder().encode(text)];
+
+/** Chat's `logprobs.content` for a step's tokens (`top` alternatives each). */
+function chatLogprobsOf(tokenizer: Tokenizer, event: ChoiceEvent, top: number) {
+  if (!event.logprobs) return null;
+  return {
+    content: event.logprobs.map((l) => {
+      const token = tokenizer.decode([l.tokenId]);
+      return {
+        token,
+        logprob: l.logprob,
+        bytes: utf8(token),
+        top_logprobs: l.top.slice(0, top).map((t) => {
+          const alt = tokenizer.decode([t.tokenId]);
+          return { token: alt, logprob: t.logprob, bytes: utf8(alt) };
+        }),
+      };
+    }),
+    refusal: null,
+  };
+}
+
+/** Completions' legacy `logprobs` object, with character offsets running on per choice. */
+function completionLogprobs(tokenizer: Tokenizer, top: number) {
+  const offsets = new Map<number, number>();
+  return (event: ChoiceEvent, text: string) => {
+    if (!event.logprobs) return null;
+    const start = offsets.get(event.index) ?? 0;
+    let offset = start;
+    const tokens = event.logprobs.map((l) => tokenizer.decode([l.tokenId]));
+    const textOffset = tokens.map((token) => {
+      const at = offset;
+      offset += token.length;
+      return at;
+    });
+    offsets.set(event.index, start + text.length);
+    return {
+      tokens,
+      token_logprobs: event.logprobs.map((l) => l.logprob),
+      top_logprobs: event.logprobs.map((l) =>
+        Object.fromEntries(
+          l.top.slice(0, top).map((t) => [tokenizer.decode([t.tokenId]), t.logprob]),
+        )
+      ),
+      text_offset: textOffset,
+    };
+  };
+}
+
 // ------------------------------------------------------------------------------------------
 // Chat
 // ------------------------------------------------------------------------------------------
@@ -218,7 +273,11 @@ export async function startChat(
         tokenizer: pre.tokenizer,
         eosTokenIds: pre.eosTokenIds,
         choices: Array.from({ length: n }, (_, index) => ({ index, promptIds })),
-        params: paramsOf(request, maxTokens, call.nvext),
+        params: paramsOf(request, {
+          maxTokens,
+          nvext: call.nvext,
+          logprobs: request.logprobs ? (request.top_logprobs ?? 0) : undefined,
+        }),
         requestId: call.requestId,
         headers: call.headers,
       }, call.signal);
@@ -229,8 +288,11 @@ export async function startChat(
       const base = { id, object: 'chat.completion.chunk' as const, created, model: model.name };
       const roleSent = new Set<number>();
       const shape = (event: ChoiceEvent): ChatCompletionChunk | undefined => {
+        const logprobs = request.logprobs
+          ? chatLogprobsOf(pre.tokenizer, event, request.top_logprobs ?? 0)
+          : null;
         // Chunks with nothing to say (a token that completed no character) are dropped.
-        if (event.text === '' && !event.finishReason) return undefined;
+        if (event.text === '' && !event.finishReason && !logprobs) return undefined;
         const first = !roleSent.has(event.index);
         roleSent.add(event.index);
         const delta: Record<string, unknown> = {};
@@ -241,7 +303,7 @@ export async function startChat(
           choices: [{
             index: event.index,
             delta,
-            logprobs: null,
+            logprobs,
             finish_reason: event.finishReason ?? null,
           }],
           ...(includeUsage ? { usage: null } : {}),
@@ -262,12 +324,17 @@ export async function startChat(
 export async function collectChat(
   started: Started<ChatCompletionChunk>,
 ): Promise<ChatCompletionResponse> {
-  const choices = new Map<number, { content: string; finish: string | null }>();
+  const choices = new Map<
+    number,
+    { content: string; finish: string | null; logprobs: unknown[] | null }
+  >();
   for await (const chunk of started.chunks) {
     for (const choice of chunk.choices) {
-      const entry = choices.get(choice.index) ?? { content: '', finish: null };
+      const entry = choices.get(choice.index) ?? { content: '', finish: null, logprobs: null };
       entry.content += (choice.delta as { content?: string | null }).content ?? '';
       if (choice.finish_reason) entry.finish = choice.finish_reason;
+      const content = (choice.logprobs as { content?: unknown[] } | null | undefined)?.content;
+      if (content) entry.logprobs = [...(entry.logprobs ?? []), ...content];
       choices.set(choice.index, entry);
     }
   }
@@ -279,7 +346,7 @@ export async function collectChat(
     choices: [...choices.entries()].sort(([a], [b]) => a - b).map(([index, c]) => ({
       index,
       message: { role: 'assistant', content: c.content, refusal: null },
-      logprobs: null,
+      logprobs: c.logprobs ? { content: c.logprobs, refusal: null } : null,
       finish_reason: c.finish ?? 'stop',
     })),
     usage: usageOf(started.usage()),
@@ -344,7 +411,11 @@ export async function startCompletion(
         tokenizer: pre.tokenizer,
         eosTokenIds: pre.eosTokenIds,
         choices,
-        params: paramsOf(request, maxTokens, call.nvext),
+        params: paramsOf(request, {
+          maxTokens,
+          nvext: call.nvext,
+          logprobs: request.logprobs ?? undefined,
+        }),
         requestId: call.requestId,
         headers: call.headers,
       }, call.signal);
@@ -354,6 +425,9 @@ export async function startCompletion(
       const includeUsage = request.stream_options?.include_usage === true;
       const base = { id, object: 'text_completion' as const, created, model: model.name };
       const echoed = new Set<number>();
+      const logprobsOf = request.logprobs === undefined || request.logprobs === null
+        ? () => null
+        : completionLogprobs(pre.tokenizer, request.logprobs);
       const shape = (event: ChoiceEvent): CompletionResponse | undefined => {
         let text = event.text;
         if (request.echo && !echoed.has(event.index)) {
@@ -362,13 +436,14 @@ export async function startCompletion(
           const source = prompts[promptIndex];
           text = (typeof source === 'string' ? source : pre.tokenizer.decode(source ?? [])) + text;
         }
-        if (text === '' && !event.finishReason) return undefined;
+        const logprobs = logprobsOf(event, text);
+        if (text === '' && !event.finishReason && !logprobs) return undefined;
         return {
           ...base,
           choices: [{
             index: event.index,
             text,
-            logprobs: null,
+            logprobs,
             finish_reason: event.finishReason ?? null,
           }],
           ...(includeUsage ? { usage: null } : {}),
@@ -392,12 +467,26 @@ export async function startCompletion(
 export async function collectCompletion(
   started: Started<CompletionResponse>,
 ): Promise<CompletionResponse> {
-  const choices = new Map<number, { text: string; finish: string | null }>();
+  type Lp = {
+    tokens: string[];
+    token_logprobs: number[];
+    top_logprobs: unknown[];
+    text_offset: number[];
+  };
+  const choices = new Map<number, { text: string; finish: string | null; logprobs: Lp | null }>();
   for await (const chunk of started.chunks) {
     for (const choice of chunk.choices) {
-      const entry = choices.get(choice.index) ?? { text: '', finish: null };
+      const entry = choices.get(choice.index) ?? { text: '', finish: null, logprobs: null };
       entry.text += choice.text;
       if (choice.finish_reason) entry.finish = String(choice.finish_reason);
+      const lp = choice.logprobs as Lp | null | undefined;
+      if (lp) {
+        entry.logprobs ??= { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+        entry.logprobs.tokens.push(...lp.tokens);
+        entry.logprobs.token_logprobs.push(...lp.token_logprobs);
+        entry.logprobs.top_logprobs.push(...lp.top_logprobs);
+        entry.logprobs.text_offset.push(...lp.text_offset);
+      }
       choices.set(choice.index, entry);
     }
   }
@@ -409,7 +498,7 @@ export async function collectCompletion(
     choices: [...choices.entries()].sort(([a], [b]) => a - b).map(([index, c]) => ({
       index,
       text: c.text,
-      logprobs: null,
+      logprobs: c.logprobs,
       finish_reason: c.finish ?? 'stop',
     })),
     usage: usageOf(started.usage()),

@@ -51,10 +51,19 @@ export interface GenerationPlan {
   headers: Record<string, string>;
 }
 
+/** A generated token's log-probability and the most likely alternatives (most likely first). */
+export interface TokenLogprob {
+  tokenId: number;
+  logprob: number;
+  top: Array<{ tokenId: number; logprob: number }>;
+}
+
 /** One step of one choice, in the order the workers produced them. */
 export interface ChoiceEvent {
   index: number;
   text: string;
+  /** Set when the request asked for logprobs and the worker sent them. */
+  logprobs?: TokenLogprob[];
   /** Generated token ids in this step (counted in usage even when `text` is empty). */
   tokenIds: number[];
   finishReason?: Exclude<OpenAIFinishReason, 'error' | 'cancelled'>;
@@ -180,6 +189,20 @@ function mergeQueue<T>() {
   };
 }
 
+/** The worker's logprobs of the first `count` tokens of `output`, when it sent any. */
+function logprobsOf(output: LLMEngineOutput, count: number): TokenLogprob[] | undefined {
+  const values = output.log_probs;
+  if (!values || values.length === 0 || count === 0) return undefined;
+  return output.token_ids.slice(0, count).map((tokenId, i) => ({
+    tokenId,
+    logprob: values[i] ?? 0,
+    top: (output.top_logprobs?.[i] ?? []).map((t) => ({
+      tokenId: t.token_id ?? 0,
+      logprob: t.logprob ?? 0,
+    })),
+  }));
+}
+
 /** Maps what can go wrong while reading a worker's stream to the client's error. */
 function streamError(error: unknown, overloadStatus: number): ApiError {
   if (error instanceof ApiError) return error;
@@ -278,10 +301,12 @@ export async function startGeneration(
             if (signal.aborted) break;
             throw new WorkerStreamError('the engine cancelled the request');
           }
+          const logprobs = logprobsOf(output, chunk.tokenIds.length);
           producer.push({
             index: choice.index,
             text: chunk.text,
             tokenIds: chunk.tokenIds,
+            ...(logprobs ? { logprobs } : {}),
             ...(chunk.finishReason ? { finishReason: chunk.finishReason } : {}),
             ...(chunk.stopReason !== undefined ? { stopReason: chunk.stopReason } : {}),
           });

@@ -131,6 +131,27 @@ interface Channel {
   wake: (() => void) | null;
   /** Tokens handed to the stream so far (a step may have generated one more, not yet due). */
   delivered: number;
+  /** Set when the request asked for logprobs: how many alternatives, and their randomness. */
+  logprobs?: { top: number; random: () => number };
+}
+
+/**
+ * Simulated log-probabilities for a sampled token: its own (between -2.05 and -0.05) and `top`
+ * alternatives drawn from the vocabulary, each less likely than the one before.
+ */
+function simulatedLogprobs(
+  token: number,
+  options: { top: number; random: () => number; vocabulary: readonly number[] },
+) {
+  const logprob = -(0.05 + 2 * options.random());
+  const alternatives = [{ rank: 1, token_id: token, logprob }];
+  let next = logprob;
+  for (let rank = 2; rank <= options.top; rank++) {
+    next -= 0.1 + options.random();
+    const id = options.vocabulary[Math.floor(options.random() * options.vocabulary.length)] ?? 0;
+    alternatives.push({ rank, token_id: id, logprob: next });
+  }
+  return { log_probs: [logprob], top_logprobs: [alternatives.slice(0, Math.max(1, options.top))] };
 }
 
 const usageChunk = (usage: SequenceUsage): LLMEngineOutput['completion_usage'] => ({
@@ -207,6 +228,8 @@ export async function createMockEngine(
         index: 0,
         finish_reason: output.finish,
       };
+      const wanted = channels.get(output.id)?.logprobs;
+      if (wanted) Object.assign(chunk, simulatedLogprobs(output.token, { ...wanted, vocabulary }));
       if (output.usage) chunk.completion_usage = usageChunk(output.usage);
       push(output.id, chunk);
     }
@@ -281,6 +304,10 @@ export async function createMockEngine(
         : mixSeeds([engineSeed, 1, samplingSeed]),
     );
     const channel: Channel = { queue: [], wake: null, delivered: 0 };
+    const logprobs = request.output_options?.logprobs;
+    if (typeof logprobs === 'number' && logprobs >= 0) {
+      channel.logprobs = { top: logprobs, random: createRandom(mixSeeds([engineSeed, 2, id])) };
+    }
     channels.set(id, channel);
     scheduler.add({
       id,
