@@ -4,17 +4,11 @@ import { collectCompletion, startCompletion } from '../../src/core/pipeline/chat
 import {
   CompletionRequestSchema,
   CompletionResponseSchema,
-  OpenAIErrorSchema,
 } from '../../src/core/protocols/openai.ts';
 import { validateCompletionRequest } from '../../src/core/protocols/validate.ts';
-import { annotationEvents, callContext } from '../../src/http/call.ts';
-import { sseResponse } from '../../src/http/sse.ts';
+import { callContext } from '../../src/http/call.ts';
+import { answer, INFERENCE_ERRORS, openAIError } from '../../src/http/openai-route.ts';
 import type { AppEnv, RouteOptions } from '../../src/http/types.ts';
-
-const error = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: OpenAIErrorSchema } },
-});
 
 export const route = createRoute({
   method: 'post',
@@ -33,11 +27,7 @@ export const route = createRoute({
         'text/event-stream': { schema: z.string() },
       },
     },
-    400: error('Invalid request'),
-    404: error('Unknown model'),
-    413: error('Body too large'),
-    415: error('Not JSON'),
-    503: error('No live worker, or shutting down'),
+    ...INFERENCE_ERRORS,
   },
 });
 
@@ -51,13 +41,5 @@ export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const stream = request.stream === true;
   const call = callContext(c, request.nvext, { stream });
   const started = await startCompletion(core, request, call);
-  if (!stream) return c.json(await collectCompletion(started), 200);
-  return sseResponse(c, started.chunks, {
-    onDisconnect: () => {
-      started.metrics.disconnected();
-      call.cancel();
-    },
-    onEnd: () => {},
-    leading: annotationEvents(call),
-  }) as unknown as Response & { _data: never; _status: 200; _format: 'json' };
+  return answer(c, { started, call, stream, collect: collectCompletion });
 };

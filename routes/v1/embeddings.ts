@@ -4,15 +4,10 @@ import { createEmbeddings } from '../../src/core/pipeline/embeddings.ts';
 import {
   EmbeddingRequestSchema,
   EmbeddingResponseSchema,
-  OpenAIErrorSchema,
 } from '../../src/core/protocols/openai.ts';
 import { callContext } from '../../src/http/call.ts';
+import { openAIError } from '../../src/http/openai-route.ts';
 import type { AppEnv, RouteOptions } from '../../src/http/types.ts';
-
-const error = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: OpenAIErrorSchema } },
-});
 
 export const route = createRoute({
   method: 'post',
@@ -27,9 +22,9 @@ export const route = createRoute({
       description: 'One vector per input',
       content: { 'application/json': { schema: EmbeddingResponseSchema } },
     },
-    400: error('Invalid request, or the model does not embed'),
-    404: error('Unknown model'),
-    503: error('No live worker, or shutting down'),
+    400: openAIError('Invalid request, or the model does not embed'),
+    404: openAIError('Unknown model'),
+    503: openAIError('No live worker, or shutting down'),
   },
 });
 

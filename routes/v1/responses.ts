@@ -1,11 +1,7 @@
 /** POST /v1/responses: OpenAI's Responses API, translated to a chat completion and back. */
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
 import { collectChat, startChat } from '../../src/core/pipeline/chat.ts';
-import {
-  OpenAIErrorSchema,
-  ResponseObjectSchema,
-  ResponsesRequestSchema,
-} from '../../src/core/protocols/openai.ts';
+import { ResponseObjectSchema, ResponsesRequestSchema } from '../../src/core/protocols/openai.ts';
 import { validateResponsesRequest } from '../../src/core/protocols/validate.ts';
 import {
   createResponsesStream,
@@ -14,13 +10,9 @@ import {
 import { responsesToChat } from '../../src/core/responses/to-chat.ts';
 import { chatToResponse } from '../../src/core/responses/to-response.ts';
 import { callContext } from '../../src/http/call.ts';
+import { openAIError } from '../../src/http/openai-route.ts';
 import { sseResponse } from '../../src/http/sse.ts';
 import type { AppEnv, RouteOptions } from '../../src/http/types.ts';
-
-const error = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: OpenAIErrorSchema } },
-});
 
 export const route = createRoute({
   method: 'post',
@@ -38,10 +30,12 @@ export const route = createRoute({
         'text/event-stream': { schema: z.string() },
       },
     },
-    400: error('Invalid request'),
-    404: error('Unknown model'),
-    501: error('A field the frontend does not support (background, previous_response_id, ...)'),
-    503: error('No live worker, or shutting down'),
+    400: openAIError('Invalid request'),
+    404: openAIError('Unknown model'),
+    501: openAIError(
+      'A field the frontend does not support (background, previous_response_id, ...)',
+    ),
+    503: openAIError('No live worker, or shutting down'),
   },
 });
 

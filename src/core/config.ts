@@ -71,6 +71,36 @@ function pathOption(key: PathKey) {
   });
 }
 
+/**
+ * The flags every process of a deployment shares (frontend, mocker): which discovery backend,
+ * request plane and event plane they all agree on.
+ */
+export function infrastructureFields(registry: ReturnType<typeof createOptionRegistry>) {
+  return {
+    discoveryBackend: registry.opt(values.oneOf(DISCOVERY_BACKENDS).default('etcd'), {
+      flag: 'discovery-backend',
+      env: ['DYN_DISCOVERY_BACKEND'],
+      hint: DISCOVERY_BACKENDS.join('|'),
+      description: 'Service discovery backend',
+      group: G_INFRA,
+    }),
+    requestPlane: registry.opt(values.oneOf(REQUEST_PLANES).default('tcp'), {
+      flag: 'request-plane',
+      env: ['DYN_REQUEST_PLANE'],
+      hint: REQUEST_PLANES.join('|'),
+      description: 'Transport from frontend to workers',
+      group: G_INFRA,
+    }),
+    eventPlane: registry.opt(values.oneOf(EVENT_PLANES).default('nats'), {
+      flag: 'event-plane',
+      env: ['DYN_EVENT_PLANE'],
+      hint: EVENT_PLANES.join('|'),
+      description: 'Transport of KV events and load metrics',
+      group: G_INFRA,
+    }),
+  };
+}
+
 export const configSchema = z.object({
   // HTTP & Networking
   httpHost: o.opt(values.text().default('0.0.0.0'), {
@@ -322,27 +352,7 @@ export const configSchema = z.object({
   }),
 
   // Infrastructure
-  discoveryBackend: o.opt(values.oneOf(DISCOVERY_BACKENDS).default('etcd'), {
-    flag: 'discovery-backend',
-    env: ['DYN_DISCOVERY_BACKEND'],
-    hint: DISCOVERY_BACKENDS.join('|'),
-    description: 'Service discovery backend',
-    group: G_INFRA,
-  }),
-  requestPlane: o.opt(values.oneOf(REQUEST_PLANES).default('tcp'), {
-    flag: 'request-plane',
-    env: ['DYN_REQUEST_PLANE'],
-    hint: REQUEST_PLANES.join('|'),
-    description: 'Transport from frontend to workers',
-    group: G_INFRA,
-  }),
-  eventPlane: o.opt(values.oneOf(EVENT_PLANES).default('nats'), {
-    flag: 'event-plane',
-    env: ['DYN_EVENT_PLANE'],
-    hint: EVENT_PLANES.join('|'),
-    description: 'Transport of KV events and load metrics',
-    group: G_INFRA,
-  }),
+  ...infrastructureFields(o),
 
   // KServe gRPC
   kserveGrpcServer: o.opt(values.bool(false), {

@@ -3,7 +3,7 @@
  * defaults, plus the infrastructure flags every worker shares with the frontend.
  */
 import { z } from 'zod';
-import { DISCOVERY_BACKENDS, EVENT_PLANES, REQUEST_PLANES } from '../core/config.ts';
+import { infrastructureFields } from '../core/config.ts';
 import {
   createOptionRegistry,
   type OptionInfo,
@@ -16,7 +16,6 @@ import {
 const o = createOptionRegistry();
 const G_MODEL = 'Model';
 const G_ENGINE = 'Engine';
-const G_INFRA = 'Infrastructure';
 
 /** `dyn://namespace.component.endpoint` */
 const ENDPOINT = /^dyn:\/\/([a-z0-9_-]+)\.([a-z0-9_-]+)\.([a-z0-9_-]+)$/;
@@ -149,27 +148,7 @@ export const mockerSchema = z.object({
     description: 'Seed of the simulated output tokens',
     group: G_ENGINE,
   }),
-  discoveryBackend: o.opt(values.oneOf(DISCOVERY_BACKENDS).default('etcd'), {
-    flag: 'discovery-backend',
-    env: ['DYN_DISCOVERY_BACKEND'],
-    hint: DISCOVERY_BACKENDS.join('|'),
-    description: 'Service discovery backend',
-    group: G_INFRA,
-  }),
-  requestPlane: o.opt(values.oneOf(REQUEST_PLANES).default('tcp'), {
-    flag: 'request-plane',
-    env: ['DYN_REQUEST_PLANE'],
-    hint: REQUEST_PLANES.join('|'),
-    description: 'Transport from frontend to workers',
-    group: G_INFRA,
-  }),
-  eventPlane: o.opt(values.oneOf(EVENT_PLANES).default('nats'), {
-    flag: 'event-plane',
-    env: ['DYN_EVENT_PLANE'],
-    hint: EVENT_PLANES.join('|'),
-    description: 'Transport of KV events and load metrics',
-    group: G_INFRA,
-  }),
+  ...infrastructureFields(o),
 });
 
 export type MockerConfig = z.output<typeof mockerSchema>;

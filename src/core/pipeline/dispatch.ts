@@ -3,6 +3,7 @@
  * unwraps the worker's `Annotated` stream. Connection failures at send time are retried on the
  * other instances (the request never reached a worker) and the failed one is skipped for a while.
  */
+import type { Core } from '../core.ts';
 import type { WorkerInstance } from '../discovery/models.ts';
 import {
   type ApiError,
@@ -107,4 +108,32 @@ export async function dispatch(options: DispatchOptions): Promise<Dispatched> {
       if (!retry || signal.aborted) throw planeErrorToApi(error, options.overloadStatus);
     }
   }
+}
+
+/** What a model request carries into dispatch (a subset of the route's call context). */
+export interface DispatchCall {
+  requestId: string;
+  headers: Record<string, string>;
+  signal: AbortSignal;
+  nvext?: { backend_instance_id?: string | null } | undefined;
+}
+
+/** `dispatch()` with the core's plane, router and settings, for one request to `model`. */
+export function dispatchTo(
+  core: Core,
+  request: { model: string; call: DispatchCall; body: unknown },
+) {
+  const { model, call, body } = request;
+  return dispatch({
+    plane: core.plane,
+    policy: core.policy,
+    inhibitor: core.inhibitor,
+    logger: core.logger,
+    model,
+    instances: core.models.instances(model),
+    request: { id: call.requestId, headers: call.headers, body },
+    signal: call.signal,
+    backendInstanceId: call.nvext?.backend_instance_id ?? undefined,
+    overloadStatus: core.config.httpOverloadStatusCode,
+  });
 }

@@ -11,7 +11,7 @@ import type { EmbeddingRequest, EmbeddingResponse } from '../protocols/openai.ts
 import { EmbeddingWorkerOutputSchema } from '../protocols/worker.ts';
 import type { CallContext } from './chat.ts';
 import { servedModel } from './chat.ts';
-import { dispatch } from './dispatch.ts';
+import { dispatchTo } from './dispatch.ts';
 import { errorTypeOf, startRequestMetrics } from './request-metrics.ts';
 import { toApiError } from '../errors.ts';
 
@@ -60,18 +60,7 @@ export async function createEmbeddings(
         dimensions: request.dimensions ?? undefined,
       };
     }
-    const { stream } = await dispatch({
-      plane: core.plane,
-      policy: core.policy,
-      inhibitor: core.inhibitor,
-      logger: core.logger,
-      model: model.name,
-      instances: core.models.instances(model.name),
-      request: { id: call.requestId, headers: call.headers, body },
-      signal: call.signal,
-      backendInstanceId: call.nvext?.backend_instance_id ?? undefined,
-      overloadStatus: core.config.httpOverloadStatusCode,
-    });
+    const { stream } = await dispatchTo(core, { model: model.name, call, body });
     let answer: unknown;
     for await (const item of stream) answer ??= item;
     let response: EmbeddingResponse;

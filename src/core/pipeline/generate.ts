@@ -12,7 +12,7 @@ import type { NvExt } from '../protocols/nvext.ts';
 import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.ts';
 import { createPostprocessor, type OpenAIFinishReason } from '../preprocess/postprocess.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
-import { dispatch, planeErrorToApi, WorkerStreamError } from './dispatch.ts';
+import { dispatchTo, planeErrorToApi, WorkerStreamError } from './dispatch.ts';
 
 /** What a choice needs besides its prompt: sampling and stop settings of the request. */
 export interface GenerationParams {
@@ -229,8 +229,6 @@ export async function startGeneration(
   signal: AbortSignal,
 ): Promise<Generation> {
   const { config, logger } = core;
-  const instances = core.models.instances(plan.model.name);
-  const backendInstanceId = plan.params.nvext?.backend_instance_id ?? undefined;
   const aborts = plan.choices.map(() => new AbortController());
   const abortAll = () => aborts.forEach((a) => a.abort(signal.reason));
   if (signal.aborted) abortAll();
@@ -246,21 +244,15 @@ export async function startGeneration(
   let started;
   try {
     started = await Promise.all(plan.choices.map((choice, i) =>
-      dispatch({
-        plane: core.plane,
-        policy: core.policy,
-        inhibitor: core.inhibitor,
-        logger,
+      dispatchTo(core, {
         model: plan.model.name,
-        instances,
-        request: {
-          id: plan.choices.length > 1 ? `${plan.requestId}-${choice.index}` : plan.requestId,
+        call: {
+          requestId: plan.choices.length > 1 ? `${plan.requestId}-${choice.index}` : plan.requestId,
           headers: plan.headers,
-          body: workerRequest(plan, choice),
+          signal: (aborts[i] as AbortController).signal,
+          nvext: plan.params.nvext,
         },
-        signal: (aborts[i] as AbortController).signal,
-        backendInstanceId,
-        overloadStatus: config.httpOverloadStatusCode,
+        body: workerRequest(plan, choice),
       })
     ));
   } catch (error) {

@@ -5,7 +5,7 @@
  */
 import type { Core } from '../core.ts';
 import type { ServedModel } from '../discovery/models.ts';
-import { dispatch } from './dispatch.ts';
+import { dispatchTo } from './dispatch.ts';
 import type { GenerationUsage } from './generate.ts';
 import type { RequestMetrics } from './request-metrics.ts';
 import { upstreamName } from './embeddings.ts';
@@ -41,21 +41,10 @@ export async function startPassthrough<Chunk>(
     stream: true,
     stream_options: { include_usage: true },
   };
-  const { stream } = await dispatch({
-    plane: core.plane,
-    policy: core.policy,
-    inhibitor: core.inhibitor,
-    logger: core.logger,
+  const { stream } = await dispatchTo(core, {
     model: model.name,
-    instances: core.models.instances(model.name),
-    request: {
-      id: call.requestId,
-      headers: call.headers,
-      body: { path: options.path, request: upstream },
-    },
-    signal: call.signal,
-    backendInstanceId: call.nvext?.backend_instance_id ?? undefined,
-    overloadStatus: core.config.httpOverloadStatusCode,
+    call,
+    body: { path: options.path, request: upstream },
   });
   const usage: GenerationUsage = { promptTokens: 0, completionTokens: 0 };
   let outcome: '' | 'cancelled' | 'internal' = 'cancelled';
