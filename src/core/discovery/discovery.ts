@@ -219,6 +219,7 @@ function parseTransport(value: unknown): TransportAddress | undefined {
   if (typeof value.tcp === 'string') return { tcp: value.tcp };
   if (typeof value.http === 'string') return { http: value.http };
   if (typeof value.nats_tcp === 'string') return { nats_tcp: value.nats_tcp };
+  if (typeof value.openai === 'string') return { openai: value.openai };
   return undefined;
 }
 

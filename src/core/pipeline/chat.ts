@@ -6,7 +6,13 @@
  */
 import type { Core } from '../core.ts';
 import type { ServedModel } from '../discovery/models.ts';
-import { ModelNotFoundError, ServiceUnavailableError, toApiError } from '../errors.ts';
+import { modelTypesOf } from '../discovery/model-card.ts';
+import {
+  BadRequestError,
+  ModelNotFoundError,
+  ServiceUnavailableError,
+  toApiError,
+} from '../errors.ts';
 import type { NvExt } from '../protocols/nvext.ts';
 import type {
   ChatCompletionChunk,
@@ -64,6 +70,13 @@ export function servedModel(core: Core, name: string): ServedModel {
     );
   }
   return model;
+}
+
+/** A model registered for other request types (an embedding model asked to chat) is a 400. */
+function requireModelType(model: ServedModel, type: 'Chat' | 'Completions', what: string) {
+  if (!modelTypesOf(model.card).includes(type)) {
+    throw new BadRequestError(`Model "${model.name}" does not serve ${what}`, { param: 'model' });
+  }
 }
 
 type StopInput = string | readonly (string | number)[] | null | undefined;
@@ -244,11 +257,28 @@ export async function startChat(
   call: CallContext,
 ): Promise<Started<ChatCompletionChunk>> {
   const model = servedModel(core, request.model);
+  requireModelType(model, 'Chat', 'chat completions');
   const stream = request.stream === true;
-  return guarded(
+  return await guarded(
     core,
     { model: model.name, endpoint: 'chat_completions', stream },
     async (metrics) => {
+      if (model.card.model_input === 'Text') {
+        const forwarded = await startPassthrough<ChatCompletionChunk>(core, model, {
+          path: 'chat/completions',
+          request: request as Record<string, unknown>,
+          call,
+          metrics,
+          includeUsage: request.stream_options?.include_usage === true || !stream,
+        });
+        return {
+          id: `chatcmpl-${call.requestId}`,
+          created: Math.floor(core.now() / 1000),
+          model: model.name,
+          ...forwarded,
+          metrics,
+        };
+      }
       const pre = await core.preprocessors.get(model);
       const rendered = await pre.renderChat({
         messages: request.messages as Parameters<typeof pre.renderChat>[0]['messages'],
@@ -370,6 +400,7 @@ export async function startCompletion(
   call: CallContext,
 ): Promise<Started<CompletionResponse>> {
   const model = servedModel(core, request.model);
+  requireModelType(model, 'Completions', 'text completions');
   const stream = request.stream === true;
   return await guarded(
     core,
