@@ -17,6 +17,7 @@ import {
   type ChatPromptRequest,
   loadModelPreprocessor,
   type ModelPreprocessor,
+  PromptTooLargeError,
   PromptTooLongError,
   type RenderedPrompt,
 } from '../core/preprocess/preprocessor.ts';
@@ -91,6 +92,12 @@ function deserializeError(error: SerializedError): Error {
     error.promptLength !== undefined
   ) {
     return new PromptTooLongError(error.contextLength, error.promptLength);
+  }
+  if (
+    error.name === 'PromptTooLargeError' && error.contextLength !== undefined &&
+    error.promptLength !== undefined
+  ) {
+    return new PromptTooLargeError(error.contextLength, error.promptLength);
   }
   if (error.name === 'ChatTemplateError') return new ChatTemplateError(error.message);
   const out = new Error(error.message);

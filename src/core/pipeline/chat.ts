@@ -165,14 +165,8 @@ async function* metered<T>(
   signal: AbortSignal,
 ): AsyncGenerator<T> {
   let outcome: 'done' | 'error' | 'cancelled' = 'cancelled';
-  let promptReported = false;
   try {
     for await (const event of generation.events) {
-      if (!promptReported && event.tokenIds.length > 0) {
-        promptReported = true;
-        const usage = generation.usage();
-        metrics.prompt(usage.promptTokens, usage.cachedTokens);
-      }
       metrics.tokens(event.tokenIds.length);
       const chunk = shape(event);
       if (chunk !== undefined) yield chunk;
@@ -182,9 +176,12 @@ async function* metered<T>(
     outcome = signal.aborted ? 'cancelled' : 'error';
     throw error;
   } finally {
+    // Workers report prefix-cache hits with their last chunk, so the prompt is recorded here.
+    const usage = generation.usage();
+    metrics.prompt(usage.promptTokens, usage.cachedTokens);
     metrics.finish({
       errorType: outcome === 'done' ? '' : outcome === 'cancelled' ? 'cancelled' : 'internal',
-      outputTokens: generation.usage().completionTokens,
+      outputTokens: usage.completionTokens,
     });
   }
 }
@@ -261,7 +258,7 @@ export async function startChat(
   const stream = request.stream === true;
   return await guarded(
     core,
-    { model: model.name, endpoint: 'chat_completions', stream },
+    { model: model.name, endpoint: call.endpoint ?? 'chat_completions', stream },
     async (metrics) => {
       if (model.card.model_input === 'Text') {
         const forwarded = await startPassthrough<ChatCompletionChunk>(core, model, {

@@ -3,7 +3,13 @@ import { test } from 'node:test';
 import type { ModelDirFiles } from '../discovery/model-dir.ts';
 import { BadRequestError } from '../errors.ts';
 import { readModelDir } from '../../runtime/model-dir.ts';
-import { defaultMaxTokens, loadModelPreprocessor, PromptTooLongError } from './preprocessor.ts';
+import {
+  defaultMaxTokens,
+  loadModelPreprocessor,
+  MAX_CHARS_PER_TOKEN,
+  PromptTooLargeError,
+  PromptTooLongError,
+} from './preprocessor.ts';
 import { ChatTemplateError } from './template.ts';
 
 const files = await readModelDir(
@@ -101,4 +107,18 @@ test('a model without a chat template serves completions; chat throws ChatTempla
   assert.equal(noTemplate.template, undefined);
   assert.deepEqual(noTemplate.tokenizePrompt('Hello world'), [9707, 1879]);
   assert.throws(() => noTemplate.renderChat({ messages: [user('x')] }), ChatTemplateError);
+});
+
+test('text longer than the context can hold is refused unread (degenerate text tokenizes slowly)', () => {
+  const contextLength = pre.contextLength ?? 0;
+  // A megabyte of spaces would take the tokenizer ~20 s; the length check answers at once.
+  const spaces = ' '.repeat(contextLength * MAX_CHARS_PER_TOKEN + 1);
+  assert.throws(() => pre.tokenizePrompt(spaces), (e: PromptTooLargeError) => {
+    assert.ok(e instanceof BadRequestError && e.status === 400);
+    assert.equal(e.code, 'context_length_exceeded');
+    assert.match(e.message, new RegExp(`maximum context length is ${contextLength} tokens`));
+    assert.match(e.message, new RegExp(`${spaces.length} characters`));
+    return true;
+  });
+  assert.throws(() => pre.renderChat({ messages: [user(spaces)] }), PromptTooLargeError);
 });

@@ -58,6 +58,27 @@ export class PromptTooLongError extends BadRequestError {
   }
 }
 
+/** Characters a token may average before a prompt is refused unread (see `encode`). */
+export const MAX_CHARS_PER_TOKEN = 16;
+
+/** The prompt is so long in characters that it cannot fit, whatever it tokenizes to. */
+export class PromptTooLargeError extends BadRequestError {
+  override readonly code = 'context_length_exceeded';
+  readonly contextLength: number;
+  /** In characters (the name matches `PromptTooLongError`'s so worker threads carry it alike). */
+  readonly promptLength: number;
+  constructor(contextLength: number, characters: number, options: ApiErrorOptions = {}) {
+    super(
+      `This model's maximum context length is ${contextLength} tokens; the prompt has ` +
+        `${characters} characters, more than ${contextLength * MAX_CHARS_PER_TOKEN} ` +
+        `(${MAX_CHARS_PER_TOKEN} per token), so it cannot fit`,
+      options,
+    );
+    this.contextLength = contextLength;
+    this.promptLength = characters;
+  }
+}
+
 /**
  * `max_tokens` when the request leaves it out: what is left of the context (reference §9.6).
  * Undefined when the context length is unknown (the engine decides); throws
@@ -100,6 +121,17 @@ export async function loadModelPreprocessor(files: ModelDirFiles): Promise<Model
     }
     return tokenIds;
   };
+  /**
+   * Tokenizing costs up to ~20 us a character on degenerate text (long runs of spaces or dots),
+   * so text that cannot fit is refused by its length before it is tokenized: no real tokenizer
+   * averages more than MAX_CHARS_PER_TOKEN characters a token on text that means anything.
+   */
+  const encode = (text: string, addSpecialTokens: boolean): number[] => {
+    if (contextLength !== undefined && text.length > contextLength * MAX_CHARS_PER_TOKEN) {
+      throw new PromptTooLargeError(contextLength, text.length);
+    }
+    return checked(tokenizer.encode(text, { addSpecialTokens }));
+  };
 
   return {
     tokenizer,
@@ -123,10 +155,10 @@ export async function loadModelPreprocessor(files: ModelDirFiles): Promise<Model
         });
       }
       // The template wrote the special tokens already.
-      return { prompt, tokenIds: checked(tokenizer.encode(prompt, { addSpecialTokens: false })) };
+      return { prompt, tokenIds: encode(prompt, false) };
     },
     tokenizePrompt(text) {
-      return checked(tokenizer.encode(text, { addSpecialTokens: true }));
+      return encode(text, true);
     },
   };
 }
