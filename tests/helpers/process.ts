@@ -84,6 +84,12 @@ export function spawnEntry(
   void exited.then(() => {
     done = true;
   });
+  // Exited and all output read: a log line that has not come by now never will.
+  let closed = false;
+  child.once('close', () => {
+    closed = true;
+    for (const w of waiters.splice(0)) w();
+  });
   const findLog = (msg: string | RegExp) => {
     for (const line of err.split('\n')) {
       if (!line.startsWith('{')) continue;
@@ -118,7 +124,7 @@ export function spawnEntry(
           if (found) {
             clearTimeout(timer);
             resolve(found);
-          } else if (done) {
+          } else if (done || closed) {
             clearTimeout(timer);
             reject(new Error(`process exited before log "${msg}"; stderr:\n${err}`));
           } else waiters.push(check);
@@ -139,23 +145,42 @@ export interface RunningServer extends Spawned {
 /** Starts the frontend on a free port and waits until it listens. */
 export async function startFrontend(
   args: readonly string[] = [],
-  options: { env?: Record<string, string>; entry?: string; tls?: boolean; subcommand?: string } =
-    {},
+  options: {
+    env?: Record<string, string>;
+    entry?: string;
+    tls?: boolean;
+    subcommand?: string;
+    /** How long start-up may take. @default 20000 */
+    timeoutMs?: number;
+  } = {},
 ): Promise<RunningServer> {
-  const port = await freePort();
   // In-process discovery unless the test picks a backend: nothing else needs to run.
   const discovery = args.includes('--discovery-backend') ? [] : ['--discovery-backend', 'mem'];
-  const spawned = spawnEntry(options.entry ?? 'src/main.ts', [
-    ...(options.subcommand ? [options.subcommand] : []),
-    '--http-host',
-    '127.0.0.1',
-    '--http-port',
-    String(port),
-    ...discovery,
-    ...args,
-  ], options);
-  await spawned.waitForLog('listening');
-  const scheme = options.tls ? 'https' : 'http';
+  // The free port can be taken by another process (any socket bound to port 0) before the
+  // frontend binds it; try again on another port when that happens.
+  for (let attempt = 1;; attempt++) {
+    const port = await freePort();
+    const spawned = spawnEntry(options.entry ?? 'src/main.ts', [
+      ...(options.subcommand ? [options.subcommand] : []),
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      String(port),
+      ...discovery,
+      ...args,
+    ], options);
+    try {
+      await spawned.waitForLog('listening', options.timeoutMs);
+    } catch (error) {
+      spawned.kill('SIGKILL');
+      if (attempt < 3 && spawned.stderr().includes(`port ${port} already in use`)) continue;
+      throw error;
+    }
+    return runningServer(spawned, port, options.tls ? 'https' : 'http');
+  }
+}
+
+function runningServer(spawned: Spawned, port: number, scheme: string): RunningServer {
   return {
     ...spawned,
     port,
@@ -194,7 +219,12 @@ export interface RunningMockerProcess extends Spawned {
  */
 export async function startMocker(
   args: readonly string[] = [],
-  options: { env?: Record<string, string>; entry?: string; timeoutMs?: number } = {},
+  options: {
+    env?: Record<string, string>;
+    entry?: string;
+    /** How long start-up may take (a loaded machine starting many processes is slow). @default 60000 */
+    timeoutMs?: number;
+  } = {},
 ): Promise<RunningMockerProcess> {
   const model = args.includes('--model-path') ? [] : ['--model-path', 'tests/fixtures/model'];
   const spawned = spawnEntry(
@@ -204,7 +234,7 @@ export async function startMocker(
   );
   let ready: Record<string, unknown>;
   try {
-    ready = await spawned.waitForLog('simulated workers ready', options.timeoutMs);
+    ready = await spawned.waitForLog('simulated workers ready', options.timeoutMs ?? 60_000);
   } catch (error) {
     spawned.kill('SIGKILL');
     throw error;
