@@ -3,20 +3,15 @@
  * plus lease expiry and etcd restarts against a private etcd this file starts and kills.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import process from 'node:process';
 import { after, before, describe, test } from 'node:test';
 import { createEtcdStore, type EtcdStoreOptions } from '../../src/adapters/discovery/etcd.ts';
 import type { KvStore, KvWatchEvent } from '../../src/core/discovery/types.ts';
-import { freePort } from '../helpers/process.ts';
 import { follow, waitFor } from '../helpers/wait.ts';
 import { discoveryContract, trackHandles } from './discovery.contract.ts';
+import { type PrivateEtcd, startPrivateEtcd } from '../helpers/etcd.ts';
 
 const SHARED = process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379';
-const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
 const FAST = { backoff: { minMs: 50, maxMs: 500 }, requestTimeoutMs: 2000 };
 
 discoveryContract('etcd', () => {
@@ -26,67 +21,6 @@ discoveryContract('etcd', () => {
     close: () => handles.closeAll(),
   });
 });
-
-/** A private etcd on free ports with its own data directory, which a test may kill and restart. */
-interface PrivateEtcd {
-  url: string;
-  /** SIGKILL: no graceful shutdown. */
-  kill(): Promise<void>;
-  /** Starts it again on the same ports; `wipe` deletes its data first (a data-loss restart). */
-  restart(options?: { wipe?: boolean }): Promise<void>;
-  stop(): Promise<void>;
-}
-
-async function startPrivateEtcd(): Promise<PrivateEtcd> {
-  const dir = await mkdtemp(join(tmpdir(), 'switchboard-etcd-'));
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${clientPort}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-
-  const start = async () => {
-    const proc = spawn(ETCD_BIN, [
-      '--name=private',
-      `--data-dir=${join(dir, 'data')}`,
-      `--listen-client-urls=${url}`,
-      `--advertise-client-urls=${url}`,
-      `--listen-peer-urls=${peer}`,
-      `--initial-advertise-peer-urls=${peer}`,
-      `--initial-cluster=private=${peer}`,
-    ], { stdio: 'ignore' });
-    child = proc;
-    exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    await waitFor(async () => {
-      try {
-        const response = await fetch(`${url}/health`);
-        return response.ok && (await response.json() as { health?: string }).health === 'true';
-      } catch {
-        return false;
-      }
-    }, { timeoutMs: 15_000, intervalMs: 50, what: `etcd on ${url}` });
-  };
-  const kill = async () => {
-    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      process.kill(child.pid, 'SIGKILL');
-    }
-    await exited;
-  };
-  await start();
-  return {
-    url,
-    kill,
-    async restart(options = {}) {
-      await kill();
-      if (options.wipe) await rm(join(dir, 'data'), { recursive: true, force: true });
-      await start();
-    },
-    async stop() {
-      await kill();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** The state a watcher has built from its events. */
 function stateOf(events: KvWatchEvent[]): Map<string, string> {

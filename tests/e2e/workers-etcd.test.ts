@@ -4,13 +4,11 @@
  * worker, and a restart of a private etcd under a running frontend and worker.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import process from 'node:process';
 import { describe, test } from 'node:test';
-import { currentRuntime, freePort, startFrontend, startMocker } from '../helpers/process.ts';
+import { currentRuntime, startFrontend, startMocker } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { startPrivateEtcd } from '../helpers/etcd.ts';
 import {
   health,
   instanceIds,
@@ -19,12 +17,10 @@ import {
   sameIds,
   SEEN_MS,
   START_MS,
-  tempDir,
   tracker,
 } from './_workers.ts';
 
 const SHARED_ETCD = process.env.ETCD_ENDPOINTS?.split(',')[0] ?? 'http://127.0.0.1:2379';
-const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
 const ETCD = ['--discovery-backend', 'etcd'];
 
 /** The keys under `prefix`, through etcd's JSON gateway. */
@@ -54,63 +50,6 @@ async function leaseLeft(url: string, key: string) {
     body: JSON.stringify({ ID: lease }),
   });
   return { lease, ttl: Number((await ttl.json() as { TTL?: string }).TTL ?? -1) };
-}
-
-/** A private etcd on free ports with its own data directory, which a test may kill and restart. */
-async function startPrivateEtcd() {
-  const dir = await tempDir('etcd');
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${clientPort}`;
-  const peer = `http://127.0.0.1:${peerPort}`;
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  const start = async () => {
-    const proc = spawn(ETCD_BIN, [
-      '--name=private',
-      `--data-dir=${join(dir, 'data')}`,
-      `--listen-client-urls=${url}`,
-      `--advertise-client-urls=${url}`,
-      `--listen-peer-urls=${peer}`,
-      `--initial-advertise-peer-urls=${peer}`,
-      `--initial-cluster=private=${peer}`,
-    ], { stdio: 'ignore' });
-    child = proc;
-    exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    await waitFor(async () => {
-      try {
-        const response = await fetch(`${url}/health`);
-        return response.ok && (await response.json() as { health?: string }).health === 'true';
-      } catch {
-        return false;
-      }
-    }, { timeoutMs: 15_000, intervalMs: 50, what: `etcd on ${url}` });
-  };
-  /** SIGKILL: no graceful shutdown. */
-  const kill = async () => {
-    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      process.kill(child.pid, 'SIGKILL');
-    }
-    await exited;
-  };
-  try {
-    await start();
-  } catch (error) {
-    await kill();
-    await rm(dir, { recursive: true, force: true });
-    throw error;
-  }
-  return {
-    url,
-    /** SIGKILL, then start again on the same ports with the same data directory. */
-    async restart() {
-      await kill();
-      await start();
-    },
-    async stop() {
-      await kill();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 describe(`etcd discovery across processes on ${currentRuntime()}`, () => {
