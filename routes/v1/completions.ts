@@ -7,7 +7,7 @@ import {
 } from '../../src/core/protocols/openai.ts';
 import { validateCompletionRequest } from '../../src/core/protocols/validate.ts';
 import { callContext } from '../../src/http/call.ts';
-import { answer, INFERENCE_ERRORS, openAIError } from '../../src/http/openai-route.ts';
+import { answer, INFERENCE_ERRORS } from '../../src/http/openai-route.ts';
 import type { AppEnv, RouteOptions } from '../../src/http/types.ts';
 
 export const route = createRoute({
