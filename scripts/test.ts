@@ -45,7 +45,9 @@ function command(runtime: Runtime): [string, string[]] {
     case 'bun':
       return [bin('bun'), ['test', '--timeout', '120000', ...paths]];
     case 'deno':
-      return [bin('deno'), ['test', '-A', '--quiet', ...paths]];
+      // Types are checked once by `npm run typecheck` (tsc and deno check); checking the whole
+      // test program again here can hit TS2589 on Zod's deep route types.
+      return [bin('deno'), ['test', '-A', '--quiet', '--no-check', ...paths]];
   }
 }
 
