@@ -28,12 +28,14 @@ function chunkedUpload(url: string, chunkBytes: number, maxBytes: number) {
       if (!answered) reject(error);
     });
     const chunk = Buffer.alloc(chunkBytes, 0x20);
+    // One chunk per turn of the event loop, so the server's early answer is seen as it comes
+    // (some clients buffer every write and never report back-pressure).
     const pump = () => {
-      while (!answered && sent < maxBytes) {
-        sent += chunk.length;
-        if (!req.write(chunk)) return void req.once('drain', pump);
-      }
-      if (!answered) req.end();
+      if (answered) return;
+      if (sent >= maxBytes) return void req.end();
+      sent += chunk.length;
+      if (req.write(chunk)) setImmediate(pump);
+      else req.once('drain', pump);
     };
     req.write('{"model":"');
     pump();
