@@ -13,7 +13,6 @@ import { createDiscovery } from '../core/discovery/discovery.ts';
 import { discoveryFeed, startModelWatcher } from '../core/discovery/watcher.ts';
 import { swaggerUiAssets } from './assets.ts';
 import { createInfra, type LocalBus } from './infra.ts';
-import { createOpenAIPlaneClient, withOpenAIEngines } from '../adapters/plane/openai.ts';
 import { createPreprocessorSource } from './preprocessors.ts';
 import {
   exit,
@@ -84,7 +83,7 @@ export async function startFrontend(
   const core = createCore({
     logger,
     metrics: createPromMetricFactory(),
-    plane: withOpenAIEngines(infra.planeClient(), createOpenAIPlaneClient()),
+    plane: infra.planeClient(),
     preprocessors: createPreprocessorSource({ workers: config.dynPreprocessWorkers, logger }),
   }, config);
   const store = await infra.store();

@@ -23,6 +23,8 @@ import {
   natsWebSocketServers,
 } from '../adapters/plane/nats.ts';
 import { createTcpPlaneClient, createTcpPlaneServer } from '../adapters/plane/tcp.ts';
+import { createOpenAIPlaneClient } from '../adapters/plane/openai.ts';
+import { PlaneError } from '../core/plane/errors.ts';
 import { createNodeNetwork } from './net.ts';
 import { serve } from './serve.ts';
 
@@ -115,15 +117,33 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
       }
     },
 
+    /**
+     * A client for every transport a worker may publish: a worker's address decides how it is
+     * called (so a frontend reaches tcp, http, nats and plain OpenAI workers alike); the NATS
+     * connection opens only when a NATS worker is first called.
+     */
     planeClient(): RequestPlaneClient {
-      switch (config.requestPlane) {
-        case 'tcp':
-          return createTcpPlaneClient({ network, host: env.DYN_TCP_RESPONSE_STREAM_HOST ?? host });
-        case 'http':
-          return createHttpPlaneClient();
-        case 'nats':
-          return createNatsPlaneClient({ servers: natsServers });
-      }
+      const clients = {
+        tcp: createTcpPlaneClient({ network, host: env.DYN_TCP_RESPONSE_STREAM_HOST ?? host }),
+        http: createHttpPlaneClient(),
+        nats_tcp: createNatsPlaneClient({ servers: natsServers }),
+        openai: createOpenAIPlaneClient(),
+      };
+      const kinds = Object.keys(clients) as (keyof typeof clients)[];
+      return {
+        send(address, request, options) {
+          const kind = kinds.find((k) => k in address);
+          if (!kind) {
+            return Promise.reject(
+              new PlaneError('protocol', `Unknown transport ${JSON.stringify(address)}`),
+            );
+          }
+          return clients[kind].send(address, request, options);
+        },
+        async close() {
+          await Promise.allSettled(Object.values(clients).map((c) => c.close()));
+        },
+      };
     },
 
     planeServer(): RequestPlaneServer {

@@ -124,3 +124,29 @@ export function tracker() {
     },
   };
 }
+
+/** A chat completion through the frontend: the answer's text and token count, or a failure. */
+export async function chat(
+  url: string,
+  model: string,
+  maxTokens = 4,
+): Promise<{ status: number; text: string; completionTokens: number }> {
+  const response = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model,
+      messages: [{ role: 'user', content: 'Hello!' }],
+      max_tokens: maxTokens,
+    }),
+  });
+  const body = await response.json() as {
+    choices?: { message?: { content?: string } }[];
+    usage?: { completion_tokens?: number };
+  };
+  return {
+    status: response.status,
+    text: body.choices?.[0]?.message?.content ?? '',
+    completionTokens: body.usage?.completion_tokens ?? 0,
+  };
+}

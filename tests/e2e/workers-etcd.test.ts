@@ -10,6 +10,7 @@ import { currentRuntime, startFrontend, startMocker } from '../helpers/process.t
 import { waitFor } from '../helpers/wait.ts';
 import { startPrivateEtcd } from '../helpers/etcd.ts';
 import {
+  chat,
   health,
   instanceIds,
   modelIds,
@@ -91,6 +92,11 @@ describe(`etcd discovery across processes on ${currentRuntime()}`, () => {
         },
       );
       assert.deepEqual(await modelIds(frontend.url), ['model-a', 'model-b']);
+      for (const model of ['model-a', 'model-b']) {
+        const answer = await chat(frontend.url, model);
+        assert.equal(answer.status, 200, model);
+        assert.equal(answer.completionTokens, 4, model);
+      }
       const h = await health(frontend.url);
       assert.deepEqual(h?.endpoints, [
         `dyn://${ns}.backend.generate`,

@@ -9,7 +9,16 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { currentRuntime, startFrontend, startMocker } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { health, instanceIds, modelIds, sameIds, SEEN_MS, START_MS, tracker } from './_workers.ts';
+import {
+  chat,
+  health,
+  instanceIds,
+  modelIds,
+  sameIds,
+  SEEN_MS,
+  START_MS,
+  tracker,
+} from './_workers.ts';
 
 const TTL_SECS = 2;
 /** Generous: the stale timeout plus a heartbeat, a rescan and a slow machine. */
@@ -58,6 +67,13 @@ describe(`file discovery across processes on ${currentRuntime()}`, () => {
         },
       );
       assert.deepEqual(await modelIds(frontend.url), ['model-a', 'model-b']);
+      // Requests cross process boundaries: frontend -> tcp request plane -> mocker process.
+      for (const model of ['model-a', 'model-b']) {
+        const answer = await chat(frontend.url, model);
+        assert.equal(answer.status, 200, model);
+        assert.equal(answer.completionTokens, 4, model);
+        assert.ok(answer.text.length > 0, model);
+      }
       const h = await health(frontend.url);
       assert.deepEqual(h?.endpoints, [
         'dyn://dynamo.backend.generate',
@@ -141,6 +157,13 @@ describe(`request planes on ${currentRuntime()}`, () => {
       assert.deepEqual(Object.keys(natsTransport), ['nats_tcp'], JSON.stringify(h.instances));
       assert.equal(typeof natsTransport.nats_tcp, 'string');
       assert.deepEqual(await modelIds(frontend.url), ['via-http', 'via-nats']);
+      // The frontend runs with the default --request-plane tcp: each worker's published
+      // transport decides how it is called.
+      for (const model of ['via-http', 'via-nats']) {
+        const answer = await chat(frontend.url, model);
+        assert.equal(answer.status, 200, `${model}: ${answer.text}`);
+        assert.equal(answer.completionTokens, 4, model);
+      }
     } finally {
       await t.cleanup();
     }

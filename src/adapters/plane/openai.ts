@@ -173,17 +173,3 @@ export function createOpenAIPlaneClient(
     close: () => Promise.resolve(),
   };
 }
-
-/** Routes each address to the client that speaks it: `openai` addresses here, the rest to `primary`. */
-export function withOpenAIEngines(
-  primary: RequestPlaneClient,
-  openai: RequestPlaneClient,
-): RequestPlaneClient {
-  return {
-    send: (address, request, options) =>
-      ('openai' in address ? openai : primary).send(address, request, options),
-    close: async () => {
-      await Promise.all([primary.close(), openai.close()]);
-    },
-  };
-}
