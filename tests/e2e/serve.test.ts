@@ -1,44 +1,56 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { currentRuntime, type RunningServer, startFrontend } from '../helpers/process.ts';
 
 const SLOW = 'tests/fixtures/slow-frontend.ts';
 
-/** Streams chunks until the server answers; returns the status and how much was sent. */
+/**
+ * Streams a chunked body over a raw socket until the server answers; returns the status line's
+ * code, the answer's text and how much was sent. A raw socket, because some runtimes' HTTP
+ * clients buffer the whole body before they report a response.
+ */
 function chunkedUpload(url: string, chunkBytes: number, maxBytes: number) {
+  const { hostname, port, pathname } = new URL(url);
   return new Promise<{ status: number; sent: number; body: string }>((resolve, reject) => {
     let sent = 0;
-    let answered = false;
-    const req = httpRequest(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
-    }, (res) => {
-      answered = true;
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, sent, body }));
-    });
-    req.on('error', (error) => {
-      if (!answered) reject(error);
-    });
+    let answer = '';
+    const socket = connect(Number(port), hostname);
     const chunk = Buffer.alloc(chunkBytes, 0x20);
-    // One chunk per turn of the event loop, so the server's early answer is seen as it comes
-    // (some clients buffer every write and never report back-pressure).
-    const pump = () => {
-      if (answered) return;
-      if (sent >= maxBytes) return void req.end();
-      sent += chunk.length;
-      if (req.write(chunk)) setImmediate(pump);
-      else req.once('drain', pump);
+    const frame = Buffer.concat([
+      Buffer.from(`${chunk.length.toString(16)}\r\n`),
+      chunk,
+      Buffer.from('\r\n'),
+    ]);
+    const done = () => {
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(answer)?.[1] ?? 0);
+      socket.destroy();
+      resolve({ status, sent, body: answer });
     };
-    req.write('{"model":"');
-    pump();
+    socket.on('data', (d: Buffer) => {
+      answer += d.toString();
+      if (/\r\n\r\n/.test(answer) && /\}\s*$|0\r\n\r\n$/.test(answer)) done();
+    });
+    socket.on('error', (error) => (answer ? done() : reject(error)));
+    socket.on('close', () => (answer ? done() : reject(new Error('closed without an answer'))));
+    const pump = () => {
+      while (!answer && sent < maxBytes) {
+        sent += chunk.length;
+        if (!socket.write(frame)) return void socket.once('drain', pump);
+      }
+    };
+    socket.once('connect', () => {
+      socket.write(
+        `POST ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n` +
+          'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
+      );
+      pump();
+    });
   });
 }
 
