@@ -5,6 +5,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import process from 'node:process';
+import { setImmediate } from 'node:timers';
 import { detectRuntime } from './serve.ts';
 
 export function argv(): string[] {
@@ -15,8 +16,32 @@ export function env(): Record<string, string | undefined> {
   return { ...process.env };
 }
 
-export function writeStderr(text: string): void {
+let pendingStderr = '';
+let flushScheduled = false;
+
+function flushStderr(): void {
+  flushScheduled = false;
+  if (pendingStderr === '') return;
+  const text = pendingStderr;
+  pendingStderr = '';
   process.stderr.write(text);
+}
+
+// Whatever is still buffered goes out when the process ends, however it ends.
+process.on('exit', flushStderr);
+
+/**
+ * Writes to stderr, batching the lines of one turn of the event loop into one write: stderr to
+ * a file or pipe is a synchronous write per call on Node, which one access-log line per request
+ * would otherwise pay every time.
+ */
+export function writeStderr(text: string): void {
+  pendingStderr += text;
+  if (pendingStderr.length > 1 << 16) return flushStderr();
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushStderr);
+  }
 }
 
 export function writeStdout(text: string): void {
