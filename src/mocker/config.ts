@@ -141,6 +141,26 @@ export const mockerSchema = z.object({
     description: 'Length of the vectors in embedding mode',
     group: G_ENGINE,
   }),
+  disaggregationMode: o.opt(values.oneOf(['agg', 'prefill', 'decode'] as const).default('agg'), {
+    flag: 'disaggregation-mode',
+    env: ['DYN_MOCKER_DISAGGREGATION_MODE'],
+    hint: 'agg|prefill|decode',
+    description:
+      'agg serves whole requests; prefill registers a Prefill worker (default endpoint dyn://$DYN_NAMESPACE.prefill.generate) that answers after the first token; decode skips the prefill of requests a prefill worker already did',
+    group: G_ENGINE,
+  }),
+  isPrefillWorker: o.opt(values.bool(false), {
+    flag: 'is-prefill-worker',
+    env: ['DYN_MOCKER_IS_PREFILL_WORKER'],
+    description: 'Older spelling of --disaggregation-mode prefill',
+    group: G_ENGINE,
+  }),
+  isDecodeWorker: o.opt(values.bool(false), {
+    flag: 'is-decode-worker',
+    env: ['DYN_MOCKER_IS_DECODE_WORKER'],
+    description: 'Older spelling of --disaggregation-mode decode',
+    group: G_ENGINE,
+  }),
   seed: o.opt(values.int(0, 2 ** 31 - 1).default(0), {
     flag: 'seed',
     env: ['DYN_MOCKER_SEED'],
@@ -159,9 +179,20 @@ export function resolveMockerConfig(sources: OptionSources): OptionsResult<Mocke
   return resolveOptions({ schema: mockerSchema, options: MOCKER_OPTIONS, sources });
 }
 
-/** The endpoint a mocker serves: `--endpoint`, else `dyn://{namespace}.backend.generate`. */
+/** `--disaggregation-mode`, with the older `--is-prefill-worker` / `--is-decode-worker`. */
+export function disaggregationMode(config: MockerConfig): 'agg' | 'prefill' | 'decode' {
+  if (config.isPrefillWorker) return 'prefill';
+  if (config.isDecodeWorker) return 'decode';
+  return config.disaggregationMode;
+}
+
+/**
+ * The endpoint a mocker serves: `--endpoint`, else `dyn://{namespace}.backend.generate`
+ * (`{namespace}.prefill.generate` for prefill workers).
+ */
 export function mockerEndpoint(config: MockerConfig) {
-  const match = ENDPOINT.exec(config.endpoint ?? `dyn://${config.namespace}.backend.generate`);
+  const role = disaggregationMode(config) === 'prefill' ? 'prefill' : 'backend';
+  const match = ENDPOINT.exec(config.endpoint ?? `dyn://${config.namespace}.${role}.generate`);
   if (!match) throw new Error(`invalid endpoint ${config.endpoint}`);
   const [, namespace = '', component = '', endpoint = ''] = match;
   return { namespace, component, endpoint };

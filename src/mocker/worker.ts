@@ -22,7 +22,7 @@ import {
 import { encodeEmbedding } from '../core/embedding-codec.ts';
 import { embedTokens } from './engine/embedding.ts';
 import { createWorkerRuntime, type WorkerRuntime } from '../worker/runtime.ts';
-import { type MockerConfig, mockerEndpoint } from './config.ts';
+import { disaggregationMode, type MockerConfig, mockerEndpoint } from './config.ts';
 import { createMockEngine, type MockEngine } from './engine/engine.ts';
 
 /** What a simulated worker needs from the outside, one of each per worker instance. */
@@ -59,10 +59,15 @@ export async function startMocker(
   const vocabulary = wordTokenIdsOf(files.tokenizer.text);
   const eos = eosTokenIdsOf(files);
   const endpoint = mockerEndpoint(config);
+  const mode = disaggregationMode(config);
   const card = await modelCardFor(files, {
     name: config.modelName,
     kvCacheBlockSize: config.blockSize,
-    modelTypes: config.embedding ? ['Embedding'] : ['Chat', 'Completions'],
+    modelTypes: config.embedding
+      ? ['Embedding']
+      : mode === 'prefill'
+      ? ['Prefill']
+      : ['Chat', 'Completions'],
     runtimeConfig: {
       total_kv_blocks: config.numGpuBlocksOverride,
       max_num_seqs: config.maxNumSeqs,
@@ -156,13 +161,45 @@ export async function startMocker(
       served++;
       active++;
       try {
-        for await (const output of engine.generate(request, context.signal)) yield { data: output };
+        for await (const output of engine.generate(request, context.signal)) {
+          if (mode === 'prefill' && output.finish_reason) {
+            // What a decode worker needs to pull the KV (here: who computed it).
+            output.disaggregated_params = {
+              prefill_worker_id: runtime.instanceId,
+              dp_rank: rank % engines.length,
+              prompt_tokens: request.token_ids.length,
+            };
+          }
+          yield { data: output };
+        }
       } finally {
         active--;
       }
     };
+    /** `--enable-cache-control` pinning: `{action: "pin_prefix", token_ids, ttl_seconds}`. */
+    const cacheControl: EndpointHandler = async function* (body) {
+      const request = (body ?? {}) as {
+        action?: string;
+        token_ids?: unknown;
+        ttl_seconds?: number;
+        dp_rank?: number;
+      };
+      if (request.action !== 'pin_prefix' || !Array.isArray(request.token_ids)) {
+        throw new Error('Invalid request: expected {action: "pin_prefix", token_ids: [...]}');
+      }
+      const ttlMs = Math.max(0, Number(request.ttl_seconds ?? 300)) * 1000;
+      const targets = typeof request.dp_rank === 'number'
+        ? [engines[request.dp_rank % engines.length] as MockEngine]
+        : engines;
+      const pinned = targets.map((e) => e.pinPrefix(request.token_ids as number[], ttlMs));
+      yield { data: { pinned_blocks: Math.max(0, ...pinned) } };
+    };
     try {
       await runtime.serve(endpoint, config.embedding ? embed : generate, card);
+      if (!config.embedding && config.enablePrefixCaching) {
+        await runtime.serveKvQuery(endpoint);
+        await runtime.serve({ ...endpoint, endpoint: 'cache_control' }, cacheControl);
+      }
     } catch (error) {
       // Not in `workers` yet, so nobody else closes it (its plane server would keep the process).
       await runtime.close();

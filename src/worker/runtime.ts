@@ -13,6 +13,13 @@ import type { KvCacheEvent } from '../core/kv/events.ts';
 import type { ActiveLoad, ForwardPassMetrics } from '../core/kv/load.ts';
 import type { Logger } from '../core/logger.ts';
 import type { EndpointHandler, RequestPlaneServer } from '../core/plane/types.ts';
+import { stringifyExactJson } from '../core/json.ts';
+import {
+  createKvEventLog,
+  KV_QUERY_ENDPOINT,
+  type KvEventLog,
+  type WorkerKvQueryRequest,
+} from './kv-event-log.ts';
 
 export interface WorkerRuntimeOptions {
   /** Discovery backend; its lease is this worker's identity. */
@@ -34,8 +41,17 @@ export interface WorkerRuntime {
    * model too (the frontend lists it once both are visible).
    */
   serve(endpoint: EndpointId, handler: EndpointHandler, card?: ModelCard): Promise<void>;
-  /** Publishes a KV cache event on `namespace.{ns}.component.{c}.kv-events`. */
+  /**
+   * Publishes a KV cache event on `namespace.{ns}.component.{c}.kv-events` and remembers it for
+   * routers that missed it (see `serveKvQuery`).
+   */
   publishKvEvent(endpoint: EndpointId, event: KvCacheEvent): Promise<void>;
+  /**
+   * Serves `worker_kv_indexer_query` in `endpoint`'s component: routers ask it for events they
+   * missed or for a dump of this worker's blocks (docs/kv-routing.md, "Recovery"). The answer is
+   * one item `{exact_json}`: the `WorkerKvQueryResponse` as JSON text with exact u64s.
+   */
+  serveKvQuery(endpoint: EndpointId): Promise<void>;
   /** Publishes load on `namespace.{ns}.kv_metrics` and `...endpoint.{e}.forward-pass-metrics`. */
   publishLoad(
     endpoint: EndpointId,
@@ -72,6 +88,12 @@ export function createWorkerRuntime(options: WorkerRuntimeOptions): WorkerRuntim
   const models: EndpointId[] = [];
   const workerId = BigInt(`0x${discovery.instanceId}`);
   let closed = false;
+  const logs = new Map<number, KvEventLog>();
+  const logOf = (dpRank: number) => {
+    let log = logs.get(dpRank);
+    if (!log) logs.set(dpRank, log = createKvEventLog(workerId, { dpRank }));
+    return log;
+  };
   return {
     instanceId: discovery.instanceId,
     workerId,
@@ -90,7 +112,16 @@ export function createWorkerRuntime(options: WorkerRuntimeOptions): WorkerRuntim
         model: card?.display_name,
       });
     },
+    async serveKvQuery(endpoint) {
+      const query: EndpointHandler = async function* (body) {
+        const request = (body ?? {}) as WorkerKvQueryRequest;
+        const rank = typeof request.dp_rank === 'number' ? request.dp_rank : 0;
+        yield { data: { exact_json: stringifyExactJson(logOf(rank).query(request)) } };
+      };
+      await this.serve({ ...endpoint, endpoint: KV_QUERY_ENDPOINT }, query);
+    },
     async publishKvEvent(endpoint, event) {
+      logOf(event.dp_rank).record(event);
       await events.publish(kvEventsSubject(endpoint), { worker_id: workerId, event });
     },
     async publishLoad(endpoint, load) {

@@ -45,6 +45,28 @@ describe('ModelRegistry', () => {
     assert.deepEqual(registry.instances('unknown'), []);
   });
 
+  test('prefill workers form their own pool: not listed, not routed as the model', () => {
+    const registry = createModelRegistry();
+    const prefillEp = { ...ep, component: 'prefill' };
+    const changes: string[][] = [];
+    registry.onChange((names) => changes.push(names));
+    registry.addCard({ ...ep, instanceId: 'd' }, card('m'));
+    registry.addCard({ ...prefillEp, instanceId: 'p' }, { ...card('m'), model_type: 'Prefill' });
+    registry.setInstance({ instanceId: 'd', endpoint: ep, transport: { tcp: 'h:1/d/generate' } });
+    registry.setInstance({
+      instanceId: 'p',
+      endpoint: prefillEp,
+      transport: { tcp: 'h:1/p/generate' },
+    });
+    assert.deepEqual(registry.list().map((m) => m.name), ['m']);
+    assert.deepEqual(registry.instances('m').map((i) => i.instanceId), ['d']);
+    assert.deepEqual(registry.prefillInstances('m').map((i) => i.instanceId), ['p']);
+    assert.ok(changes.every((names) => names.every((n) => n === 'm')));
+    registry.removeCard({ ...prefillEp, instanceId: 'p' });
+    assert.deepEqual(registry.prefillInstances('m'), []);
+    assert.deepEqual(registry.list().map((m) => m.name), ['m']);
+  });
+
   test('a card that disagrees with the cards serving the name is refused, naming both', () => {
     const registry = createModelRegistry();
     registry.addCard({ ...ep, instanceId: 'a' }, card('m', 16));

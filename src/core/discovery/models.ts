@@ -3,7 +3,7 @@
  * and endpoint instances (`v1/instances`). A model is listed while at least one card for it is
  * registered; a worker is routable while it has both a card and a transport address.
  */
-import { cardFingerprint, contextLengthOf, type ModelCard } from './model-card.ts';
+import { cardFingerprint, contextLengthOf, type ModelCard, modelTypesOf } from './model-card.ts';
 import type { EndpointId, TransportAddress } from './types.ts';
 
 export interface WorkerInstance {
@@ -36,6 +36,11 @@ export interface ModelRegistry {
   get(name: string): ServedModel | undefined;
   /** Routable workers of a model: a card and a live endpoint instance. */
   instances(name: string): WorkerInstance[];
+  /**
+   * Prefill workers of a model (cards whose `model_type` has `Prefill` or `worker_type` is
+   * `Prefill`): kept apart from the model's serving workers and never listed as a model.
+   */
+  prefillInstances(name: string): WorkerInstance[];
   /** Every endpoint instance discovery reports, with or without a card. */
   allInstances(): WorkerInstance[];
   /** Adds a worker's card; refused when it disagrees with the cards already serving the name. */
@@ -64,6 +69,12 @@ export interface ModelRegistryOptions {
   nowSeconds?: () => number;
 }
 
+/** Prefill pools live in the same maps under this key prefix (not a valid model name start). */
+const PREFILL = '\u0000prefill:';
+const isPrefillCard = (card: ModelCard) =>
+  card.worker_type === 'Prefill' || modelTypesOf(card).includes('Prefill');
+const publicName = (key: string) => key.startsWith(PREFILL) ? key.slice(PREFILL.length) : key;
+
 export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRegistry {
   const nowSeconds = options.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
   const models = new Map<string, ModelState>();
@@ -72,14 +83,19 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
   /** instanceKey -> instance */
   const live = new Map<string, WorkerInstance>();
   const listeners = new Set<(models: string[]) => void>();
-  const changed = (names: string[]) => {
+  const changed = (keys: string[]) => {
+    const names = [...new Set(keys.map(publicName))];
     for (const listener of listeners) listener(names);
   };
 
   return {
     list: () =>
-      [...models.values()].map((s) => s.model).sort((a, b) => a.name.localeCompare(b.name)),
+      [...models.entries()].filter(([key]) => !key.startsWith(PREFILL)).map(([, s]) => s.model)
+        .sort((a, b) => a.name.localeCompare(b.name)),
     get: (name) => models.get(name)?.model,
+    prefillInstances(name) {
+      return this.instances(PREFILL + name);
+    },
     instances(name) {
       const state = models.get(name);
       if (!state) return [];
@@ -105,7 +121,7 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
       ),
     addCard(source, card) {
       const key = cardKey(source);
-      const name = card.display_name;
+      const name = isPrefillCard(card) ? PREFILL + card.display_name : card.display_name;
       const fingerprint = cardFingerprint(card);
       const previousOwner = cardOwner.get(key);
       if (previousOwner !== undefined && previousOwner !== name) this.removeCard(source);
@@ -117,7 +133,8 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
         const [first] = state.cards.keys();
         return {
           ok: false,
-          reason: `card of ${key} disagrees with the card of ${first} already serving "${name}" ` +
+          reason:
+            `card of ${key} disagrees with the card of ${first} already serving "${card.display_name}" ` +
             `(${fingerprint} vs ${state.fingerprint}); drain the old workers before deploying ` +
             'another version under the same name',
         };
@@ -125,7 +142,7 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
       if (!state || state.fingerprint !== fingerprint) {
         state = {
           model: {
-            name,
+            name: card.display_name,
             created: state?.model.created ?? nowSeconds(),
             card,
             contextLength: contextLengthOf(card),

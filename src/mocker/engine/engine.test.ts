@@ -137,6 +137,38 @@ describe('createMockEngine()', () => {
     );
   });
 
+  test('a prompt prefilled by a prefill worker costs no prefill time on the decode worker', async () => {
+    await withEngine({ blockSize: 64, numGpuBlocks: 10 }, async ({ clock, collect }) => {
+      const decode = (kvTokens: number) => {
+        const p = kvTokens / 640;
+        return -25.74 * p * p + 54.01 * p + 5.74;
+      };
+      const start = clock.now();
+      const remote = request(range(0, 100), 1, { prefill_result: { disaggregated_params: {} } });
+      const { times } = await collect(remote);
+      close(times[0]!, start + decode(100));
+    });
+  });
+
+  test('pinPrefix() keeps cached blocks from eviction until the TTL ends', async () => {
+    await withEngine({ numGpuBlocks: 4 }, async ({ engine, clock, events, collect }) => {
+      const a = range(1, 9);
+      await collect(request(a, 1));
+      assert.equal(engine.pinPrefix(a, 5000), 2);
+      const removedBefore = events.filter((e) => typeof e.data === 'object' && 'removed' in e.data);
+      // B needs 3 of the 4 blocks: with A's 2 pinned it cannot evict them.
+      await collect(request(range(11, 19), 1));
+      const removedAfter = events.filter((e) => typeof e.data === 'object' && 'removed' in e.data);
+      assert.equal(removedAfter.length, removedBefore.length);
+      await clock.sleep(5000);
+      await collect(request(range(21, 29), 1));
+      assert.ok(
+        events.some((e) => typeof e.data === 'object' && 'removed' in e.data),
+        'after the TTL the pinned blocks can be evicted',
+      );
+    });
+  });
+
   test('abort ends the stream with cancelled and frees the blocks at once', async () => {
     await withEngine({}, async ({ engine, collect }) => {
       const controller = new AbortController();

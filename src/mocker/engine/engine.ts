@@ -85,6 +85,11 @@ export interface MockEngine {
   load(): LoadMetrics;
   /** Drops every cached block (publishing `cleared`); refused (false) while requests run. */
   resetPrefixCache(): boolean;
+  /**
+   * `--enable-cache-control` pinning: holds the cached full blocks of `tokenIds`' prefix for
+   * `ttlMs` so eviction skips them. Returns the number of blocks pinned.
+   */
+  pinPrefix(tokenIds: readonly number[], ttlMs: number): number;
   /** Ends every request with `cancelled` and stops the loop. */
   close(): Promise<void>;
 }
@@ -319,6 +324,7 @@ export async function createMockEngine(
       ignoreEos: stop.ignore_eos ?? false,
       nextToken: () => vocabulary[Math.floor(random() * vocabulary.length)]!,
       seed,
+      remotePrefill: request.prefill_result !== undefined && request.prefill_result !== null,
     });
     idle?.abort();
     const onAbort = () => cancel(id);
@@ -340,9 +346,23 @@ export async function createMockEngine(
     }
   }
 
+  const pinPrefix = (tokenIds: readonly number[], ttlMs: number): number => {
+    if (!hasher || closing.signal.aborted) return 0;
+    const hashes = hasher.blockHashes(tokenIds, { blockSize: options.blockSize ?? 64 });
+    const present = kv.overlap(hashes.sequence);
+    if (present === 0) return 0;
+    const held = hashes.sequence.slice(0, present);
+    const blocks = held.map((hash, i) => ({ hash, tokensHash: hashes.local[i] as bigint }));
+    if (kv.use(blocks) === null) return 0;
+    // Released when the TTL ends, or at close.
+    void clock.sleep(ttlMs, closing.signal).then(() => kv.deref(held));
+    return present;
+  };
+
   return {
     generate,
     load,
+    pinPrefix,
     resetPrefixCache: () => scheduler.isIdle() && kv.clear(),
     close: async () => {
       if (!closing.signal.aborted) {

@@ -71,6 +71,11 @@ export interface SequenceRequest {
   nextToken: () => number;
   /** Hash seed for this request's salt (from `BlockHasher.prepare`). @default unsalted 1337 */
   seed?: PreparedSeed;
+  /**
+   * The prompt's KV was computed by a prefill worker (disaggregated serving): admission still
+   * allocates its blocks, but the step spends no prefill time on it. @default false
+   */
+  remotePrefill?: boolean;
 }
 
 export interface SequenceUsage {
@@ -153,6 +158,7 @@ interface Sequence {
   blocks: BlockKey[];
   state: 'waiting' | 'running' | 'done';
   cachedTokens: number | null;
+  remotePrefill: boolean;
 }
 
 export function createScheduler(options: SchedulerOptions, ports: SchedulerPorts): Scheduler {
@@ -285,8 +291,9 @@ export function createScheduler(options: SchedulerOptions, ports: SchedulerPorts
       seq.state = 'running';
       seq.cachedTokens ??= overlap * blockSize;
       recordHitRate(length > 0 ? 1 - newTokens / length : 0);
-      prefillTokens += newTokens;
-      batchedTokens += newTokens;
+      const computed = seq.remotePrefill ? 0 : newTokens;
+      prefillTokens += computed;
+      batchedTokens += computed;
       plannedBlocks += newBlocks;
       admitted.push(seq);
     }
@@ -367,6 +374,7 @@ export function createScheduler(options: SchedulerOptions, ports: SchedulerPorts
         blocks: [],
         state: 'waiting',
         cachedTokens: null,
+        remotePrefill: request.remotePrefill ?? false,
       };
       sequences.set(seq.id, seq);
       waiting.push(seq);
