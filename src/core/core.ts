@@ -12,6 +12,7 @@ import { PlaneError } from './plane/errors.ts';
 import type { RequestPlaneClient } from './plane/types.ts';
 import type { ModelPreprocessor } from './preprocess/preprocessor.ts';
 import type { ServedModel } from './discovery/models.ts';
+import type { KvRouter } from './router/kv/types.ts';
 import {
   createInhibitor,
   createPolicy,
@@ -61,6 +62,11 @@ export interface CorePorts {
   random?: () => number;
 }
 
+/** The KV routers of `--router-mode kv`: one per model and pool (aggregated/decode, prefill). */
+export interface KvRouting {
+  routerFor(model: ServedModel, pool: 'decode' | 'prefill'): KvRouter;
+}
+
 export interface Core {
   readonly config: Config;
   readonly logger: Logger;
@@ -72,6 +78,10 @@ export interface Core {
   readonly preprocessors: PreprocessorSource;
   readonly policy: RoutingPolicy;
   readonly inhibitor: Inhibitor;
+  /** Set in `--router-mode kv`. */
+  readonly kv?: KvRouting;
+  /** Models that had prefill workers at some point (disaggregated serving). */
+  readonly disaggregated: Set<string>;
   now(): number;
   monotonic(): number;
   newId(): string;
@@ -88,6 +98,7 @@ export function createCore(ports: CorePorts, config: Config): Core {
     },
     policy: createPolicy(config.routerMode, ports.random),
     inhibitor: createInhibitor({ now: monotonic }),
+    disaggregated: new Set(),
     config,
     logger: ports.logger,
     metrics: createFrontendMetrics(ports.metrics, sanitizeMetricsPrefix(config.metricsPrefix)),

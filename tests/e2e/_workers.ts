@@ -51,9 +51,17 @@ export async function modelIds(url: string): Promise<string[] | undefined> {
   }
 }
 
-/** The instance ids (hex) /health lists, sorted; undefined while it does not answer. */
+/**
+ * The `generate` instances /health lists. Workers also serve side endpoints (the KV recovery
+ * query, cache control) that /health lists too, as Dynamo's does.
+ */
+export const generateInstances = (h: Health): HealthInstance[] =>
+  h.instances.filter((i) => i.endpoint === 'generate');
+
+/** The `generate` instance ids (hex) /health lists, sorted; undefined while it does not answer. */
 export async function instanceIds(url: string): Promise<string[] | undefined> {
-  return (await health(url))?.instances.map((i) => i.instance_id_hex).sort();
+  const h = await health(url);
+  return h && generateInstances(h).map((i) => i.instance_id_hex).sort();
 }
 
 /** Equal as sets. */

@@ -56,9 +56,11 @@ describe(`routing modes on ${currentRuntime()}`, () => {
       assert.equal((await errorBody(unknown)).error.param, 'nvext.backend_instance_id');
 
       const health = await (await fetch(`${stack.url}/health`)).json() as {
-        instances: Array<{ instance_id_hex: string }>;
+        instances: Array<{ instance_id_hex: string; endpoint: string }>;
       };
-      const ids = health.instances.map((i) => i.instance_id_hex);
+      const ids = health.instances.filter((i) => i.endpoint === 'generate').map((i) =>
+        i.instance_id_hex
+      );
       assert.equal(ids.length, 2);
       const [first, second] = stack.workers;
       assert.ok(first && second);

@@ -11,6 +11,7 @@ import { currentRuntime, startFrontend, startMocker } from '../helpers/process.t
 import { waitFor } from '../helpers/wait.ts';
 import {
   chat,
+  generateInstances,
   health,
   instanceIds,
   modelIds,
@@ -76,8 +77,12 @@ describe(`file discovery across processes on ${currentRuntime()}`, () => {
       }
       const h = await health(frontend.url);
       assert.deepEqual(h?.endpoints, [
+        'dyn://dynamo.backend.cache_control',
         'dyn://dynamo.backend.generate',
+        'dyn://dynamo.backend.worker_kv_indexer_query',
+        'dyn://dynamo.other.cache_control',
         'dyn://dynamo.other.generate',
+        'dyn://dynamo.other.worker_kv_indexer_query',
       ]);
       for (const instance of h?.instances ?? []) {
         assert.deepEqual(Object.keys(instance.transport), ['tcp'], 'the default request plane');
@@ -141,7 +146,7 @@ describe(`request planes on ${currentRuntime()}`, () => {
 
       const h = await waitFor(async () => {
         const h = await health(frontend.url);
-        return sameIds(h?.instances.map((i) => i.instance_id_hex), [
+        return sameIds(h && generateInstances(h).map((i) => i.instance_id_hex), [
             ...http.workers,
             ...nats.workers,
           ])
@@ -149,7 +154,7 @@ describe(`request planes on ${currentRuntime()}`, () => {
           : undefined;
       }, { timeoutMs: SEEN_MS, intervalMs: 50, what: 'both instances in /health' });
       const transportOf = (id: string | undefined) =>
-        h.instances.find((i) => i.instance_id_hex === id)?.transport ?? {};
+        generateInstances(h).find((i) => i.instance_id_hex === id)?.transport ?? {};
       const httpTransport = transportOf(http.workers[0]);
       assert.deepEqual(Object.keys(httpTransport), ['http'], JSON.stringify(h.instances));
       assert.match(String(httpTransport.http), /^http:\/\/127\.0\.0\.1:\d+\//);

@@ -9,7 +9,15 @@ import { describe, test } from 'node:test';
 import { MOCKER_OPTIONS } from '../../src/mocker/config.ts';
 import { currentRuntime, freePort, runEntry, startFrontend } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { health, MODEL_PATH, modelIds, SEEN_MS, START_MS, tracker } from './_workers.ts';
+import {
+  generateInstances,
+  health,
+  MODEL_PATH,
+  modelIds,
+  SEEN_MS,
+  START_MS,
+  tracker,
+} from './_workers.ts';
 
 const STACK_TRACE = /\n\s+at /;
 
@@ -144,14 +152,14 @@ describe(`demo on ${currentRuntime()}`, () => {
       const h = await waitFor(
         async () => {
           const h = await health(demo.url);
-          return h?.status === 'healthy' && h.instances.length === 2 ? h : undefined;
+          return h?.status === 'healthy' && generateInstances(h).length === 2 ? h : undefined;
         },
         { timeoutMs: SEEN_MS, intervalMs: 50, what: '2 demo instances in /health' },
       );
       for (const instance of h.instances) {
         assert.equal(typeof instance.transport.tcp, 'string', JSON.stringify(instance));
       }
-      assert.equal(new Set(h.instances.map((i) => i.instance_id_hex)).size, 2);
+      assert.equal(new Set(generateInstances(h).map((i) => i.instance_id_hex)).size, 2);
       assert.equal(await demo.stop(), 0);
     } finally {
       await t.cleanup();

@@ -16,6 +16,7 @@ import type { Logger } from '../logger.ts';
 import { PlaneError } from '../plane/errors.ts';
 import type { RequestPlaneClient } from '../plane/types.ts';
 import { type Inhibitor, type RoutingPolicy, selectWorker } from '../router/policy.ts';
+import type { KvBooking, KvRouter, KvRouteRequest } from '../router/kv/types.ts';
 
 export interface DispatchOptions {
   plane: RequestPlaneClient;
@@ -29,10 +30,17 @@ export interface DispatchOptions {
   backendInstanceId?: string;
   /** Status of "every worker is busy" answers. */
   overloadStatus: number;
+  /**
+   * KV-aware selection: the router picks among the candidates and books the request; the
+   * booking follows the stream and is freed when it ends. @default the routing policy
+   */
+  kv?: { router: KvRouter; request: Omit<KvRouteRequest, 'candidates' | 'pinned'> };
 }
 
 export interface Dispatched {
   instance: WorkerInstance;
+  /** The KV router's decision, when it chose. */
+  booking?: KvBooking;
   /** The `data` of each item; an error item throws `WorkerStreamError`. */
   stream: AsyncIterable<unknown>;
 }
@@ -80,18 +88,58 @@ async function* unwrap(items: AsyncIterable<unknown>): AsyncIterable<unknown> {
   }
 }
 
+/** Follows a worker's stream for the KV router: first token, output tokens, and the end. */
+async function* track(items: AsyncIterable<unknown>, booking: KvBooking): AsyncIterable<unknown> {
+  let first = true;
+  try {
+    for await (const data of items) {
+      const ids = (data as { token_ids?: unknown } | null)?.token_ids;
+      if (Array.isArray(ids) && ids.length > 0) {
+        if (first) booking.firstToken();
+        first = false;
+        booking.tokens(ids.length);
+      }
+      yield data;
+    }
+  } finally {
+    booking.free();
+  }
+}
+
+/** Writes the chosen dp rank into a worker request's `routing`. */
+function withDpRank(body: unknown, dpRank: number): unknown {
+  if (!body || typeof body !== 'object') return body;
+  const request = body as { routing?: Record<string, unknown> | null };
+  return { ...request, routing: { ...(request.routing ?? {}), dp_rank: dpRank } };
+}
+
 export async function dispatch(options: DispatchOptions): Promise<Dispatched> {
-  const { plane, policy, inhibitor, logger, model, request, signal } = options;
+  const { plane, policy, inhibitor, logger, model, signal } = options;
   let candidates = [...options.instances];
   for (;;) {
-    const instance = selectWorker(policy, inhibitor, candidates, {
-      model,
-      backendInstanceId: options.backendInstanceId,
-    });
+    let instance: WorkerInstance;
+    let booking: KvBooking | undefined;
+    let request = options.request;
+    if (options.kv && candidates.length > 0) {
+      booking = await options.kv.router.route({
+        ...options.kv.request,
+        candidates: inhibitor.filter(candidates),
+        pinned: options.backendInstanceId,
+      }, signal);
+      instance = booking.instance;
+      request = { ...request, body: withDpRank(request.body, booking.dpRank) };
+    } else {
+      instance = selectWorker(policy, inhibitor, candidates, {
+        model,
+        backendInstanceId: options.backendInstanceId,
+      });
+    }
     try {
       const items = await plane.send(instance.transport, request, { signal });
-      return { instance, stream: unwrap(items) };
+      const stream = booking ? track(unwrap(items), booking) : unwrap(items);
+      return { instance, stream, ...(booking ? { booking } : {}) };
     } catch (error) {
+      booking?.free();
       if (!(error instanceof PlaneError)) throw error;
       logger.warn('worker call failed', {
         request_id: request.id,

@@ -12,7 +12,8 @@ import type { NvExt } from '../protocols/nvext.ts';
 import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.ts';
 import { createPostprocessor, type OpenAIFinishReason } from '../preprocess/postprocess.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
-import { dispatchTo, planeErrorToApi, WorkerStreamError } from './dispatch.ts';
+import { planeErrorToApi, WorkerStreamError } from './dispatch.ts';
+import { dispatchGeneration } from './route-generation.ts';
 
 /** What a choice needs besides its prompt: sampling and stop settings of the request. */
 export interface GenerationParams {
@@ -243,18 +244,16 @@ export async function startGeneration(
 
   let started;
   try {
-    started = await Promise.all(plan.choices.map((choice, i) =>
-      dispatchTo(core, {
-        model: plan.model.name,
-        call: {
+    started = await Promise.all(
+      plan.choices.map((choice, i) =>
+        dispatchGeneration(core, plan.model, {
           requestId: plan.choices.length > 1 ? `${plan.requestId}-${choice.index}` : plan.requestId,
           headers: plan.headers,
           signal: (aborts[i] as AbortController).signal,
           nvext: plan.params.nvext,
-        },
-        body: workerRequest(plan, choice),
-      })
-    ));
+        }, workerRequest(plan, choice))
+      ),
+    );
   } catch (error) {
     abortAll();
     signal.removeEventListener('abort', abortAll);
