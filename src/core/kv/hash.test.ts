@@ -78,6 +78,34 @@ describe('createBlockHasher()', () => {
     assert.deepEqual(hasher.sequenceHashes(local.slice(1), sequence[0]!), sequence.slice(1));
   });
 
+  test('localHashes64() and sequenceHashes64() match the BigInt API', async () => {
+    const tokens = Uint32Array.from({ length: 1000 }, (_, i) => (i * 2654435761) >>> 12);
+    for (const blockSize of [4, 16, 64]) {
+      const { local, sequence } = hasher.blockHashes(tokens, { blockSize });
+      const local64 = hasher.localHashes64(tokens, { blockSize });
+      assert.deepEqual([...local64], local);
+      assert.deepEqual([...hasher.sequenceHashes64(local64)], sequence);
+      assert.deepEqual(
+        [...hasher.sequenceHashes64(local64.subarray(2), sequence[1]!)],
+        sequence.slice(2),
+      );
+    }
+    assert.deepEqual([...hasher.localHashes64(range(1, 13), { blockSize: 4, start: 1, end: 2 })], [
+      16777012769546811212n,
+    ]);
+    const seed = await hasher.prepare({ loraName: 'my-adapter' });
+    assert.deepEqual([...hasher.localHashes64(range(0, 8), { blockSize: 4, seed })], [
+      13692202469334984872n,
+      14659540909498545450n,
+    ]);
+    const mmHashes = [[7n, 3n]];
+    assert.deepEqual(
+      [...hasher.localHashes64(range(0, 8), { blockSize: 4, mmHashes })],
+      hasher.localHashes(range(0, 8), { blockSize: 4, mmHashes }),
+    );
+    assert.equal(hasher.localHashes64(range(0, 3), { blockSize: 4 }).length, 0);
+  });
+
   test('hashes a 16k-token prompt in blocks of 64 quickly', () => {
     const tokens = Uint32Array.from({ length: 16384 }, (_, i) => (i * 2654435761) >>> 16);
     for (let i = 0; i < 20; i++) hasher.blockHashes(tokens, { blockSize: 64 });

@@ -74,6 +74,13 @@ export interface BlockHasher {
   sequenceHashes(local: readonly bigint[], parent?: bigint | null): bigint[];
   /** Local and sequence hashes of every full block of `tokens` (`start`/`end` are ignored). */
   blockHashes(tokens: ArrayLike<number>, options: LocalHashOptions): BlockHashes;
+  /**
+   * `localHashes()` into a `BigUint64Array` (no BigInt per block): the fast path for
+   * `KvIndexer.findMatches()`.
+   */
+  localHashes64(tokens: ArrayLike<number>, options: LocalHashOptions): BigUint64Array;
+  /** `sequenceHashes()` over a `BigUint64Array`, into a `BigUint64Array`. */
+  sequenceHashes64(local: BigUint64Array, parent?: bigint | null): BigUint64Array;
 }
 
 export interface BlockHasherOptions {
@@ -205,6 +212,74 @@ export async function createBlockHasher(options: BlockHasherOptions = {}): Promi
     return out;
   };
 
+  // The 64-bit fast path: digests (big-endian bytes) go straight into u32 halves.
+  const outLo = littleEndian ? 0 : 1;
+  const outHi = littleEndian ? 1 : 0;
+  const digestInto = (
+    hasher: IHasher,
+    data: Uint8Array,
+    out: Uint32Array,
+    at: number,
+  ) => {
+    const d = hasher.update(data).digest('binary');
+    out[at + outHi] = ((d[0]! << 24) | (d[1]! << 16) | (d[2]! << 8) | d[3]!) >>> 0;
+    out[at + outLo] = ((d[4]! << 24) | (d[5]! << 16) | (d[6]! << 8) | d[7]!) >>> 0;
+  };
+  const localHashes64 = (tokens: ArrayLike<number>, options: LocalHashOptions): BigUint64Array => {
+    const { blockSize, mmHashes } = options;
+    if (!(blockSize > 0)) return new BigUint64Array(0);
+    const full = Math.floor(tokens.length / blockSize);
+    const start = Math.max(0, options.start ?? 0);
+    const end = Math.min(full, options.end ?? full);
+    if (end <= start) return new BigUint64Array(0);
+    if (mmHashes !== undefined) return BigUint64Array.from(localHashes(tokens, options));
+    const seed = options.seed ?? lookup(seedFor(options));
+    const out = new BigUint64Array(end - start);
+    const halves = new Uint32Array(out.buffer);
+    const size = blockSize * 4;
+    ensure(size);
+    const block = bytes.subarray(0, size);
+    const builtInSeed = seed.state === null ? builtInHasher(seed.seed) : null;
+    for (let b = start, at = 0; b < end; b++, at += 2) {
+      const first = b * blockSize;
+      if (littleEndian) {
+        for (let i = 0; i < blockSize; i++) words[i] = tokens[first + i]!;
+      } else {
+        for (let i = 0; i < blockSize; i++) view.setUint32(i * 4, tokens[first + i]!, true);
+      }
+      const hasher = builtInSeed ? builtInSeed.init() : zero.load(seed.state!);
+      digestInto(hasher, block, halves, at);
+    }
+    return out;
+  };
+  const sequenceHashes64 = (
+    local: BigUint64Array,
+    parent: bigint | null = null,
+  ): BigUint64Array => {
+    const out = new BigUint64Array(local.length);
+    if (local.length === 0) return out;
+    const halves = new Uint32Array(out.buffer);
+    let start = 0;
+    if (parent === null) {
+      out[0] = local[0]!;
+      start = 1;
+    } else {
+      pairView.setBigUint64(0, parent, true);
+    }
+    const localBytes = new Uint8Array(local.buffer, local.byteOffset, local.length * 8);
+    const outBytes = new Uint8Array(out.buffer);
+    for (let i = start; i < local.length; i++) {
+      if (i > 0) pair.set(outBytes.subarray((i - 1) * 8, i * 8), 0);
+      pair.set(localBytes.subarray(i * 8, i * 8 + 8), 8);
+      if (!littleEndian) {
+        pairView.setBigUint64(0, i > 0 ? out[i - 1]! : parent!, true);
+        pairView.setBigUint64(8, local[i]!, true);
+      }
+      digestInto(chain.init(), pair, halves, i * 2);
+    }
+    return out;
+  };
+
   const sequenceHashes = (local: readonly bigint[], parent: bigint | null = null): bigint[] => {
     const out: bigint[] = [];
     let previous = parent;
@@ -233,6 +308,8 @@ export async function createBlockHasher(options: BlockHasherOptions = {}): Promi
       return ready;
     },
     localHashes,
+    localHashes64,
+    sequenceHashes64,
     sequenceHash,
     sequenceHashes,
     blockHashes: (tokens, options) => {
