@@ -13,6 +13,13 @@ import type { RequestPlaneClient } from './plane/types.ts';
 import type { ModelPreprocessor } from './preprocess/preprocessor.ts';
 import type { ServedModel } from './discovery/models.ts';
 import type { KvRouter } from './router/kv/types.ts';
+import { createKvRouting, type KvRoutingControl } from './router/kv/routing.ts';
+import { createRouterMetrics } from './router/kv/metrics.ts';
+import type { KvQueryResponse } from './router/kv/subscriber.ts';
+import type { ActiveSequenceEvent } from './router/kv/sequences.ts';
+import { createBlockHasher } from './kv/hash.ts';
+import { parseExactJson } from './json.ts';
+import type { WorkerInstance } from './discovery/models.ts';
 import {
   createInhibitor,
   createPolicy,
@@ -58,8 +65,10 @@ export interface CorePorts {
   plane?: RequestPlaneClient;
   /** Tokenizers and templates of the served models. @default none: Tokens models answer 503 */
   preprocessors?: PreprocessorSource;
-  /** Uniform [0, 1), for `--router-mode random`. @default Math.random */
+  /** Uniform [0, 1), for `--router-mode random` and KV softmax sampling. @default Math.random */
   random?: () => number;
+  /** `--router-replica-sync`: sends a tracker event to the other frontends. @default none */
+  publishSync?: (event: ActiveSequenceEvent, on: WorkerInstance) => void;
 }
 
 /** The KV routers of `--router-mode kv`: one per model and pool (aggregated/decode, prefill). */
@@ -79,7 +88,7 @@ export interface Core {
   readonly policy: RoutingPolicy;
   readonly inhibitor: Inhibitor;
   /** Set in `--router-mode kv`. */
-  readonly kv?: KvRouting;
+  readonly kv?: KvRoutingControl;
   /** Models that had prefill workers at some point (disaggregated serving). */
   readonly disaggregated: Set<string>;
   now(): number;
@@ -87,11 +96,57 @@ export interface Core {
   newId(): string;
 }
 
+/** Asks `instance`'s worker for KV events it missed, or a dump (`worker_kv_indexer_query`). */
+async function queryWorker(
+  models: ModelRegistry,
+  plane: RequestPlaneClient,
+  instance: WorkerInstance,
+  request: unknown,
+): Promise<KvQueryResponse> {
+  const target = models.allInstances().find((i) =>
+    i.instanceId === instance.instanceId && i.endpoint.endpoint === 'worker_kv_indexer_query' &&
+    i.endpoint.namespace === instance.endpoint.namespace &&
+    i.endpoint.component === instance.endpoint.component
+  );
+  if (!target) return { Error: 'the worker serves no worker_kv_indexer_query endpoint' };
+  const signal = AbortSignal.timeout(10_000);
+  const items = await plane.send(
+    target.transport,
+    { id: crypto.randomUUID(), headers: {}, body: request },
+    { signal },
+  );
+  for await (const item of items) {
+    const text = (item as { data?: { exact_json?: unknown } } | null)?.data?.exact_json;
+    if (typeof text === 'string') return parseExactJson(text) as KvQueryResponse;
+  }
+  return { Error: 'the worker sent no answer' };
+}
+
 export function createCore(ports: CorePorts, config: Config): Core {
   const now = ports.now ?? (() => Date.now());
   const monotonic = ports.monotonic ?? (() => performance.now());
+  const models = createModelRegistry({ nowSeconds: () => Math.floor(now() / 1000) });
+  const plane = ports.plane ?? noPlane;
+  const prefix = sanitizeMetricsPrefix(config.metricsPrefix);
+  // Registered in every mode (at zero), as Dynamo does, so dashboards find them.
+  const routerMetrics = createRouterMetrics(ports.metrics, prefix);
+  const kv = config.routerMode === 'kv'
+    ? createKvRouting({
+      config,
+      logger: ports.logger,
+      models,
+      metrics: routerMetrics,
+      hasher: () => createBlockHasher(),
+      query: (instance, request) => queryWorker(models, plane, instance, request),
+      monotonic,
+      random: ports.random ?? Math.random,
+      publishSync: ports.publishSync,
+    })
+    : undefined;
+  if (kv) models.onChange(() => kv.sync());
   return {
-    plane: ports.plane ?? noPlane,
+    kv,
+    plane,
     preprocessors: ports.preprocessors ?? {
       get: () => Promise.reject(new Error('no preprocessor source is configured')),
       close: () => Promise.resolve(),
@@ -101,9 +156,9 @@ export function createCore(ports: CorePorts, config: Config): Core {
     disaggregated: new Set(),
     config,
     logger: ports.logger,
-    metrics: createFrontendMetrics(ports.metrics, sanitizeMetricsPrefix(config.metricsPrefix)),
+    metrics: createFrontendMetrics(ports.metrics, prefix),
     lifecycle: createLifecycle(),
-    models: createModelRegistry({ nowSeconds: () => Math.floor(now() / 1000) }),
+    models,
     thresholds: createBusyThresholdStore({
       active_decode_blocks_threshold: config.activeDecodeBlocksThreshold ?? null,
       active_prefill_tokens_threshold: config.activePrefillTokensThreshold ?? null,

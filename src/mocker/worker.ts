@@ -29,7 +29,8 @@ import { createMockEngine, type MockEngine } from './engine/engine.ts';
 export interface MockerPorts {
   store(): Promise<KvStore>;
   plane(): RequestPlaneServer;
-  events(): EventPlane;
+  /** The event plane of one worker; ZMQ advertises its sockets in that worker's `store`. */
+  events(store: KvStore): EventPlane;
   clock: Clock;
   logger: Logger;
 }
@@ -98,10 +99,11 @@ export async function startMocker(
   };
 
   async function startWorker(index: number): Promise<MockWorker> {
+    const store = await ports.store();
     const runtime = createWorkerRuntime({
-      store: await ports.store(),
+      store,
       plane: ports.plane(),
-      events: ports.events(),
+      events: ports.events(store),
       logger: ports.logger,
     });
     const publish = (what: string, sent: Promise<void>) =>

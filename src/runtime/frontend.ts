@@ -23,6 +23,8 @@ import {
   writeTextFile,
 } from './host.ts';
 import { serve, type ServerHandle } from './serve.ts';
+import type { EventPlane } from '../core/events/types.ts';
+import { subjectSegment } from '../worker/runtime.ts';
 
 export interface FrontendOptions {
   /** Route modules to mount. @default the generated manifest */
@@ -80,13 +82,42 @@ export async function startFrontend(
     }
   }
   const infra = createInfra(config, { env: options.env ?? {}, logger, local: options.local });
+  let events: EventPlane | undefined;
   const core = createCore({
     logger,
     metrics: createPromMetricFactory(),
     plane: infra.planeClient(),
     preprocessors: createPreprocessorSource({ workers: config.dynPreprocessWorkers, logger }),
+    publishSync: (event, on) => {
+      const subject = `namespace.${subjectSegment(on.endpoint.namespace)}.component.${
+        subjectSegment(on.endpoint.component)
+      }.active_sequences_events`;
+      events?.publish(subject, event).catch((error: unknown) =>
+        logger.debug('replica sync publish failed', { error })
+      );
+    },
   }, config);
   const store = await infra.store();
+  if (core.kv && (config.routerKvEvents || config.routerReplicaSync)) {
+    try {
+      await infra.checkNats();
+    } catch (error) {
+      await store.close().catch(() => {});
+      throw error;
+    }
+    events = infra.events(store);
+    const kv = core.kv;
+    if (config.routerKvEvents) {
+      events.subscribe('namespace.*.component.*.kv-events', (e) => kv.onKvEvent(e.payload));
+    }
+    if (config.routerReplicaSync) {
+      // The payload went out through exact JSON; peers' events arrive the same way.
+      events.subscribe(
+        'namespace.*.component.*.active_sequences_events',
+        (e) => kv.onReplicaEvent(e.payload),
+      );
+    }
+  }
   const watching = new AbortController();
   const app = createApp(options.routes ?? manifest, core, { assets: swaggerUiAssets() });
   const tls = config.tlsCertPath && config.tlsKeyPath
@@ -148,7 +179,11 @@ export async function startFrontend(
         await server.forceClose();
       }
       watching.abort();
-      await Promise.allSettled([core.plane.close(), core.preprocessors.close()]);
+      await Promise.allSettled([
+        core.plane.close(),
+        core.preprocessors.close(),
+        events?.close(),
+      ]);
       await store.close().catch((error: unknown) =>
         logger.warn('discovery close failed', { error })
       );

@@ -16,6 +16,7 @@ import { createKubernetesStore, inClusterConfig } from '../adapters/discovery/ku
 import { createMemKvServer, createMemStore, type MemKvServer } from '../adapters/discovery/mem.ts';
 import { createMemEventBus, type MemEventBus } from '../adapters/events/mem.ts';
 import { createNatsEventPlane } from '../adapters/events/nats.ts';
+import { createZmqEventPlane } from '../adapters/events/zmq.ts';
 import { createHttpPlaneClient, createHttpPlaneServer } from '../adapters/plane/http.ts';
 import {
   createNatsPlaneClient,
@@ -157,14 +158,22 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
       }
     },
 
-    /** The event plane; `mem` discovery keeps events in process too. */
-    events(): EventPlane {
+    /**
+     * The event plane; `mem` discovery keeps events in process too. ZMQ publishers advertise
+     * their sockets in discovery, so `zmq` needs the process's `store` (closed by the caller).
+     */
+    events(store?: KvStore): EventPlane {
       if (config.discoveryBackend === 'mem') return local.events.plane();
       if (config.eventPlane === 'zmq') {
-        throw new InfraUnavailableError(
-          '--event-plane zmq is not available yet; use --event-plane nats (NATS_SERVER), ' +
-            EMBEDDED,
-        );
+        if (!store) throw new Error('the zmq event plane needs the discovery store');
+        const bindHost = env.DYN_EVENT_PLANE_HOST ?? host;
+        return createZmqEventPlane({
+          store,
+          network,
+          host: bindHost,
+          advertiseHost: bindHost === '0.0.0.0' ? '127.0.0.1' : bindHost,
+          onError: (error) => logger.warn('event plane error', { error }),
+        });
       }
       return createNatsEventPlane({
         servers: natsServers,

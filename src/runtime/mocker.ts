@@ -23,7 +23,7 @@ export async function startMockerProcess(
   const running = await startMocker(config, files, {
     store: () => infra.store(),
     plane: () => infra.planeServer(),
-    events: () => infra.events(),
+    events: (store) => infra.events(store),
     clock: realClock,
     logger: options.logger,
   });

@@ -10,6 +10,10 @@ import { modelCardFor } from '../core/discovery/model-dir.ts';
 import type { Logger } from '../core/logger.ts';
 import { type RegisterConfig, registerEndpoint } from '../worker/register-config.ts';
 import { createInfra, type Env, InfraUnavailableError, type LocalBus } from './infra.ts';
+import { createBlockHasher } from '../core/kv/hash.ts';
+import { createEngineEventDecoder, subscribeEngineEvents } from '../core/kv/engine-events.ts';
+import { createWorkerRuntime } from '../worker/runtime.ts';
+import { createNodeNetwork } from './net.ts';
 import { readModelDir } from './model-dir.ts';
 
 export interface Registration {
@@ -66,7 +70,7 @@ export async function startRegistration(
   const card: ModelCard = config.modelInput === 'tokens'
     ? await modelCardFor(await readModelDir(config.modelPath ?? ''), {
       name: config.modelName,
-      kvCacheBlockSize: 16,
+      kvCacheBlockSize: config.blockSize,
       modelTypes,
       modelInput: 'Tokens',
       ...(contextLength ? { runtimeConfig: { context_length: contextLength } } : {}),
@@ -83,12 +87,17 @@ export async function startRegistration(
   card.user_data = { upstream_model: upstream, openai_url: v1 };
 
   const infra = createInfra(
-    { discoveryBackend: config.discoveryBackend, requestPlane: 'tcp', eventPlane: 'nats' },
+    {
+      discoveryBackend: config.discoveryBackend,
+      requestPlane: 'tcp',
+      eventPlane: config.eventPlane,
+    },
     options,
   );
   const store = await infra.store();
   const discovery = createDiscovery(store, { logger });
   const endpoint = registerEndpoint(config);
+  const relay = config.kvEventsEndpoint ? await startRelay(store) : undefined;
   await discovery.registerModel(endpoint, card as JsonObject);
   await discovery.registerEndpoint(endpoint, { openai: v1 });
   logger.info('registered an OpenAI-compatible server', {
@@ -133,7 +142,55 @@ export async function startRegistration(
         discovery.unregisterEndpoint(endpoint),
         discovery.unregisterModel(endpoint),
       ]);
-      await store.close();
+      // The relay's runtime closes the store it shares.
+      if (relay) await relay.close();
+      else await store.close();
     },
   };
+
+  /**
+   * Dynamo's KV event relay, in this process: the engine's raw ZMQ events become RouterEvents
+   * of this registration's instance id, published on the event plane and kept for recovery
+   * (`worker_kv_indexer_query`, served on the tcp request plane).
+   */
+  async function startRelay(store: Awaited<ReturnType<typeof infra.store>>) {
+    await infra.checkNats();
+    const runtime = createWorkerRuntime({
+      store,
+      plane: infra.planeServer(),
+      events: infra.events(store),
+      logger,
+    });
+    await runtime.serveKvQuery(endpoint);
+    const decoder = createEngineEventDecoder({
+      hasher: await createBlockHasher(),
+      blockSize: config.blockSize,
+      workerId: runtime.workerId,
+      onWarning: (message, fields) => logger.warn(message, fields),
+    });
+    const subscription = subscribeEngineEvents({
+      network: createNodeNetwork(),
+      endpoint: config.kvEventsEndpoint as string,
+      topic: config.kvEventsTopic,
+      decoder,
+      onEvents: (events) => {
+        for (const e of events) {
+          runtime.publishKvEvent(endpoint, e.event).catch((error: unknown) =>
+            logger.warn('could not publish a KV event', { error })
+          );
+        }
+      },
+      onError: (error) => logger.debug('KV event subscription', { error }),
+    });
+    logger.info('relaying KV events', {
+      from: config.kvEventsEndpoint,
+      event_plane: config.eventPlane,
+    });
+    return {
+      async close() {
+        await subscription.close();
+        await runtime.close();
+      },
+    };
+  }
 }

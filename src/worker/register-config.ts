@@ -83,6 +83,35 @@ export const registerSchema = z.object({
     description: 'How often the server is checked; it is deregistered while it does not answer',
     group: G,
   }),
+  kvEventsEndpoint: o.opt(values.text().optional(), {
+    flag: 'kv-events-endpoint',
+    env: ['DYN_REGISTER_KV_EVENTS_ENDPOINT'],
+    hint: 'tcp://host:port',
+    description:
+      "The engine's ZMQ KV-event publisher (vLLM --kv-events-config endpoint, SGLang --kv-events-config); its events are relayed to the event plane so --router-mode kv routes precisely. Needs --model-input tokens",
+    group: G,
+  }),
+  kvEventsTopic: o.opt(values.text().default(''), {
+    flag: 'kv-events-topic',
+    env: ['DYN_REGISTER_KV_EVENTS_TOPIC'],
+    hint: 'prefix',
+    description: 'Topic prefix to subscribe to on --kv-events-endpoint',
+    group: G,
+  }),
+  blockSize: o.opt(values.int(1, 1 << 16).default(16), {
+    flag: 'block-size',
+    env: ['DYN_REGISTER_BLOCK_SIZE'],
+    hint: 'tokens',
+    description: "The engine's KV block size (vLLM --block-size), published in the model card",
+    group: G,
+  }),
+  eventPlane: o.opt(values.oneOf(['nats', 'zmq'] as const).default('nats'), {
+    flag: 'event-plane',
+    env: ['DYN_EVENT_PLANE'],
+    hint: 'nats|zmq',
+    description: 'Where relayed KV events are published',
+    group: 'Infrastructure',
+  }),
   discoveryBackend: o.opt(values.oneOf(DISCOVERY_BACKENDS).default('etcd'), {
     flag: 'discovery-backend',
     env: ['DYN_DISCOVERY_BACKEND'],
@@ -103,9 +132,20 @@ export function resolveRegisterConfig(sources: OptionSources): OptionsResult<Reg
     options: REGISTER_OPTIONS,
     sources,
     check(raw, label) {
-      return raw.modelInput === 'tokens' && raw.modelPath === undefined
-        ? [`${label('modelPath')}: required with --model-input tokens (the frontend tokenizes)`]
-        : [];
+      const problems: string[] = [];
+      if (raw.modelInput === 'tokens' && raw.modelPath === undefined) {
+        problems.push(
+          `${label('modelPath')}: required with --model-input tokens (the frontend tokenizes)`,
+        );
+      }
+      if (raw.kvEventsEndpoint !== undefined && raw.modelInput !== 'tokens') {
+        problems.push(
+          `${
+            label('kvEventsEndpoint')
+          }: needs --model-input tokens (KV routing hashes the prompt's token ids)`,
+        );
+      }
+      return problems;
     },
   });
 }

@@ -119,6 +119,9 @@ export function createWorkerRuntime(options: WorkerRuntimeOptions): WorkerRuntim
         yield { data: { exact_json: stringifyExactJson(logOf(rank).query(request)) } };
       };
       await this.serve({ ...endpoint, endpoint: KV_QUERY_ENDPOINT }, query);
+      // A ZMQ plane binds and advertises on first publish; do it now so routers connect first.
+      const advertise = (events as { advertise?: (subject: string) => Promise<unknown> }).advertise;
+      await advertise?.call(events, kvEventsSubject(endpoint));
     },
     async publishKvEvent(endpoint, event) {
       logOf(event.dp_rank).record(event);

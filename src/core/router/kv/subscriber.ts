@@ -40,6 +40,14 @@ export interface KvSubscriberOptions {
   onApplied?: (eventType: 'stored' | 'removed' | 'cleared', status: ApplyOutcome) => void;
   /** Each dropped duplicate. @default none */
   onDuplicate?: () => void;
+  /** Each gap (or late start) sent to the worker for recovery. @default none */
+  onGap?: () => void;
+  /**
+   * Whether a worker's first event with an id above 0 is a gap to recover (the router started
+   * after the worker). false (`--router-reset-states`): the first event seen is the baseline.
+   * @default true
+   */
+  recoverOnFirstEvent?: boolean;
 }
 
 export interface KvSubscriber {
@@ -99,6 +107,11 @@ export function createKvSubscriber(options: KvSubscriberOptions): KvSubscriber {
   const accept = (workerId: bigint, s: Stream, event: KvCacheEvent): boolean => {
     if (s.last !== undefined && event.event_id <= s.last) {
       options.onDuplicate?.();
+      return true;
+    }
+    if (s.last === undefined && options.recoverOnFirstEvent === false) {
+      apply(workerId, event);
+      s.last = event.event_id;
       return true;
     }
     const expected = s.last === undefined ? 0 : s.last + 1;
@@ -177,6 +190,7 @@ export function createKvSubscriber(options: KvSubscriberOptions): KvSubscriber {
       }
       if (accept(workerId, s, normalized)) return;
       s.held = [normalized];
+      options.onGap?.();
       const start = s.last === undefined ? 0 : s.last + 1;
       void recover(workerId, dpRank, start, normalized.event_id - 1);
     },
