@@ -165,3 +165,156 @@ describe(`kv routing on ${currentRuntime()}`, () => {
     });
   });
 });
+
+describe(`kv routing features on ${currentRuntime()}`, () => {
+  test('disaggregated serving: prefill on a prefill worker, decode on a decode worker', async () => {
+    for (const mode of ['kv', 'round-robin']) {
+      const stack = await startStack({
+        frontendArgs: ['--router-mode', mode],
+        mockers: [
+          { workers: 1, args: [...MOCKER_ARGS, '--disaggregation-mode', 'prefill'] },
+          { workers: 1, args: [...MOCKER_ARGS, '--disaggregation-mode', 'decode'] },
+        ],
+      });
+      try {
+        const [prefillWorker, decodeWorker] = stack.workers;
+        const res = await stack.post(COMPLETIONS, {
+          model: MODEL,
+          prompt: prompt('disagg', 100),
+          max_tokens: 5,
+        });
+        const body = await res.json() as { usage: { completion_tokens: number } };
+        assert.equal(res.status, 200, JSON.stringify(body));
+        assert.equal(body.usage.completion_tokens, 5, 'all tokens come from the decode worker');
+        assert.equal(prefillWorker!.servedRequests(), 1, `${mode}: one prefill`);
+        assert.equal(decodeWorker!.servedRequests(), 1, `${mode}: one decode`);
+        const models = await (await fetch(`${stack.url}/v1/models`)).json() as {
+          data: unknown[];
+        };
+        assert.equal(models.data.length, 1, 'the prefill pool is not a model of its own');
+
+        // The prefill pool goes away: without --decode-fallback the model answers 503.
+        await stack.mockers[0]!.close();
+        await waitFor(() => stack.frontend.core.models.prefillInstances(MODEL).length === 0, {
+          timeoutMs: 10_000,
+          what: 'the prefill worker to leave',
+        });
+        const refused = await stack.post(COMPLETIONS, { model: MODEL, prompt: 'x', max_tokens: 1 });
+        assert.equal(refused.status, 503);
+        assert.match((await refused.json()).error.message, /--decode-fallback/);
+      } finally {
+        await stack.close();
+      }
+    }
+  });
+
+  test('--decode-fallback serves on the decode workers when no prefill worker is left', async () => {
+    const stack = await startStack({
+      frontendArgs: ['--router-mode', 'kv', '--decode-fallback'],
+      mockers: [
+        { workers: 1, args: [...MOCKER_ARGS, '--disaggregation-mode', 'prefill'] },
+        { workers: 1, args: [...MOCKER_ARGS, '--disaggregation-mode', 'decode'] },
+      ],
+    });
+    try {
+      await complete(stack, prompt('fallback', 50));
+      await stack.mockers[0]!.close();
+      await waitFor(() => stack.frontend.core.models.prefillInstances(MODEL).length === 0, {
+        timeoutMs: 10_000,
+        what: 'the prefill worker to leave',
+      });
+      await complete(stack, prompt('fallback', 50));
+      assert.equal(stack.workers[1]!.servedRequests(), 2);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  test('--enable-cache-control pins the prefix on the worker that served it', async () => {
+    await withKvStack(['--enable-cache-control'], async (stack) => {
+      await complete(stack, prompt('pin', 100), {
+        nvext: { cache_control: { type: 'ephemeral', ttl: '1h' } },
+      });
+      const pinned = await waitFor(
+        () => stack.logs.find((l) => l.msg === 'prefix pinned'),
+        { timeoutMs: 5000, what: 'the pin answer' },
+      );
+      const answer = pinned.answer as { data: { pinned_blocks: number } };
+      assert.ok(answer.data.pinned_blocks > 0, JSON.stringify(answer));
+    });
+  });
+
+  test("--router-replica-sync: a second frontend sees the first one's load", async () => {
+    const stack = await startStack({
+      frontendArgs: ['--router-mode', 'kv', '--router-replica-sync'],
+      mockers: [{ workers: 1, speedup: 1, args: MOCKER_ARGS }],
+    });
+    const { startFrontend } = await import('../../src/runtime/frontend.ts');
+    const { resolveConfig } = await import('../../src/core/config.ts');
+    const resolved = resolveConfig({
+      argv: ['--router-mode', 'kv', '--router-replica-sync', '--discovery-backend', 'mem'],
+      env: {},
+    });
+    assert.ok(resolved.ok);
+    const peer = await startFrontend({ ...resolved.config, httpHost: '127.0.0.1', httpPort: 0 }, {
+      logger: stack.logger,
+      local: stack.bus,
+    });
+    const peerMetrics = async () =>
+      await (await fetch(`http://127.0.0.1:${peer.server.port}/metrics`)).text();
+    const decodeBlocks = async () =>
+      metricValue(await peerMetrics(), 'dynamo_frontend_worker_active_decode_blocks');
+    try {
+      // The peer routes once, so it has a pool for the model.
+      const warm = await fetch(`http://127.0.0.1:${peer.server.port}${COMPLETIONS}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: MODEL, prompt: 'warm', max_tokens: 1 }),
+      });
+      assert.equal(warm.status, 200);
+      assert.equal(await decodeBlocks(), 0);
+      // A long stream on the first frontend...
+      const long = await stack.post(COMPLETIONS, {
+        model: MODEL,
+        prompt: prompt('sync', 100),
+        max_tokens: 150,
+        stream: true,
+      });
+      const reader = long.body!.getReader();
+      await reader.read();
+      // ...shows as load on the peer, and leaves it when done.
+      await waitFor(async () => (await decodeBlocks()) > 0, {
+        timeoutMs: 10_000,
+        what: "the peer to count the first frontend's blocks",
+      });
+      while (!(await reader.read()).done) { /* drain */ }
+      await waitFor(async () => (await decodeBlocks()) === 0, {
+        timeoutMs: 10_000,
+        what: 'the peer to see the request freed',
+      });
+    } finally {
+      await peer.shutdown('test over');
+      await stack.close();
+    }
+  });
+
+  test('--router-queue-threshold 0 holds requests while every worker is prefilling, then serves all', async () => {
+    await withKvStack(['--router-queue-threshold', '0'], async (stack) => {
+      const answers = await Promise.all(
+        Array.from(
+          { length: 8 },
+          (_, i) =>
+            stack.post(COMPLETIONS, { model: MODEL, prompt: prompt(`q${i}`, 60), max_tokens: 3 }),
+        ),
+      );
+      assert.deepEqual(answers.map((a) => a.status), Array(8).fill(200));
+      await Promise.all(answers.map((a) => a.text()));
+      assert.equal(served(stack).reduce((a, b) => a + b, 0), 8);
+      const pending = metricValue(
+        await stack.metrics(),
+        'dynamo_frontend_router_queue_pending_requests',
+      );
+      assert.equal(pending, 0, 'the queue drained');
+    });
+  });
+});

@@ -126,9 +126,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     mockers.push(running);
     workers.push(...running.workers);
     const count = running.workers.length;
+    const prefill = config.config.disaggregationMode === 'prefill' || config.config.isPrefillWorker;
+    const listed = () =>
+      prefill
+        ? frontend.core.models.prefillInstances(running.modelName)
+        : frontend.core.models.instances(running.modelName);
     // Ready once the frontend's registry sees every worker of the group.
     await waitFor(
-      () => frontend.core.models.instances(running.modelName).length >= count,
+      () => listed().length >= count,
       { timeoutMs: 10_000, what: `${count} worker(s) of "${running.modelName}" in discovery` },
     );
     return running;

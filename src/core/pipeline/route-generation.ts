@@ -134,7 +134,10 @@ export async function dispatchGeneration(
   return dispatched;
 }
 
-/** Passes the stream through; once it completed, pins the prompt's prefix on its worker. */
+/**
+ * Passes the stream through; once it finished (a finish reason other than an error or a
+ * cancellation, even if the reader stops right there), pins the prompt's prefix on its worker.
+ */
 async function* pinAfter(
   core: Core,
   dispatched: Dispatched,
@@ -142,12 +145,25 @@ async function* pinAfter(
   call: GenerationCall,
   cacheControl: Record<string, unknown>,
 ): AsyncIterable<unknown> {
-  yield* dispatched.stream;
-  pinPrefix(core, {
-    instance: dispatched.instance,
-    dpRank: dispatched.booking?.dpRank,
-    tokenIds: body.token_ids,
-    cacheControl,
-    requestId: call.requestId,
-  });
+  let finished = false;
+  try {
+    for await (const item of dispatched.stream) {
+      const reason = (item as LLMEngineOutput | null)?.finish_reason;
+      // An error arrives as `{error}`; a string reason other than these is a real finish.
+      if (typeof reason === 'string' && reason !== 'cancelled' && reason !== 'abort') {
+        finished = true;
+      }
+      yield item;
+    }
+  } finally {
+    if (finished) {
+      pinPrefix(core, {
+        instance: dispatched.instance,
+        dpRank: dispatched.booking?.dpRank,
+        tokenIds: body.token_ids,
+        cacheControl,
+        requestId: call.requestId,
+      });
+    }
+  }
 }
