@@ -14,6 +14,7 @@ import { createPostprocessor, type OpenAIFinishReason } from '../preprocess/post
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { planeErrorToApi, WorkerStreamError } from './dispatch.ts';
 import { dispatchGeneration } from './route-generation.ts';
+import { upstreamName } from './embeddings.ts';
 
 /** What a choice needs besides its prompt: sampling and stop settings of the request. */
 export interface GenerationParams {
@@ -114,7 +115,8 @@ function workerRequest(plan: GenerationPlan, choice: ChoicePlan): PreprocessedRe
     return o;
   };
   return strip({
-    model: plan.model.name,
+    // A registered server knows the model by its own name (`--upstream-model`).
+    model: upstreamName(plan.model.card),
     token_ids: choice.promptIds,
     stop_conditions: strip({
       max_tokens: p.maxTokens,
