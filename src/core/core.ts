@@ -13,7 +13,11 @@ import type { RequestPlaneClient } from './plane/types.ts';
 import type { ModelPreprocessor } from './preprocess/preprocessor.ts';
 import type { ServedModel } from './discovery/models.ts';
 import type { KvRouter } from './router/kv/types.ts';
-import { createKvRouting, type KvRoutingControl } from './router/kv/routing.ts';
+import {
+  createKvRouting,
+  type KvRoutingControl,
+  type KvRoutingPorts,
+} from './router/kv/routing.ts';
 import { createRouterMetrics } from './router/kv/metrics.ts';
 import type { KvQueryResponse } from './router/kv/subscriber.ts';
 import type { ActiveSequenceEvent } from './router/kv/sequences.ts';
@@ -69,6 +73,8 @@ export interface CorePorts {
   random?: () => number;
   /** `--router-replica-sync`: sends a tracker event to the other frontends. @default none */
   publishSync?: (event: ActiveSequenceEvent, on: WorkerInstance) => void;
+  /** `--router-event-threads N > 1`: decodes KV events off the main thread. @default inline */
+  kvEventPool?: KvRoutingPorts['eventPool'];
 }
 
 /** The KV routers of `--router-mode kv`: one per model and pool (aggregated/decode, prefill). */
@@ -141,6 +147,7 @@ export function createCore(ports: CorePorts, config: Config): Core {
       monotonic,
       random: ports.random ?? Math.random,
       publishSync: ports.publishSync,
+      eventPool: ports.kvEventPool,
     })
     : undefined;
   if (kv) models.onChange(() => kv.sync());

@@ -25,6 +25,7 @@ import {
 import { serve, type ServerHandle } from './serve.ts';
 import type { EventPlane } from '../core/events/types.ts';
 import { subjectSegment } from '../worker/runtime.ts';
+import { createKvEventSink } from './kv-event-pool.ts';
 
 export interface FrontendOptions {
   /** Route modules to mount. @default the generated manifest */
@@ -88,6 +89,17 @@ export async function startFrontend(
     metrics: createPromMetricFactory(),
     plane: infra.planeClient(),
     preprocessors: createPreprocessorSource({ workers: config.dynPreprocessWorkers, logger }),
+    ...(config.routerEventThreads > 1
+      ? {
+        kvEventPool: (pool) =>
+          createKvEventSink({
+            threads: config.routerEventThreads,
+            indexer: pool.indexer,
+            onApplied: pool.onApplied,
+            onDecodeError: (error) => logger.warn('undecodable KV event', { error }),
+          }),
+      }
+      : {}),
     publishSync: (event, on) => {
       const subject = `namespace.${subjectSegment(on.endpoint.namespace)}.component.${
         subjectSegment(on.endpoint.component)
@@ -108,7 +120,18 @@ export async function startFrontend(
     events = infra.events(store);
     const kv = core.kv;
     if (config.routerKvEvents) {
-      events.subscribe('namespace.*.component.*.kv-events', (e) => kv.onKvEvent(e.payload));
+      const subject = 'namespace.*.component.*.kv-events';
+      if (config.routerEventThreads > 1 && events.subscribeRaw) {
+        // Decoded by the event threads, not here.
+        events.subscribeRaw(subject, (message) => kv.onKvEventRaw(message));
+      } else {
+        if (config.routerEventThreads > 1) {
+          logger.warn('this event plane has no raw form: KV events are decoded inline', {
+            event_plane: config.eventPlane,
+          });
+        }
+        events.subscribe(subject, (e) => kv.onKvEvent(e.payload));
+      }
     }
     if (config.routerReplicaSync) {
       // The payload went out through exact JSON; peers' events arrive the same way.
@@ -183,6 +206,7 @@ export async function startFrontend(
         core.plane.close(),
         core.preprocessors.close(),
         events?.close(),
+        core.kv?.close(),
       ]);
       await store.close().catch((error: unknown) =>
         logger.warn('discovery close failed', { error })

@@ -279,3 +279,37 @@ export async function createKvEventPool(options: KvEventPoolOptions): Promise<Kv
     },
   };
 }
+
+/**
+ * The pool behind a synchronous facade (what the KV router's `eventPool` port wants): calls made
+ * while the threads start are queued and replayed in order once they are up.
+ */
+export function createKvEventSink(options: KvEventPoolOptions): {
+  submit(message: Uint8Array | string): void;
+  removeWorker(workerId: bigint): void;
+  removeWorkerDpRank(workerId: bigint, dpRank: number): void;
+  close(): Promise<void>;
+} {
+  let pool: KvEventPool | undefined;
+  let closed = false;
+  const queued: Array<(p: KvEventPool) => void> = [];
+  const starting = createKvEventPool(options).then((p) => {
+    pool = p;
+    for (const call of queued.splice(0)) call(p);
+    return p;
+  });
+  const run = (call: (p: KvEventPool) => void) => {
+    if (closed) return;
+    if (pool) call(pool);
+    else queued.push(call);
+  };
+  return {
+    submit: (message) => run((p) => p.submit(message)),
+    removeWorker: (workerId) => run((p) => p.removeWorker(workerId)),
+    removeWorkerDpRank: (workerId, dpRank) => run((p) => p.removeWorkerDpRank(workerId, dpRank)),
+    async close() {
+      closed = true;
+      await (await starting.catch(() => undefined))?.close();
+    },
+  };
+}

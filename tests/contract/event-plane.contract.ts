@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { EventEnvelope, EventPlane } from '../../src/core/events/types.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { parseExactJson } from '../../src/core/json.ts';
 
 export interface EventPlaneFixture {
   /** A new handle (its own publisher id); the fixture closes it. */
@@ -154,5 +155,26 @@ export function eventPlaneContract(name: string, factory: () => Promise<EventPla
       const plane = fixture.plane();
       await plane.close();
       await assert.rejects(plane.publish(subject(), 1), /closed/);
+    }));
+
+  test(`${name}: subscribeRaw, where offered, hands over the envelope's exact JSON undecoded`, () =>
+    withBus(async (fixture) => {
+      const to = subject();
+      const publisher = fixture.plane({ publisherId: '694d98147d54be25' });
+      const subscriber = fixture.plane();
+      if (!subscriber.subscribeRaw) return; // a plane whose wire form is not JSON
+      const raw: Array<Uint8Array | string> = [];
+      subscriber.subscribeRaw(to, (message) => raw.push(message));
+      await fixture.settle(subscriber);
+      const big = 18_446_744_073_709_551_557n;
+      await publisher.publish(to, { worker_id: big, event: { event_id: 3 } });
+      const [message] = await waitFor(() => (raw.length > 0 ? raw : undefined), {
+        timeoutMs: WAIT_MS,
+        what: 'a raw message',
+      });
+      const text = typeof message === 'string' ? message : new TextDecoder().decode(message);
+      const envelope = parseExactJson(text) as EventEnvelope;
+      assert.equal(envelope.publisher_id, '694d98147d54be25');
+      assert.deepEqual(envelope.payload, { worker_id: big, event: { event_id: 3 } });
     }));
 }

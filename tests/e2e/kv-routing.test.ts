@@ -105,6 +105,22 @@ describe(`kv routing on ${currentRuntime()}`, () => {
     });
   });
 
+  test('--router-event-threads 2: events decoded off the main thread, dumps for late joins', async () => {
+    await withKvStack(['--router-event-threads', '2'], async (stack) => {
+      const a = prompt('threads', 200);
+      await complete(stack, a);
+      const owner = served(stack).indexOf(1);
+      await indexed(stack, 10);
+      for (let i = 0; i < 3; i++) await complete(stack, a);
+      assert.equal(served(stack)[owner], 4, `all repeats on worker ${owner}: ${served(stack)}`);
+      // A worker that joins later is loaded from its dump through the threads too.
+      await stack.addMocker({ workers: 1, args: MOCKER_ARGS });
+      assert.ok(
+        metricValue(await stack.metrics(), 'dynamo_component_kv_cache_events_applied') > 0,
+      );
+    });
+  });
+
   test('--no-router-kv-events learns from its own decisions', async () => {
     await withKvStack(['--no-router-kv-events'], async (stack) => {
       const a = prompt('gamma', 150);

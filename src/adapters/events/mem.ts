@@ -48,7 +48,9 @@ export interface MemEventBus {
 
 interface Subscriber {
   pattern: string;
-  onEvent: (event: EventEnvelope) => void;
+  onEvent?: (event: EventEnvelope) => void;
+  /** `subscribeRaw`: the wire text, undecoded. */
+  onRaw?: (message: string) => void;
   onError: (error: unknown) => void;
 }
 
@@ -58,11 +60,12 @@ export function createMemEventBus(): MemEventBus {
   function deliver(subject: string, wire: string): void {
     for (const subscriber of subscribers) {
       if (!subjectMatches(subscriber.pattern, subject)) continue;
-      const event = parseExactJson(wire) as EventEnvelope;
+      const event = subscriber.onEvent ? parseExactJson(wire) as EventEnvelope : undefined;
       queueMicrotask(() => {
         if (!subscribers.has(subscriber)) return;
         try {
-          subscriber.onEvent(event);
+          if (subscriber.onRaw) subscriber.onRaw(wire);
+          else subscriber.onEvent?.(event as EventEnvelope);
         } catch (error) {
           subscriber.onError(error);
         }
@@ -78,6 +81,15 @@ export function createMemEventBus(): MemEventBus {
       const mine = new Set<Subscriber>();
       let sequence = 0;
       let closed = false;
+      const add = (subscriber: Subscriber) => {
+        if (closed) throw new Error('The event plane is closed');
+        subscribers.add(subscriber);
+        mine.add(subscriber);
+        return () => {
+          subscribers.delete(subscriber);
+          mine.delete(subscriber);
+        };
+      };
       return {
         publish(subject, payload) {
           if (closed) return Promise.reject(new Error('The event plane is closed'));
@@ -95,15 +107,11 @@ export function createMemEventBus(): MemEventBus {
           }
           return Promise.resolve();
         },
+        subscribeRaw(subject, onRaw) {
+          return add({ pattern: subject, onRaw, onError });
+        },
         subscribe(subject, onEvent) {
-          if (closed) throw new Error('The event plane is closed');
-          const subscriber: Subscriber = { pattern: subject, onEvent, onError };
-          subscribers.add(subscriber);
-          mine.add(subscriber);
-          return () => {
-            subscribers.delete(subscriber);
-            mine.delete(subscriber);
-          };
+          return add({ pattern: subject, onEvent, onError });
         },
         close() {
           closed = true;

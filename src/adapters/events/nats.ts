@@ -50,6 +50,37 @@ export function createNatsEventPlane(options: NatsEventPlaneOptions = {}): NatsE
     return work;
   };
 
+  /** Subscribes `onData` to `subject`'s message bytes; errors it throws go to `onError`. */
+  const listen = (subject: string, onData: (data: Uint8Array) => void): () => void => {
+    if (closed) throw new Error('The event plane is closed');
+    let subscription: Subscription | undefined;
+    let cancelled = false;
+    const handle = {
+      cancel() {
+        cancelled = true;
+        subscription?.unsubscribe();
+        subscriptions.delete(handle);
+      },
+    };
+    subscriptions.add(handle);
+    track(
+      connection().then((nc: NatsConnection) => {
+        if (cancelled) return;
+        subscription = nc.subscribe(subject, {
+          callback: (error, message) => {
+            if (error) return onError(error);
+            try {
+              onData(message.data);
+            } catch (e) {
+              onError(e);
+            }
+          },
+        });
+      }),
+    ).catch(onError);
+    return () => handle.cancel();
+  };
+
   return {
     publish(subject, payload) {
       if (closed) return Promise.reject(new Error('The event plane is closed'));
@@ -66,35 +97,15 @@ export function createNatsEventPlane(options: NatsEventPlaneOptions = {}): NatsE
     },
 
     subscribe(subject, onEvent) {
-      if (closed) throw new Error('The event plane is closed');
-      let subscription: Subscription | undefined;
-      let cancelled = false;
-      const handle = {
-        cancel() {
-          cancelled = true;
-          subscription?.unsubscribe();
-          subscriptions.delete(handle);
-        },
-      };
-      subscriptions.add(handle);
-      track(
-        connection().then((nc: NatsConnection) => {
-          if (cancelled) return;
-          subscription = nc.subscribe(subject, {
-            callback: (error, message) => {
-              if (error) return onError(error);
-              try {
-                const event: unknown = parseExactJson(decoder.decode(message.data));
-                if (!isEnvelope(event)) throw new Error(`Not an event envelope on "${subject}"`);
-                onEvent(event);
-              } catch (e) {
-                onError(e);
-              }
-            },
-          });
-        }),
-      ).catch(onError);
-      return () => handle.cancel();
+      return listen(subject, (data) => {
+        const event: unknown = parseExactJson(decoder.decode(data));
+        if (!isEnvelope(event)) throw new Error(`Not an event envelope on "${subject}"`);
+        onEvent(event);
+      });
+    },
+
+    subscribeRaw(subject, onMessage) {
+      return listen(subject, onMessage);
     },
 
     async flush() {

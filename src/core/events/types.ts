@@ -18,5 +18,11 @@ export interface EventPlane {
   publish(subject: string, payload: unknown): Promise<void>;
   /** Calls `onEvent` for each event on `subject` until the returned function is called. */
   subscribe(subject: string, onEvent: (event: EventEnvelope) => void): () => void;
+  /**
+   * Like `subscribe`, but hands over each envelope as it came off the wire (UTF-8 JSON, u64s
+   * exact) without decoding it, for consumers that decode off the main thread
+   * (`--router-event-threads`). Planes whose wire form is not JSON leave it out.
+   */
+  subscribeRaw?(subject: string, onMessage: (message: Uint8Array | string) => void): () => void;
   close(): Promise<void>;
 }

@@ -165,7 +165,13 @@ export function packEvents(events: readonly unknown[]): PackedEvents {
  */
 export function packJsonPayload(payload: Uint8Array | string): PackedEvents {
   const text = typeof payload === 'string' ? payload : new TextDecoder().decode(payload);
-  const value = parseExactJson(text);
+  let value = parseExactJson(text);
+  // An event-plane envelope ({topic, publisher_id, sequence, published_at, payload}) as it came
+  // off the wire: its payload is the RouterEvent.
+  const envelope = value as { topic?: unknown; payload?: unknown } | null;
+  if (envelope && typeof envelope === 'object' && 'payload' in envelope && 'topic' in envelope) {
+    value = envelope.payload;
+  }
   return packEvents(Array.isArray(value) ? value : [value]);
 }
 

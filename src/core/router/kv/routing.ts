@@ -31,6 +31,8 @@ import {
   type KvSubscriber,
 } from './subscriber.ts';
 import type { KvBooking, KvRouter, KvRouteRequest } from './types.ts';
+import type { AppliedEvent } from './event-pool.ts';
+import { stringifyExactJson } from '../../json.ts';
 import { parseWorkerKey } from './worker-key.ts';
 
 /** Default KV block size when neither the card nor `--kv-cache-block-size` gives one. */
@@ -52,6 +54,32 @@ export interface KvRoutingPorts {
   publishSync?: (event: ActiveSequenceEvent, on: WorkerInstance) => void;
   /** This frontend's id in replica-sync events. @default random */
   routerId?: bigint;
+  /**
+   * `--router-event-threads N > 1`: an event sink that decodes raw event-plane messages off the
+   * main thread and applies them to `indexer` in submission order. @default none (inline)
+   */
+  eventPool?: (options: {
+    indexer: KvIndexer;
+    onApplied: (event: AppliedEvent) => void;
+  }) => KvEventSink;
+}
+
+/** Where raw KV event messages go in threaded mode (src/runtime/kv-event-pool.ts). */
+export interface KvEventSink {
+  /** An event-plane envelope (or RouterEvent JSON) as it came off the wire. */
+  submit(message: Uint8Array | string): void;
+  removeWorker(workerId: bigint): void;
+  removeWorkerDpRank(workerId: bigint, dpRank: number): void;
+  close(): Promise<void>;
+}
+
+/** The `worker_id` of a RouterEvent's JSON text, found without parsing it (0 when absent). */
+export function scanWorkerId(message: Uint8Array | string): string | undefined {
+  const text = typeof message === 'string'
+    ? message
+    : new TextDecoder().decode(message.subarray(0, Math.min(message.length, 512)));
+  const match = /"worker_id"\s*:\s*"?(\d+)/.exec(text);
+  return match ? BigInt(match[1] as string).toString(16) : undefined;
 }
 
 export interface KvRoutingControl extends KvRouting {
@@ -65,6 +93,10 @@ export interface KvRoutingControl extends KvRouting {
   pending(): number;
   /** The indexer of a model's pool, once it exists (tests, debugging). */
   indexerOf(model: string, pool?: 'decode' | 'prefill'): KvIndexer | undefined;
+  /** Threaded mode: a raw `kv-events` message from the event plane. */
+  onKvEventRaw(message: Uint8Array | string): void;
+  /** Stops event threads. */
+  close(): Promise<void>;
 }
 
 interface Pool {
@@ -76,11 +108,22 @@ interface Pool {
   indexer: KvIndexer;
   approx?: ApproxIndexer;
   subscriber?: KvSubscriber;
+  /** Threaded mode: the sink that decodes and applies events, and its recovery state. */
+  threaded?: ThreadedEvents;
   tracker: SequenceTracker;
   scheduler: KvScheduler;
   /** instance id (hex) -> instance, as last synced. */
   members: Map<string, WorkerInstance>;
   router: KvRouter;
+}
+
+interface ThreadedEvents {
+  sink: KvEventSink;
+  /** Last event id applied per worker key. */
+  last: Map<string, number>;
+  /** Worker keys whose dump is being fetched. */
+  resyncing: Set<string>;
+  resync(workerId: bigint, dpRank: number): Promise<void>;
 }
 
 const numberOf = (v: unknown): number | undefined =>
@@ -115,7 +158,10 @@ export function createKvRouting(ports: KvRoutingPorts): KvRoutingControl {
       now: ports.monotonic,
     });
     const members = new Map<string, WorkerInstance>();
-    const subscriber = config.routerKvEvents
+    const threaded = config.routerKvEvents && ports.eventPool
+      ? createThreaded(indexer, members)
+      : undefined;
+    const subscriber = config.routerKvEvents && !threaded
       ? createKvSubscriber({
         indexer,
         logger,
@@ -169,12 +215,80 @@ export function createKvRouting(ports: KvRoutingPorts): KvRoutingControl {
       indexer,
       approx,
       subscriber,
+      threaded,
       tracker,
       scheduler,
       members,
       router: { route: (request, signal) => route(pool, request, signal) },
     };
     return pool;
+  }
+
+  /**
+   * Threaded mode: events are decoded and applied by the sink, in order; gaps are noticed as
+   * events are applied and repaired with a dump of the worker's blocks (sent through the sink,
+   * so it lands in order too). Duplicates that slip through are idempotent stores or no-op
+   * removes.
+   */
+  function createThreaded(
+    indexer: KvIndexer,
+    members: Map<string, WorkerInstance>,
+  ): ThreadedEvents {
+    const last = new Map<string, number>();
+    const resyncing = new Set<string>();
+    const state: ThreadedEvents = {
+      sink: undefined as unknown as KvEventSink,
+      last,
+      resyncing,
+      async resync(workerId, dpRank) {
+        const key = workerKey(workerId, dpRank);
+        if (resyncing.has(key)) return;
+        resyncing.add(key);
+        try {
+          const instance = members.get(workerId.toString(16));
+          if (!instance) return;
+          const answer = await ports.query(instance, { dp_rank: dpRank, start_event_id: null });
+          if (!('TreeDump' in answer)) {
+            logger.warn('KV dump failed; continuing with a gap', { worker_id: key, answer });
+            return;
+          }
+          if (!members.has(workerId.toString(16))) return;
+          state.sink.removeWorkerDpRank(workerId, dpRank);
+          const events = answer.TreeDump.events.map((e) => ({
+            worker_id: workerId,
+            event: { ...e.event, dp_rank: dpRank },
+          }));
+          if (events.length > 0) state.sink.submit(stringifyExactJson(events));
+          const id = answer.TreeDump.last_event_id;
+          if (id !== null) last.set(key, Math.max(last.get(key) ?? -1, id));
+        } catch (error) {
+          logger.warn('KV dump failed; continuing with a gap', { worker_id: key, error });
+        } finally {
+          resyncing.delete(key);
+        }
+      },
+    };
+    state.sink = ports.eventPool!({
+      indexer,
+      onApplied(event) {
+        metrics.eventsApplied.inc({ event_type: event.kind, status: event.status });
+        const key = workerKey(event.workerId, event.dpRank);
+        const previous = last.get(key);
+        if (previous !== undefined && event.eventId <= previous) {
+          if (!resyncing.has(key)) metrics.eventWarnings.inc({ kind: 'duplicate_event' });
+          return;
+        }
+        last.set(key, event.eventId);
+        const expected = previous === undefined
+          ? (config.routerResetStates ? event.eventId : 0)
+          : previous + 1;
+        if (event.eventId > expected && !resyncing.has(key)) {
+          metrics.eventWarnings.inc({ kind: 'gap_recovered' });
+          void state.resync(event.workerId, event.dpRank);
+        }
+      },
+    });
+    return state;
   }
 
   const publishLoads = (pool: Pool) => {
@@ -410,7 +524,13 @@ export function createKvRouting(ports: KvRoutingPorts): KvRoutingControl {
       if (poolsOfWorker.get(id)?.size === 0) poolsOfWorker.delete(id);
       const workerId = BigInt(`0x${id}`);
       if (pool.subscriber) pool.subscriber.workerRemoved(workerId);
-      else pool.indexer.removeWorker(workerId);
+      else if (pool.threaded) {
+        pool.threaded.sink.removeWorker(workerId);
+        const prefix = `${id}:`;
+        for (const key of [...pool.threaded.last.keys()]) {
+          if (key.startsWith(prefix)) pool.threaded.last.delete(key);
+        }
+      } else pool.indexer.removeWorker(workerId);
       pool.approx?.removeWorker(workerId);
       pool.tracker.removeWorkerId(workerId);
       publishLoads(pool);
@@ -441,10 +561,22 @@ export function createKvRouting(ports: KvRoutingPorts): KvRoutingControl {
         publishLoads(pool);
       }
     },
+    onKvEventRaw(message) {
+      const id = scanWorkerId(message);
+      if (id === undefined) return;
+      for (const pool of poolsOfWorker.get(id) ?? []) pool.threaded?.sink.submit(message);
+    },
     sync() {
       for (const pool of pools.values()) syncPool(pool);
     },
-    pending: () => [...pools.values()].reduce((sum, p) => sum + (p.subscriber?.pending() ?? 0), 0),
+    pending: () =>
+      [...pools.values()].reduce(
+        (sum, p) => sum + (p.subscriber?.pending() ?? 0) + (p.threaded?.resyncing.size ?? 0),
+        0,
+      ),
+    async close() {
+      await Promise.allSettled([...pools.values()].map((p) => p.threaded?.sink.close()));
+    },
     indexerOf: (model, kind = 'decode') => pools.get(poolKey(model, kind))?.indexer,
   };
 }
