@@ -87,6 +87,43 @@ describe(`kv routing on ${currentRuntime()}`, () => {
     });
   });
 
+  test("the reference's decision scenario: forced prefixes, then routed by overlap and tree size", async () => {
+    await withKvStack([], async (stack) => {
+      // Seven blocks A..G of 16 distinct token ids each.
+      const block = (i: number) => Array.from({ length: 16 }, (_, j) => 1000 + i * 16 + j);
+      const [A, B, C, D, E, F, G] = Array.from({ length: 7 }, (_, i) => block(i));
+      const [a, b] = stack.workers.map((w) => w.runtime.instanceId) as [string, string];
+      const tree = (id: string) => indexer(stack)?.treeSize(BigInt(`0x${id}`), 0) ?? 0;
+      const send = async (blocks: number[][], pin?: string) => {
+        const res = await stack.post(COMPLETIONS, {
+          model: MODEL,
+          prompt: blocks.flat(),
+          max_tokens: 1,
+          ...(pin ? { nvext: { backend_instance_id: `0x${pin}` } } : {}),
+        });
+        assert.equal(res.status, 200, await res.text());
+      };
+      const until = (id: string, size: number) =>
+        waitFor(() => tree(id) === size, { timeoutMs: 10_000, what: `${id} to hold ${size}` });
+      await send([A!, B!], a);
+      await until(a, 2);
+      await send([A!, C!, D!], a);
+      await until(a, 4);
+      await send([A!, C!, E!], b);
+      await until(b, 3);
+      const before = served(stack);
+      await send([A!, C!, D!, F!]); // prefix 3 on a against 2 on b
+      assert.deepEqual(served(stack), [before[0]! + 1, before[1]!]);
+      await until(a, 5);
+      await send([A!, C!, G!]); // 2 against 2: b's tree (3) is smaller than a's (5)
+      assert.deepEqual(served(stack), [before[0]! + 1, before[1]! + 1]);
+      await until(b, 4);
+      const dump = indexer(stack)!.dump();
+      const count = (id: string) => dump.filter((e) => e.worker_id.toString(16) === id).length;
+      assert.deepEqual([count(a), count(b)], [5, 4]);
+    });
+  });
+
   test('chat prompts sharing a long system prompt stay on one worker', async () => {
     await withKvStack([], async (stack) => {
       const system = prompt('system', 300);

@@ -109,3 +109,24 @@ test('a new worker is loaded from a dump per dp rank; a removed one leaves the i
   h.subscriber.workerRemoved(11n);
   assert.ok(h.removed.includes('b'));
 });
+
+test('--router-reset-states: the first event seen is the baseline, not a gap', () => {
+  const applied: number[] = [];
+  const subscriber = createKvSubscriber({
+    indexer: {
+      applyEvent: (e) => {
+        applied.push(e.event.event_id);
+        return 'ok';
+      },
+      removeWorker: () => {},
+      removeWorkerDpRank: () => {},
+    },
+    query: () => Promise.reject(new Error('no recovery expected')),
+    logger: silentLogger,
+    recoverOnFirstEvent: false,
+  });
+  subscriber.onEvent({ worker_id: 10n, event: stored(40, 40) });
+  subscriber.onEvent({ worker_id: 10n, event: stored(41, 41) });
+  assert.deepEqual(applied, [40, 41]);
+  assert.equal(subscriber.pending(), 0);
+});
