@@ -13,7 +13,7 @@ import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.t
 import { createPostprocessor, type OpenAIFinishReason } from '../preprocess/postprocess.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { planeErrorToApi, WorkerStreamError } from './dispatch.ts';
-import { dispatchGeneration } from './route-generation.ts';
+import { dispatchMigratable } from './migration.ts';
 import { upstreamName } from './embeddings.ts';
 
 /** What a choice needs besides its prompt: sampling and stop settings of the request. */
@@ -248,7 +248,7 @@ export async function startGeneration(
   try {
     started = await Promise.all(
       plan.choices.map((choice, i) =>
-        dispatchGeneration(core, plan.model, {
+        dispatchMigratable(core, plan.model, {
           requestId: plan.choices.length > 1 ? `${plan.requestId}-${choice.index}` : plan.requestId,
           headers: plan.headers,
           signal: (aborts[i] as AbortController).signal,

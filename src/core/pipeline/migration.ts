@@ -1,0 +1,213 @@
+/**
+ * Request migration (`--migration-limit N`, runtime reference §5.2): when a worker is lost, the
+ * request continues on another worker. A lost worker is a stream that broke before its finish
+ * (connection lost, or ended without the completion marker), a worker that could not be reached,
+ * or a worker that left discovery while streaming. The new attempt carries the prompt plus every
+ * token generated so far and `max_tokens` reduced by them, so the client's stream goes on with no
+ * gap and no repeat; usage is reported against the original prompt. A cancelled request is never
+ * migrated; after N migrations the error reaches the client (an error event mid-stream).
+ */
+import type { Core } from '../core.ts';
+import type { ServedModel } from '../discovery/models.ts';
+import { PlaneError, STREAM_ENDED_EARLY } from '../plane/errors.ts';
+import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.ts';
+import type { Dispatched } from './dispatch.ts';
+import { dispatchGeneration, type GenerationCall } from './route-generation.ts';
+
+/** The limit in force: the frontend's flag when set (> 0), else the model card's, else 0. */
+export function migrationLimitOf(
+  core: Core,
+  model: ServedModel,
+  body: PreprocessedRequest,
+): number {
+  // Structured output's decoder state cannot move to another worker.
+  if (body.sampling_options?.guided_decoding) return 0;
+  if (core.config.migrationLimit > 0) return core.config.migrationLimit;
+  return model.card.migration_limit ?? 0;
+}
+
+/** A lost worker anywhere in the error's cause chain (dispatch wraps plane errors). */
+function migratable(error: unknown): boolean {
+  for (let e = error, depth = 0; e && depth < 5; depth++) {
+    if (e instanceof PlaneError) return e.migratable;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** A worker left discovery while it was streaming: the attempt is abandoned and migrated. */
+const workerGone = (id: string) =>
+  new PlaneError('disconnected', `${STREAM_ENDED_EARLY}: worker ${id} left discovery`);
+
+/**
+ * Dispatches `body` like `dispatchGeneration`, retrying lost workers up to the migration limit,
+ * and returns a stream that migrates mid-generation.
+ */
+export async function dispatchMigratable(
+  core: Core,
+  model: ServedModel,
+  call: GenerationCall,
+  body: PreprocessedRequest,
+): Promise<Dispatched> {
+  const limit = migrationLimitOf(core, model, body);
+  if (limit === 0) return dispatchGeneration(core, model, call, body);
+  let left = limit;
+  const { logger, metrics } = core;
+  const labels = (type: 'new_request' | 'ongoing_request') => ({
+    model: model.name,
+    migration_type: type,
+  });
+
+  /** One attempt, with its own abort (the client's, or its worker leaving discovery). */
+  const attempt = async (request: PreprocessedRequest) => {
+    const controller = new AbortController();
+    const onClient = () => controller.abort(call.signal.reason);
+    if (call.signal.aborted) onClient();
+    else call.signal.addEventListener('abort', onClient, { once: true });
+    let instanceId: string | undefined;
+    const stopWatching = core.models.onChange((names) => {
+      if (!instanceId || !names.includes(model.name)) return;
+      const live = core.models.instances(model.name).some((i) => i.instanceId === instanceId);
+      if (!live) controller.abort(workerGone(instanceId));
+    });
+    const release = () => {
+      stopWatching();
+      call.signal.removeEventListener('abort', onClient);
+    };
+    try {
+      const dispatched = await dispatchGeneration(
+        core,
+        model,
+        { ...call, signal: controller.signal },
+        request,
+      );
+      instanceId = dispatched.instance.instanceId;
+      return { dispatched, release };
+    } catch (error) {
+      release();
+      throw error;
+    }
+  };
+
+  /** Dispatches, retrying workers that cannot be reached while attempts are left. */
+  const start = async (request: PreprocessedRequest, type: 'new_request' | 'ongoing_request') => {
+    for (;;) {
+      try {
+        return await attempt(request);
+      } catch (error) {
+        if (call.signal.aborted || !migratable(error) || left === 0) throw error;
+        left--;
+        metrics.modelMigrationTotal.inc(labels(type));
+        logger.warn('worker lost before the request started; retrying on another worker', {
+          request_id: call.requestId,
+          error,
+          migrations_left: left,
+        });
+      }
+    }
+  };
+
+  let current = await start(body, 'new_request');
+  const first = current.dispatched;
+
+  async function* follow(): AsyncIterable<unknown> {
+    const generated: number[] = [];
+    /** Tokens generated before the current attempt started (its prompt carries them). */
+    let carried = 0;
+    try {
+      for (;;) {
+        try {
+          for await (const item of current.dispatched.stream) {
+            const output = item as LLMEngineOutput;
+            if (output?.finish_reason === 'cancelled' && !call.signal.aborted) {
+              // The engine shut down under the request (Dynamo's EngineShutdown): migratable.
+              throw new PlaneError(
+                'disconnected',
+                'The engine stopped the request (shutting down)',
+              );
+            }
+            if (output?.token_ids?.length) generated.push(...output.token_ids);
+            if (carried > 0 && output?.completion_usage) {
+              // The new worker counts the carried tokens as prompt: report the original split.
+              const usage = output.completion_usage;
+              const prompt = Math.max(0, (usage.prompt_tokens ?? 0) - carried);
+              const cached = usage.prompt_tokens_details?.cached_tokens;
+              output.completion_usage = {
+                ...usage,
+                prompt_tokens: prompt,
+                completion_tokens: (usage.completion_tokens ?? 0) + carried,
+                ...(typeof cached === 'number'
+                  ? {
+                    prompt_tokens_details: {
+                      ...usage.prompt_tokens_details,
+                      cached_tokens: Math.min(cached, prompt),
+                    },
+                  }
+                  : {}),
+              };
+            }
+            yield item;
+            if (output?.finish_reason) return;
+          }
+          return;
+        } catch (error) {
+          if (call.signal.aborted || !migratable(error)) throw error;
+          const lost = current.dispatched.instance.instanceId;
+          current.release();
+          core.inhibitor.report(lost);
+          if (left === 0) {
+            logger.warn('cannot recreate stream: migration limit reached', {
+              request_id: call.requestId,
+              limit,
+              error,
+            });
+            throw error;
+          }
+          left--;
+          metrics.modelMigrationTotal.inc(labels('ongoing_request'));
+          logger.warn('stream disconnected; recreating stream on another worker', {
+            request_id: call.requestId,
+            instance_id: lost,
+            generated: generated.length,
+            migrations_left: left,
+            error,
+          });
+          const stop = body.stop_conditions ?? {};
+          const maxTokens = stop.max_tokens;
+          if (maxTokens !== undefined && maxTokens !== null && generated.length >= maxTokens) {
+            // Everything was generated; only the finish was lost.
+            yield { token_ids: [], finish_reason: 'length' } satisfies LLMEngineOutput;
+            return;
+          }
+          carried = generated.length;
+          const next: PreprocessedRequest = {
+            ...body,
+            token_ids: [...body.token_ids, ...generated],
+            stop_conditions: {
+              ...stop,
+              ...(maxTokens !== undefined && maxTokens !== null
+                ? { max_tokens: maxTokens - generated.length }
+                : {}),
+              ...(stop.min_tokens
+                ? { min_tokens: Math.max(0, stop.min_tokens - generated.length) }
+                : {}),
+            },
+          };
+          try {
+            current = await start(next, 'ongoing_request');
+          } catch (retryError) {
+            logger.warn('cannot recreate stream', {
+              request_id: call.requestId,
+              error: retryError,
+            });
+            throw retryError;
+          }
+        }
+      }
+    } finally {
+      current.release();
+    }
+  }
+
+  return { ...first, stream: follow() };
+}

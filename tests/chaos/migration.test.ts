@@ -1,0 +1,137 @@
+/**
+ * Request migration under a worker crash, with real processes on the shared etcd: four mocker
+ * processes of one worker each, 64 concurrent streams, one worker SIGKILLed mid-run. With
+ * `--migration-limit 3` no client request fails and every stream has exactly its `max_tokens`.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { currentRuntime, startFrontend, startMocker } from '../helpers/process.ts';
+import { waitFor } from '../helpers/wait.ts';
+import {
+  instanceIds,
+  randomNamespace,
+  sameIds,
+  SEEN_MS,
+  START_MS,
+  tracker,
+} from '../e2e/_workers.ts';
+
+const ETCD = ['--discovery-backend', 'etcd'];
+const STREAMS = 64;
+const MAX_TOKENS = 60;
+
+interface StreamResult {
+  status: number;
+  done: boolean;
+  completionTokens: number;
+  error?: string;
+}
+
+/** One streaming completion read to its end, counting tokens as they arrive. */
+async function stream(url: string, model: string, progress: { tokens: number }, i: number) {
+  const res = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model,
+      prompt: `stream ${i}: tell me a long story`,
+      max_tokens: MAX_TOKENS,
+      ignore_eos: true,
+      stream: true,
+      stream_options: { include_usage: true },
+    }),
+    signal: AbortSignal.timeout(120_000),
+  });
+  const result: StreamResult = { status: res.status, done: false, completionTokens: 0 };
+  if (res.status !== 200 || !res.body) {
+    result.error = await res.text();
+    return result;
+  }
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const bytes of res.body) {
+    buffer += decoder.decode(bytes as Uint8Array, { stream: true });
+    let at;
+    while ((at = buffer.indexOf('\n\n')) >= 0) {
+      const event = buffer.slice(0, at);
+      buffer = buffer.slice(at + 2);
+      for (const line of event.split('\n')) {
+        if (!line.startsWith('data:')) continue;
+        const data = line.slice(5).trim();
+        if (data === '[DONE]') {
+          result.done = true;
+          continue;
+        }
+        const chunk = JSON.parse(data) as {
+          choices?: unknown[];
+          usage?: { completion_tokens: number } | null;
+          error?: { message: string };
+        };
+        if (chunk.error) result.error = chunk.error.message;
+        if (chunk.choices?.length) progress.tokens++;
+        if (chunk.usage) result.completionTokens = chunk.usage.completion_tokens;
+      }
+    }
+  }
+  return result;
+}
+
+describe(`request migration on ${currentRuntime()}`, () => {
+  test(`${STREAMS} streams, a worker SIGKILLed mid-run, --migration-limit 3: none fails`, async () => {
+    const t = tracker();
+    try {
+      const ns = randomNamespace();
+      const env = { ETCD_LEASE_TTL: '3' };
+      const mocker = () =>
+        startMocker([
+          ...ETCD,
+          '--endpoint',
+          `dyn://${ns}.backend.generate`,
+          '--model-name',
+          'migrating',
+          '--speedup-ratio',
+          '1',
+        ], { env });
+      const [frontend, ...workers] = await t.all(
+        [
+          startFrontend([...ETCD, '--namespace', ns, '--migration-limit', '3'], {
+            env,
+            timeoutMs: START_MS,
+          }),
+          mocker(),
+          mocker(),
+          mocker(),
+          mocker(),
+        ] as const,
+      );
+      await waitFor(
+        async () => sameIds(await instanceIds(frontend.url), workers.flatMap((w) => w.workers)),
+        { timeoutMs: SEEN_MS, intervalMs: 50, what: 'the 4 workers in /health' },
+      );
+      const progress = { tokens: 0 };
+      const running = Array.from(
+        { length: STREAMS },
+        (_, i) => stream(frontend.url, 'migrating', progress, i),
+      );
+      // Kill a worker once every stream is under way (about a tenth of the tokens are out).
+      await waitFor(() => progress.tokens >= STREAMS * MAX_TOKENS / 10, {
+        timeoutMs: 60_000,
+        what: 'the streams to be under way',
+      });
+      const victim = workers[1]!;
+      victim.kill('SIGKILL');
+      const results = await Promise.all(running);
+      const failed = results.filter((r) => r.status !== 200 || !r.done || r.error);
+      assert.deepEqual(failed, [], 'no client request failed');
+      for (const r of results) assert.equal(r.completionTokens, MAX_TOKENS);
+      const metrics = await (await fetch(`${frontend.url}/metrics`)).text();
+      const migrated = metrics.split('\n').filter((l) =>
+        l.startsWith('dynamo_frontend_model_migration_total{') &&
+        l.includes('migration_type="ongoing_request"')
+      ).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+      assert.ok(migrated > 0, "the killed worker's streams were migrated");
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
