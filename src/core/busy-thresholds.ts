@@ -26,15 +26,26 @@ export interface BusyThresholdStore {
   set(model: string, update: Partial<BusyThresholds>): BusyThresholds;
   /** Every model with thresholds of its own. */
   list(): ModelThresholds[];
+  /** Whether any threshold is in force for any model (or by default). */
+  any(): boolean;
+  /** Called after every `set`. */
+  onChange(listener: () => void): () => void;
 }
 
 export function createBusyThresholdStore(
   defaults: BusyThresholds = NO_THRESHOLDS,
 ): BusyThresholdStore {
   const byModel = new Map<string, BusyThresholds>();
+  const listeners = new Set<() => void>();
   const get = (model: string) => byModel.get(model) ?? { ...defaults };
+  const set = (t: BusyThresholds) => Object.values(t).some((v) => v !== null);
   return {
     get,
+    any: () => set(defaults) || [...byModel.values()].some(set),
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     set(model, update) {
       const next = { ...get(model) };
       for (const key of Object.keys(NO_THRESHOLDS) as (keyof BusyThresholds)[]) {
@@ -42,6 +53,7 @@ export function createBusyThresholdStore(
         if (value !== undefined && value !== null) next[key] = value;
       }
       byModel.set(model, next);
+      for (const listener of listeners) listener();
       return { ...next };
     },
     list: () =>

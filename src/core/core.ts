@@ -22,6 +22,7 @@ import { createRouterMetrics } from './router/kv/metrics.ts';
 import type { KvQueryResponse } from './router/kv/subscriber.ts';
 import type { ActiveSequenceEvent } from './router/kv/sequences.ts';
 import { createBlockHasher } from './kv/hash.ts';
+import { type BusyDetector, createBusyDetector } from './router/busy.ts';
 import { parseExactJson } from './json.ts';
 import type { WorkerInstance } from './discovery/models.ts';
 import {
@@ -97,6 +98,8 @@ export interface Core {
   readonly kv?: KvRoutingControl;
   /** Models that had prefill workers at some point (disaggregated serving). */
   readonly disaggregated: Set<string>;
+  /** Load shedding: which workers are busy (`--active-*-threshold*`, `/busy_threshold`). */
+  readonly busy: BusyDetector;
   now(): number;
   monotonic(): number;
   newId(): string;
@@ -151,7 +154,18 @@ export function createCore(ports: CorePorts, config: Config): Core {
     })
     : undefined;
   if (kv) models.onChange(() => kv.sync());
+  const thresholds = createBusyThresholdStore({
+    active_decode_blocks_threshold: config.activeDecodeBlocksThreshold ?? null,
+    active_prefill_tokens_threshold: config.activePrefillTokensThreshold ?? null,
+    active_prefill_tokens_threshold_frac: config.activePrefillTokensThresholdFrac ?? null,
+  });
+  const busy = createBusyDetector({
+    thresholds,
+    now: monotonic,
+    routerLoad: kv ? (model, workerId, dpRank) => kv.loadOf(model, workerId, dpRank) : undefined,
+  });
   return {
+    busy,
     kv,
     plane,
     preprocessors: ports.preprocessors ?? {
@@ -166,11 +180,7 @@ export function createCore(ports: CorePorts, config: Config): Core {
     metrics: createFrontendMetrics(ports.metrics, prefix),
     lifecycle: createLifecycle(),
     models,
-    thresholds: createBusyThresholdStore({
-      active_decode_blocks_threshold: config.activeDecodeBlocksThreshold ?? null,
-      active_prefill_tokens_threshold: config.activePrefillTokensThreshold ?? null,
-      active_prefill_tokens_threshold_frac: config.activePrefillTokensThresholdFrac ?? null,
-    }),
+    thresholds,
     now,
     monotonic,
     newId: ports.newId ?? (() => crypto.randomUUID()),

@@ -126,9 +126,12 @@ export class OverloadedError extends ApiError {
   readonly anthropicType = 'overloaded_error';
   override readonly code = 'overloaded';
   readonly status: number;
-  constructor(status: number, options: ApiErrorOptions = {}) {
+  /** Seconds for the `Retry-After` header. */
+  readonly retryAfter?: number;
+  constructor(status: number, options: ApiErrorOptions & { retryAfter?: number } = {}) {
     super('Service temporarily overloaded: all workers are busy, please retry later', options);
     this.status = status;
+    if (options.retryAfter !== undefined) this.retryAfter = options.retryAfter;
   }
 }
 

@@ -147,6 +147,8 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
       });
     }
     c.header('x-request-id', c.get('requestId'));
+    const retryAfter = (error as { retryAfter?: number }).retryAfter;
+    if (retryAfter !== undefined) c.header('retry-after', String(retryAfter));
     return c.json(toErrorBody(error, c.get('surface') ?? 'openai'), error.status as 400);
   });
   return app;

@@ -110,6 +110,14 @@ export async function startFrontend(
     },
   }, config);
   const store = await infra.store();
+  /** Worker load (`kv_metrics`) for load shedding, once a threshold is in force. */
+  let loadFeed = false;
+  const feedLoad = () => {
+    if (loadFeed || !core.thresholds.any()) return;
+    loadFeed = true;
+    events ??= infra.events(store);
+    events.subscribe('namespace.*.kv_metrics', (e) => core.busy.onLoad(e.payload));
+  };
   if (core.kv && (config.routerKvEvents || config.routerReplicaSync)) {
     try {
       await infra.checkNats();
@@ -141,6 +149,8 @@ export async function startFrontend(
       );
     }
   }
+  feedLoad();
+  core.thresholds.onChange(feedLoad);
   const watching = new AbortController();
   const app = createApp(options.routes ?? manifest, core, { assets: swaggerUiAssets() });
   const tls = config.tlsCertPath && config.tlsKeyPath

@@ -35,6 +35,17 @@ export interface DispatchOptions {
    * booking follows the stream and is freed when it ends. @default the routing policy
    */
   kv?: { router: KvRouter; request: Omit<KvRouteRequest, 'candidates' | 'pinned'> };
+  /**
+   * Load shedding: busy workers are skipped; when every worker is busy the request is refused
+   * with `overloadStatus` and `Retry-After` (a pinned worker is never skipped). @default none
+   */
+  busy?: {
+    isBusy(instance: WorkerInstance): boolean;
+    /** The worker answered "overloaded". */
+    markOverloaded(instance: WorkerInstance): void;
+    /** Every worker was busy: the request is being refused. */
+    onRejected(): void;
+  };
 }
 
 export interface Dispatched {
@@ -114,8 +125,15 @@ function withDpRank(body: unknown, dpRank: number): unknown {
 }
 
 export async function dispatch(options: DispatchOptions): Promise<Dispatched> {
-  const { plane, policy, inhibitor, logger, model, signal } = options;
+  const { plane, policy, inhibitor, logger, model, signal, busy } = options;
   let candidates = [...options.instances];
+  if (busy && !options.backendInstanceId && candidates.length > 0) {
+    candidates = candidates.filter((c) => !busy.isBusy(c));
+    if (candidates.length === 0) {
+      busy.onRejected();
+      throw new OverloadedError(options.overloadStatus, { retryAfter: 1 });
+    }
+  }
   for (;;) {
     let instance: WorkerInstance;
     let booking: KvBooking | undefined;
@@ -141,6 +159,7 @@ export async function dispatch(options: DispatchOptions): Promise<Dispatched> {
     } catch (error) {
       booking?.free();
       if (!(error instanceof PlaneError)) throw error;
+      if (error.kind === 'overloaded') busy?.markOverloaded(instance);
       logger.warn('worker call failed', {
         request_id: request.id,
         instance_id: instance.instanceId,
@@ -167,12 +186,24 @@ export interface DispatchCall {
 }
 
 /** `dispatch()` with the core's plane, router and settings, for one request to `model`. */
+/** The core's load shedding for `model`, as `dispatch()` takes it. */
+export function busyOf(core: Core, model: string): DispatchOptions['busy'] {
+  const served = core.models.get(model);
+  if (!served) return undefined;
+  return {
+    isBusy: (instance) => core.busy.isBusy(served, instance),
+    markOverloaded: (instance) => core.busy.markOverloaded(instance.instanceId),
+    onRejected: () => core.metrics.modelRejectionTotal.inc({ model, endpoint: 'generate' }),
+  };
+}
+
 export function dispatchTo(
   core: Core,
   request: { model: string; call: DispatchCall; body: unknown },
 ) {
   const { model, call, body } = request;
   return dispatch({
+    busy: busyOf(core, model),
     plane: core.plane,
     policy: core.policy,
     inhibitor: core.inhibitor,

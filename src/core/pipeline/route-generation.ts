@@ -11,7 +11,7 @@ import { ServiceUnavailableError } from '../errors.ts';
 import type { NvExt } from '../protocols/nvext.ts';
 import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.ts';
 import type { KvRouteOverrides, KvRouteRequest } from '../router/kv/types.ts';
-import { dispatch, type DispatchCall, type Dispatched } from './dispatch.ts';
+import { busyOf, dispatch, type DispatchCall, type Dispatched } from './dispatch.ts';
 import { pinPrefix } from './cache-control.ts';
 
 export interface GenerationCall extends DispatchCall {
@@ -69,6 +69,7 @@ function send(
     signal: call.signal,
     backendInstanceId: options.pinned ?? undefined,
     overloadStatus: core.config.httpOverloadStatusCode,
+    busy: busyOf(core, model.name),
     ...(router ? { kv: { router, request: kvRequest(call, body, options.overrides) } } : {}),
   });
 }

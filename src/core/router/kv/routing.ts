@@ -93,6 +93,12 @@ export interface KvRoutingControl extends KvRouting {
   pending(): number;
   /** The indexer of a model's pool, once it exists (tests, debugging). */
   indexerOf(model: string, pool?: 'decode' | 'prefill'): KvIndexer | undefined;
+  /** The router's load on a worker's rank in a model's decode pool (busy detection). */
+  loadOf(
+    model: string,
+    workerId: string,
+    dpRank: number,
+  ): { activeDecodeBlocks: number; activePrefillTokens: number } | undefined;
   /** Threaded mode: a raw `kv-events` message from the event plane. */
   onKvEventRaw(message: Uint8Array | string): void;
   /** Stops event threads. */
@@ -560,6 +566,10 @@ export function createKvRouting(ports: KvRoutingPorts): KvRoutingControl {
         pool.scheduler.applyRemote(event);
         publishLoads(pool);
       }
+    },
+    loadOf(model, workerId, dpRank) {
+      const pool = pools.get(poolKey(model, 'decode'));
+      return pool?.tracker.activeLoad(workerKey(BigInt(`0x${workerId}`), dpRank));
     },
     onKvEventRaw(message) {
       const id = scanWorkerId(message);
