@@ -5,7 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { currentRuntime, startFrontend, startMocker } from '../helpers/process.ts';
+import {
+  currentRuntime,
+  type RunningMockerProcess,
+  startFrontend,
+  startMocker,
+} from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 import {
   instanceIds,
@@ -77,7 +82,21 @@ async function stream(url: string, model: string, progress: { tokens: number }, 
 }
 
 describe(`request migration on ${currentRuntime()}`, () => {
-  test(`${STREAMS} streams, a worker SIGKILLed mid-run, --migration-limit 3: none fails`, async () => {
+  test(`${STREAMS} streams, a worker SIGKILLed mid-run, --migration-limit 3: none fails`, () =>
+    scenario((victim) => victim.kill('SIGKILL')));
+
+  test('a worker that hangs (SIGSTOP) leaves discovery when its lease expires; its streams migrate', () =>
+    scenario((victim, t) => {
+      victim.kill('SIGSTOP');
+      // Resumed at cleanup, so it can exit.
+      t.defer(async () => void victim.kill('SIGCONT'));
+    }));
+});
+
+async function scenario(
+  disrupt: (victim: RunningMockerProcess, t: ReturnType<typeof tracker>) => void,
+) {
+  {
     const t = tracker();
     try {
       const ns = randomNamespace();
@@ -119,7 +138,7 @@ describe(`request migration on ${currentRuntime()}`, () => {
         what: 'the streams to be under way',
       });
       const victim = workers[1]!;
-      victim.kill('SIGKILL');
+      disrupt(victim, t);
       const results = await Promise.all(running);
       const failed = results.filter((r) => r.status !== 200 || !r.done || r.error);
       assert.deepEqual(failed, [], 'no client request failed');
@@ -129,9 +148,9 @@ describe(`request migration on ${currentRuntime()}`, () => {
         l.startsWith('dynamo_frontend_model_migration_total{') &&
         l.includes('migration_type="ongoing_request"')
       ).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-      assert.ok(migrated > 0, "the killed worker's streams were migrated");
+      assert.ok(migrated > 0, "the lost worker's streams were migrated");
     } finally {
       await t.cleanup();
     }
-  });
-});
+  }
+}
