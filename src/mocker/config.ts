@@ -16,6 +16,7 @@ import {
 const o = createOptionRegistry();
 const G_MODEL = 'Model';
 const G_ENGINE = 'Engine';
+const G_FAULT = 'Fault Tolerance';
 
 /** `dyn://namespace.component.endpoint` */
 const ENDPOINT = /^dyn:\/\/([a-z0-9_-]+)\.([a-z0-9_-]+)\.([a-z0-9_-]+)$/;
@@ -167,6 +168,12 @@ export const mockerSchema = z.object({
     hint: 'n',
     description: 'Seed of the simulated output tokens',
     group: G_ENGINE,
+  }),
+  workerGracefulShutdownTimeout: o.opt(values.int(0, 86_400).default(30), {
+    env: ['DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT'],
+    description: 'Seconds in-flight requests may run on after SIGTERM/SIGINT (the workers have ' +
+      'left discovery and refuse new requests by then); what is left is then cancelled',
+    group: G_FAULT,
   }),
   ...infrastructureFields(o),
 });

@@ -21,7 +21,11 @@ import {
 } from '../core/protocols/worker.ts';
 import { encodeEmbedding } from '../core/embedding-codec.ts';
 import { embedTokens } from './engine/embedding.ts';
-import { createWorkerRuntime, type WorkerRuntime } from '../worker/runtime.ts';
+import {
+  createWorkerRuntime,
+  type WorkerCloseOptions,
+  type WorkerRuntime,
+} from '../worker/runtime.ts';
 import { disaggregationMode, type MockerConfig, mockerEndpoint } from './config.ts';
 import { createMockEngine, type MockEngine } from './engine/engine.ts';
 
@@ -47,7 +51,8 @@ export interface MockWorker {
 export interface RunningMocker {
   workers: MockWorker[];
   modelName: string;
-  close(): Promise<void>;
+  /** Closes every worker (see `WorkerRuntime.close`: leave discovery, drain, then stop). */
+  close(options?: WorkerCloseOptions): Promise<void>;
 }
 
 /** Starts `config.numWorkers` simulated workers serving the model in `files`. */
@@ -90,9 +95,9 @@ export async function startMocker(
   return {
     workers,
     modelName: card.display_name,
-    async close() {
+    async close(options) {
       await Promise.allSettled(workers.map(async (worker) => {
-        await worker.runtime.close();
+        await worker.runtime.close(options);
         await Promise.allSettled(worker.engines.map((e) => e.close()));
       }));
     },

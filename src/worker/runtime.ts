@@ -57,8 +57,22 @@ export interface WorkerRuntime {
     endpoint: EndpointId,
     load: { activeLoad: ActiveLoad; forwardPass: ForwardPassMetrics },
   ): Promise<void>;
-  /** Deregisters everything, stops serving and releases the lease. */
-  close(): Promise<void>;
+  /**
+   * Shuts down: deregisters every model and endpoint (frontends stop routing here), stops taking
+   * requests (late ones are refused as "Server unavailable", which frontends retry elsewhere),
+   * lets the running ones finish for up to `drainTimeoutMs`, cancels what is left, then closes
+   * the request plane, the event plane and the lease. Calling it again returns the same promise.
+   */
+  close(options?: WorkerCloseOptions): Promise<void>;
+}
+
+export interface WorkerCloseOptions {
+  /**
+   * How long in-flight requests may run on after the worker left discovery
+   * (`DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT`, in seconds, for `switchboard mocker`).
+   * @default 0 (cancel them at once)
+   */
+  drainTimeoutMs?: number;
 }
 
 /** Dynamo's subject segment encoding: anything outside `[A-Za-z0-9_-]` becomes `%XX`. */
@@ -87,13 +101,28 @@ export function createWorkerRuntime(options: WorkerRuntimeOptions): WorkerRuntim
   const served: EndpointId[] = [];
   const models: EndpointId[] = [];
   const workerId = BigInt(`0x${discovery.instanceId}`);
-  let closed = false;
+  let closing: Promise<void> | undefined;
   const logs = new Map<number, KvEventLog>();
   const logOf = (dpRank: number) => {
     let log = logs.get(dpRank);
     if (!log) logs.set(dpRank, log = createKvEventLog(workerId, { dpRank }));
     return log;
   };
+  /** Waits for the plane's running requests, up to `timeoutMs`; logs when some were left. */
+  async function drain(timeoutMs: number): Promise<void> {
+    const instance_id = discovery.instanceId;
+    logger.info('draining in-flight requests', { instance_id, timeout_ms: timeoutMs });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), timeoutMs);
+    });
+    const late = await Promise.race([plane.drain().then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (late) {
+      logger.warn('drain timeout reached: cancelling the remaining requests', { instance_id });
+    } else logger.info('drained', { instance_id });
+  }
+
   return {
     instanceId: discovery.instanceId,
     workerId,
@@ -133,17 +162,19 @@ export function createWorkerRuntime(options: WorkerRuntimeOptions): WorkerRuntim
         events.publish(forwardPassSubject(endpoint), load.forwardPass),
       ]);
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      // Leave discovery first so the frontend stops routing here, then stop serving.
-      const leave = [
-        ...models.map((e) => discovery.unregisterModel(e)),
-        ...served.map((e) => discovery.unregisterEndpoint(e)),
-      ];
-      await Promise.allSettled(leave);
-      await plane.close();
-      await Promise.allSettled([store.close(), events.close()]);
+    close(options = {}) {
+      return closing ??= (async () => {
+        // Leave discovery first so frontends stop routing here, then stop serving.
+        const leave = [
+          ...models.map((e) => discovery.unregisterModel(e)),
+          ...served.map((e) => discovery.unregisterEndpoint(e)),
+        ];
+        await Promise.allSettled(leave);
+        const drainTimeoutMs = options.drainTimeoutMs ?? 0;
+        if (drainTimeoutMs > 0) await drain(drainTimeoutMs);
+        await plane.close();
+        await Promise.allSettled([store.close(), events.close()]);
+      })();
     },
   };
 }

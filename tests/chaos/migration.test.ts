@@ -89,7 +89,7 @@ describe(`request migration on ${currentRuntime()}`, () => {
     scenario((victim, t) => {
       victim.kill('SIGSTOP');
       // Resumed at cleanup, so it can exit.
-      t.defer(async () => void victim.kill('SIGCONT'));
+      t.defer(() => Promise.resolve(void victim.kill('SIGCONT')));
     }));
 });
 

@@ -316,4 +316,34 @@ export function requestPlaneContract(transport: string, factory: PlaneFixtureFac
       controller.abort();
       await seen.aborted();
     }));
+
+  test(`${transport}: drain() lets running streams finish and refuses new requests as cannot_connect`, () =>
+    withPlane({}, async ({ client, server }) => {
+      let release = () => {};
+      const gate = new Promise<void>((resolve) => release = resolve);
+      let started = 0;
+      const address = await serve(server, async function* () {
+        started++;
+        yield 'first';
+        await gate;
+        yield 'last';
+      });
+      const running = await client.send(address, request({}), { signal: signal() });
+      const iterator = running[Symbol.asyncIterator]();
+      assert.deepEqual(await iterator.next(), { done: false, value: 'first' });
+
+      let drained = false;
+      const draining = server.drain().then(() => void (drained = true));
+      await assert.rejects(
+        within(client.send(address, request({}), { signal: signal() }), 'send() to be refused'),
+        isPlaneError('cannot_connect'),
+      );
+      assert.equal(started, 1, 'the refused request never reached the handler');
+      assert.equal(drained, false, 'drain() waits for the running stream');
+
+      release();
+      assert.deepEqual(await iterator.next(), { done: false, value: 'last' });
+      assert.deepEqual(await iterator.next(), { done: true, value: undefined });
+      await within(draining, 'drain() to resolve');
+    }));
 }

@@ -99,8 +99,12 @@ describe(`etcd discovery across processes on ${currentRuntime()}`, () => {
       }
       const h = await health(frontend.url);
       assert.deepEqual(h?.endpoints, [
+        `dyn://${ns}.backend.cache_control`,
         `dyn://${ns}.backend.generate`,
+        `dyn://${ns}.backend.worker_kv_indexer_query`,
+        `dyn://${ns}.other.cache_control`,
         `dyn://${ns}.other.generate`,
+        `dyn://${ns}.other.worker_kv_indexer_query`,
       ]);
 
       // SIGTERM: the mocker revokes its leases before it exits, so its keys are gone at once...

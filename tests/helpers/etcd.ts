@@ -14,6 +14,10 @@ export interface PrivateEtcd {
   url: string;
   /** SIGKILL: no graceful shutdown. */
   kill(): Promise<void>;
+  /** SIGSTOP: etcd freezes; connections stay open and nothing answers. */
+  pause(): void;
+  /** SIGCONT after `pause()`. */
+  resume(): void;
   /** Starts it again on the same ports; `wipe` deletes its data first (a data-loss restart). */
   restart(options?: { wipe?: boolean }): Promise<void>;
   stop(): Promise<void>;
@@ -48,16 +52,23 @@ export async function startPrivateEtcd(): Promise<PrivateEtcd> {
       }
     }, { timeoutMs: 15_000, intervalMs: 50, what: `etcd on ${url}` });
   };
+  const running = () =>
+    child?.pid !== undefined && child.exitCode === null && child.signalCode === null;
+  const signal = (name: NodeJS.Signals) => {
+    if (running() && child?.pid !== undefined) process.kill(child.pid, name);
+  };
   const kill = async () => {
-    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      process.kill(child.pid, 'SIGKILL');
-    }
+    // A stopped process dies of SIGKILL too; SIGCONT first anyway, so nothing is left frozen.
+    signal('SIGKILL');
+    signal('SIGCONT');
     await exited;
   };
   await start();
   return {
     url,
     kill,
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
     async restart(options = {}) {
       await kill();
       if (options.wipe) await rm(join(dir, 'data'), { recursive: true, force: true });

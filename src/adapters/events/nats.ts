@@ -13,6 +13,9 @@ import { type EventPlaneHandleOptions, randomPublisherId, topicOf } from './mem.
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Events held while NATS is down; later ones are dropped (the KV router recovers gaps). */
+const MAX_HELD = 10_000;
+
 export interface NatsEventPlaneOptions extends NatsConnectionOptions, EventPlaneHandleOptions {}
 
 export interface NatsEventPlane extends EventPlane {
@@ -34,6 +37,20 @@ export function createNatsEventPlane(options: NatsEventPlaneOptions = {}): NatsE
   const onError = options.onError ?? ((error: unknown) => console.error(error));
   const subscriptions = new Set<{ cancel(): void }>();
   const pending = new Set<Promise<unknown>>();
+  // nats.ws discards what is published while it is disconnected: hold events until it is back,
+  // in order, then send them.
+  const held: { subject: string; bytes: Uint8Array }[] = [];
+  let droppedWhileDown = 0;
+  const sendHeld = (nc: NatsConnection) => {
+    for (const { subject, bytes } of held.splice(0)) nc.publish(subject, bytes);
+    if (droppedWhileDown > 0) {
+      onError(new Error(`NATS was down: dropped ${droppedWhileDown} events past ${MAX_HELD} held`));
+    }
+    droppedWhileDown = 0;
+  };
+  connector.onReconnect(() => {
+    connector.get().then(sendHeld).catch(onError);
+  });
   let sequence = 0;
   let closed = false;
   let used = false;
@@ -93,7 +110,13 @@ export function createNatsEventPlane(options: NatsEventPlaneOptions = {}): NatsE
         payload,
       };
       const bytes = encoder.encode(stringifyExactJson(envelope));
-      return track(connection().then((nc) => nc.publish(subject, bytes)));
+      return track(
+        connection().then((nc) => {
+          if (!connector.isDown()) return nc.publish(subject, bytes);
+          if (held.length < MAX_HELD) held.push({ subject, bytes });
+          else droppedWhileDown++;
+        }),
+      );
     },
 
     subscribe(subject, onEvent) {

@@ -23,19 +23,17 @@ export function cancelled(message: string): DOMException {
   return new DOMException(message, 'AbortError');
 }
 
-/** Prefixes of refusals meaning "try another instance later" (HTTP 503 on the frontend). */
-const OVERLOADED = ['Server overloaded:', 'Server unavailable:'];
-
 /**
- * A worker's refusal of a request, as the error `send()` rejects with: overload and shutdown are
- * `overloaded`, an endpoint it does not serve (a stale address) is `cannot_connect`, anything else
- * (decode errors, too large) is `protocol`.
+ * A worker's refusal of a request, as the error `send()` rejects with: overload is `overloaded`
+ * (HTTP 503 on the frontend); a worker shutting down and an endpoint it does not serve (a stale
+ * address) are `cannot_connect`, so the frontend tries another instance (the request never
+ * started); anything else (decode errors, too large) is `protocol`.
  */
 export function refusalError(text: string): PlaneError {
-  if (OVERLOADED.some((prefix) => text.startsWith(prefix))) {
-    return new PlaneError('overloaded', text);
+  if (text.startsWith('Server overloaded:')) return new PlaneError('overloaded', text);
+  if (text.startsWith('Server unavailable:') || text.startsWith('Unknown endpoint:')) {
+    return new PlaneError('cannot_connect', text);
   }
-  if (text.startsWith('Unknown endpoint:')) return new PlaneError('cannot_connect', text);
   return new PlaneError('protocol', text);
 }
 

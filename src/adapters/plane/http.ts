@@ -279,6 +279,12 @@ export function createHttpPlaneServer(options: HttpPlaneServerOptions): RequestP
       return { http: `http://${joinHostPort(advertiseHost, port)}${path}` };
     },
 
+    async drain(): Promise<void> {
+      // New requests get 503 "Server unavailable"; the listener stays up for the running streams.
+      closing = true;
+      await Promise.allSettled(inFlight.values());
+    },
+
     async close(): Promise<void> {
       closing = true;
       for (const controller of inFlight.keys()) {

@@ -30,7 +30,13 @@ import {
   type Subscription,
 } from 'nats.ws';
 import type { EndpointId, TransportAddress } from '../../core/discovery/types.ts';
-import { deferred, errorMessage, raceAbort, waitFor } from '../../core/plane/async.ts';
+import {
+  type Deferred,
+  deferred,
+  errorMessage,
+  raceAbort,
+  waitFor,
+} from '../../core/plane/async.ts';
 import { PlaneError, STREAM_ENDED_EARLY } from '../../core/plane/errors.ts';
 import { decodeRequest, encodeRequest, parseConnectionInfo } from '../../core/plane/messages.ts';
 import { openResponseStream, pumpResponses } from '../../core/plane/response-stream.ts';
@@ -83,32 +89,109 @@ export interface NatsConnectionOptions {
   connection?: NatsConnection;
   /** Connection name shown by the server. @default 'switchboard' */
   name?: string;
+  /**
+   * Wait between attempts to reconnect after the connection drops; attempts never stop, so a
+   * restarted server is found again however long it was gone.
+   * @default 500
+   */
+  reconnectWaitMs?: number;
+  /**
+   * Interval of the client's pings: two unanswered ones (a frozen server, a silent network
+   * partition) count as a dropped connection.
+   * @default 10000
+   */
+  pingIntervalMs?: number;
 }
 
-/** A lazily opened NATS connection that `close()` closes only if it opened it. */
+/**
+ * A lazily opened NATS connection that `close()` closes only if it opened it. The connection
+ * reconnects on its own (nats.ws re-sends its subscriptions, but discards whatever was published
+ * while it was down); `onDisconnect` listeners hear each drop and `ready()` waits for the
+ * reconnect. A connection found closed is replaced by a new one on the next `get()`.
+ */
 export function natsConnector(options: NatsConnectionOptions): {
   get(): Promise<NatsConnection>;
+  /** Calls `listener` each time the connection drops, until the returned function is called. */
+  onDisconnect(listener: () => void): () => void;
+  /** Calls `listener` each time the connection is back, until the returned function is called. */
+  onReconnect(listener: () => void): () => void;
+  /** True from a drop until the reconnect. */
+  isDown(): boolean;
+  /** Resolves at once while connected, else when the connection is back (or closed for good). */
+  ready(): Promise<void>;
+  /** When the connection last came back (`Date.now()`); 0 if it never dropped. */
+  reconnectedAt(): number;
   close(): Promise<void>;
 } {
   let opened: Promise<NatsConnection> | undefined;
+  let current: NatsConnection | undefined;
+  const listeners = new Set<() => void>();
+  const reconnectListeners = new Set<() => void>();
+  const watched = new WeakSet<NatsConnection>();
+  let down: Deferred<void> | undefined;
+  let reconnectedAt = 0;
+  const up = () => {
+    down?.resolve();
+    down = undefined;
+  };
+  const watch = (nc: NatsConnection) => {
+    if (watched.has(nc)) return;
+    watched.add(nc);
+    (async () => {
+      for await (const status of nc.status()) {
+        if (status.type === 'disconnect') {
+          down ??= deferred<void>();
+          for (const listener of [...listeners]) listener();
+        } else if (status.type === 'reconnect') {
+          reconnectedAt = Date.now();
+          up();
+          for (const listener of [...reconnectListeners]) listener();
+        }
+      }
+    })().catch(() => {}).finally(up);
+  };
   return {
     get() {
-      if (options.connection) return Promise.resolve(options.connection);
+      if (options.connection) {
+        watch(options.connection);
+        return Promise.resolve(options.connection);
+      }
+      if (current?.isClosed()) opened = current = undefined;
       if (!opened) {
         const opening = connect({
           servers: options.servers ?? DEFAULT_NATS_WS_SERVER,
           name: options.name ?? 'switchboard',
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: options.reconnectWaitMs ?? 500,
+          pingInterval: options.pingIntervalMs ?? 10_000,
         });
         opened = opening;
-        opening.catch(() => {
+        opening.then((nc) => {
+          if (opened !== opening) return;
+          current = nc;
+          watch(nc);
+        }, () => {
           if (opened === opening) opened = undefined;
         });
       }
       return opened;
     },
+    onDisconnect(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    onReconnect(listener) {
+      reconnectListeners.add(listener);
+      return () => reconnectListeners.delete(listener);
+    },
+    isDown: () => down !== undefined,
+    ready: () => down?.promise ?? Promise.resolve(),
+    reconnectedAt: () => reconnectedAt,
     async close() {
       const opening = opened;
-      opened = undefined;
+      opened = current = undefined;
+      listeners.clear();
+      reconnectListeners.clear();
       const connection = await opening?.catch(() => undefined);
       if (connection && !connection.isClosed()) await connection.close();
     },
@@ -150,6 +233,9 @@ function messageQueue() {
   };
 }
 
+/** After a reconnect, how soon a request that found no responders is sent again. */
+const NO_RESPONDERS_RETRY_MS = 100;
+
 interface NatsStreamInfo {
   control: string;
   liveness: string;
@@ -169,7 +255,16 @@ export function createNatsPlaneClient(options: NatsPlaneClientOptions = {}): Req
   const ackTimeoutMs = options.ackTimeoutMs ?? 5000;
   const livenessIntervalMs = options.livenessIntervalMs ?? 2000;
   const maxSize = options.maxMessageSize ?? MAX_MESSAGE_SIZE;
-  const active = new Set<(error: PlaneError) => void>();
+  /** One per request in flight: fails it because the connection is gone. */
+  const active = new Set<() => void>();
+  const dropAll = () => {
+    for (const drop of [...active]) drop();
+  };
+  // Frames in flight when the connection drops are lost (core NATS is at most once), and
+  // nothing numbers them: a stream that outlived a drop could silently miss tokens. Fail every
+  // open stream at once instead; the pipeline migrates or reports it, and new requests wait for
+  // the reconnect.
+  connector.onDisconnect(dropAll);
   let closed = false;
 
   let watched: NatsConnection | undefined;
@@ -186,9 +281,7 @@ export function createNatsPlaneClient(options: NatsPlaneClientOptions = {}): Req
     if (watched !== nc) {
       watched = nc;
       // Losing NATS for good ends every open stream.
-      nc.closed().then(() => {
-        for (const fail of active) fail(new PlaneError('disconnected', STREAM_ENDED_EARLY));
-      });
+      nc.closed().then(dropAll);
     }
     return nc;
   }
@@ -222,7 +315,18 @@ export function createNatsPlaneClient(options: NatsPlaneClientOptions = {}): Req
         nc.subscribe(info.liveness, { callback: (_error, message) => message.respond(Empty) }),
       ];
       const fail = (error: PlaneError) => queue.fail(error);
-      active.add(fail);
+      let acked = false;
+      const drop = () =>
+        fail(
+          acked
+            ? new PlaneError('disconnected', `${STREAM_ENDED_EARLY}: the NATS connection dropped`)
+            // The worker has sent nothing yet: another one may take the request.
+            : new PlaneError(
+              'cannot_connect',
+              `The NATS connection dropped before "${subject}" acknowledged the request`,
+            ),
+        );
+      active.add(drop);
       let probe: ReturnType<typeof setInterval> | undefined;
       const cancel = (how: string) => {
         try {
@@ -233,38 +337,57 @@ export function createNatsPlaneClient(options: NatsPlaneClientOptions = {}): Req
       };
       const release = () => {
         clearInterval(probe);
-        active.delete(fail);
+        active.delete(drop);
         for (const subscription of subscriptions) subscription.unsubscribe();
       };
 
       let handedOver = false;
       try {
-        const headers = natsHeaders();
-        for (const [key, value] of Object.entries(request.headers)) headers.set(key, value);
-        headers.set('request-id', request.id);
-        nc.publish(
-          subject,
-          encodeRequest({
-            id: request.id,
-            request_type: 'single_in',
-            response_type: 'many_out',
-            connection_info: { transport: 'nats_stream', info: JSON.stringify(info) },
-          }, request.body),
-          { reply: inbox, headers },
-        );
-        const ack = await waitFor(queue.next(), {
+        // nats.ws discards what is published while it is disconnected: wait for the reconnect.
+        await waitFor(connector.ready(), {
           signal,
           timeoutMs: ackTimeoutMs,
           onTimeout: () =>
             new PlaneError(
               'cannot_connect',
-              `Worker "${subject}" did not acknowledge the request within ${ackTimeoutMs} ms`,
+              `The NATS connection is down and did not come back within ${ackTimeoutMs} ms`,
             ),
         });
-        if (isNoResponders(ack)) {
-          throw new PlaneError('cannot_connect', `No worker listens on "${subject}"`);
+        const headers = natsHeaders();
+        for (const [key, value] of Object.entries(request.headers)) headers.set(key, value);
+        headers.set('request-id', request.id);
+        const payload = encodeRequest({
+          id: request.id,
+          request_type: 'single_in',
+          response_type: 'many_out',
+          connection_info: { transport: 'nats_stream', info: JSON.stringify(info) },
+        }, request.body);
+        const deadline = Date.now() + ackTimeoutMs;
+        for (;;) {
+          nc.publish(subject, payload, { reply: inbox, headers });
+          const ack = await waitFor(queue.next(), {
+            signal,
+            timeoutMs: Math.max(0, deadline - Date.now()),
+            onTimeout: () =>
+              new PlaneError(
+                'cannot_connect',
+                `Worker "${subject}" did not acknowledge the request within ${ackTimeoutMs} ms`,
+              ),
+          });
+          if (isNoResponders(ack)) {
+            // Just after a reconnect a live worker may not have re-subscribed yet: ask again
+            // until the ACK deadline.
+            const wait = Math.min(NO_RESPONDERS_RETRY_MS, deadline - Date.now());
+            if (Date.now() - connector.reconnectedAt() < ackTimeoutMs && wait > 0) {
+              await raceAbort(new Promise((resolve) => setTimeout(resolve, wait)), signal);
+              continue;
+            }
+            throw new PlaneError('cannot_connect', `No worker listens on "${subject}"`);
+          }
+          if (ack.data.length > 0) throw refusalError(textDecoder.decode(ack.data));
+          break;
         }
-        if (ack.data.length > 0) throw refusalError(textDecoder.decode(ack.data));
+        acked = true;
         // From the ACK on the worker listens on `control`; "no responders" there while the
         // stream is silent means it is gone.
         probe = setInterval(() => {
@@ -304,7 +427,7 @@ export function createNatsPlaneClient(options: NatsPlaneClientOptions = {}): Req
 
     async close(): Promise<void> {
       closed = true;
-      for (const fail of active) fail(new PlaneError('disconnected', STREAM_ENDED_EARLY));
+      dropAll();
       await connector.close();
     },
   };
@@ -327,6 +450,13 @@ export function createNatsPlaneServer(options: NatsPlaneServerOptions = {}): Req
   const endpoints = new Map<string, Subscription>();
   const inFlight = new Map<AbortController, Promise<void>>();
   let closing = false;
+  // What a handler sends while the connection is down may be lost, and the frontend fails its
+  // side of every stream when it sees the drop: stop the handlers rather than run them for nobody.
+  connector.onDisconnect(() => {
+    for (const controller of inFlight.keys()) {
+      controller.abort(cancelled('Request cancelled: the NATS connection dropped'));
+    }
+  });
 
   function onRequest(nc: NatsConnection, message: Msg, handler: EndpointHandler): void {
     const reply = message.reply;
@@ -403,6 +533,14 @@ export function createNatsPlaneServer(options: NatsPlaneServerOptions = {}): Req
       );
       await nc.flush();
       return { nats_tcp: subject };
+    },
+
+    async drain(): Promise<void> {
+      // Unsubscribed, new requests find no responders; any already queued get "Server unavailable".
+      closing = true;
+      for (const subscription of endpoints.values()) subscription.unsubscribe();
+      endpoints.clear();
+      await Promise.allSettled(inFlight.values());
     },
 
     async close(): Promise<void> {

@@ -476,6 +476,13 @@ export function createTcpPlaneServer(options: TcpPlaneServerOptions): RequestPla
       return { tcp: `${joinHostPort(advertiseHost, port)}/${path}` };
     },
 
+    async drain(): Promise<void> {
+      closing = true;
+      // New connections are refused; request frames on open ones get "Server unavailable".
+      await listener?.then((l) => l.close(), () => {});
+      await Promise.allSettled(inFlight.values());
+    },
+
     async close(): Promise<void> {
       closing = true;
       await listener?.then((l) => l.close(), () => {});

@@ -2,7 +2,7 @@
  * Request migration (`--migration-limit N`, runtime reference §5.2): when a worker is lost, the
  * request continues on another worker. A lost worker is a stream that broke before its finish
  * (connection lost, or ended without the completion marker), a worker that could not be reached,
- * or a worker that left discovery while streaming. The new attempt carries the prompt plus every
+ * or a worker that left discovery and stopped streaming. The new attempt carries the prompt plus every
  * token generated so far and `max_tokens` reduced by them, so the client's stream goes on with no
  * gap and no repeat; usage is reported against the original prompt. A cancelled request is never
  * migrated; after N migrations the error reaches the client (an error event mid-stream).
@@ -35,7 +35,14 @@ function migratable(error: unknown): boolean {
   return false;
 }
 
-/** A worker left discovery while it was streaming: the attempt is abandoned and migrated. */
+/**
+ * A worker that left discovery may be draining (it deregisters first, then finishes its
+ * streams) or dead (its lease expired): its stream is abandoned and migrated only once it has
+ * also sent nothing for this long.
+ */
+const GONE_STALL_MS = 2000;
+
+/** A worker left discovery and stalled while it was streaming: the attempt is migrated. */
 const workerGone = (id: string) =>
   new PlaneError('disconnected', `${STREAM_ENDED_EARLY}: worker ${id} left discovery`);
 
@@ -65,13 +72,23 @@ export async function dispatchMigratable(
     if (call.signal.aborted) onClient();
     else call.signal.addEventListener('abort', onClient, { once: true });
     let instanceId: string | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const progress = { at: core.monotonic() };
+    const watchdog = () => {
+      timer = undefined;
+      if (controller.signal.aborted || !instanceId) return;
+      const idle = core.monotonic() - progress.at;
+      if (idle >= GONE_STALL_MS) controller.abort(workerGone(instanceId));
+      else timer = setTimeout(watchdog, GONE_STALL_MS - idle);
+    };
     const stopWatching = core.models.onChange((names) => {
-      if (!instanceId || !names.includes(model.name)) return;
+      if (!instanceId || timer || !names.includes(model.name)) return;
       const live = core.models.instances(model.name).some((i) => i.instanceId === instanceId);
-      if (!live) controller.abort(workerGone(instanceId));
+      if (!live) timer = setTimeout(watchdog, GONE_STALL_MS);
     });
     const release = () => {
       stopWatching();
+      if (timer) clearTimeout(timer);
       call.signal.removeEventListener('abort', onClient);
     };
     try {
@@ -82,7 +99,7 @@ export async function dispatchMigratable(
         request,
       );
       instanceId = dispatched.instance.instanceId;
-      return { dispatched, release };
+      return { dispatched, release, progress };
     } catch (error) {
       release();
       throw error;
@@ -119,6 +136,7 @@ export async function dispatchMigratable(
         try {
           for await (const item of current.dispatched.stream) {
             const output = item as LLMEngineOutput;
+            current.progress.at = core.monotonic();
             if (output?.finish_reason === 'cancelled' && !call.signal.aborted) {
               // The engine shut down under the request (Dynamo's EngineShutdown): migratable.
               throw new PlaneError(

@@ -56,6 +56,13 @@ export interface RequestPlaneServer {
     instanceId: string,
     handler: EndpointHandler,
   ): Promise<TransportAddress>;
+  /**
+   * Stops taking requests and waits for the running ones: a request that arrives from now on is
+   * refused as "Server unavailable: ..." (the client's `send()` rejects with kind
+   * `cannot_connect`, so the frontend tries another instance), while streams already accepted
+   * run to their end. Resolves once no handler is running. `close()` may follow at any time.
+   */
+  drain(): Promise<void>;
   /** Stops accepting requests; in-flight handlers are aborted. */
   close(): Promise<void>;
 }
