@@ -1,7 +1,8 @@
 /**
  * Generates what is derived from the code, or with `--check` fails when a committed copy drifted:
  * - routes/_manifest.gen.ts: static imports of every route module (file path = URL path, checked);
- * - openapi/openapi.json: the document GET /openapi.json serves with the default configuration;
+ * - openapi/openapi.json: the document GET /openapi.json serves with the default configuration
+ *   plus the opt-in APIs (`--enable-anthropic-api`);
  * - README.md's configuration table, between its config markers.
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
@@ -108,7 +109,8 @@ const manifest = [
 ].join('\n');
 await emit('routes/_manifest.gen.ts', manifest, drift);
 
-const resolved = resolveConfig({ argv: [], env: {} });
+// Opt-in APIs are switched on so that the snapshot documents every route the server can serve.
+const resolved = resolveConfig({ argv: ['--enable-anthropic-api'], env: {} });
 if (!resolved.ok) throw new Error(resolved.errors.join('\n'));
 const core = createCore(
   { logger: silentLogger, metrics: createPromMetricFactory() },

@@ -233,7 +233,7 @@ describe('request ids and paths', () => {
   });
 
   test('/openapi.json is OpenAPI 3.1 listing every manifest route but the hidden asset one', async () => {
-    const { app } = testApp();
+    const { app } = testApp({ argv: ['--enable-anthropic-api'] });
     const doc = await (await app.request('/openapi.json')).json() as {
       openapi: string;
       paths: Record<string, Record<string, unknown>>;

@@ -65,8 +65,12 @@ export function sseResponse(
         });
       }
       if (!disconnected) {
-        await stream.writeSSE({ data: JSON.stringify(toErrorBody(error, c.get('surface'))) })
-          .catch(() => {});
+        const surface = c.get('surface');
+        await stream.writeSSE({
+          data: JSON.stringify(toErrorBody(error, surface)),
+          // Anthropic's clients read an error only from a frame named `error`.
+          ...(surface === 'anthropic' ? { event: 'error' } : {}),
+        }).catch(() => {});
       }
       options.onEnd({ error, disconnected });
     }
