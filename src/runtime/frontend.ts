@@ -26,6 +26,7 @@ import { serve, type ServerHandle } from './serve.ts';
 import type { EventPlane } from '../core/events/types.ts';
 import { subjectSegment } from '../worker/runtime.ts';
 import { createKvEventSink } from './kv-event-pool.ts';
+import { type RunningKserve, startKserveServer } from './kserve.ts';
 
 export interface FrontendOptions {
   /** Route modules to mount. @default the generated manifest */
@@ -41,6 +42,8 @@ export interface FrontendOptions {
 export interface RunningFrontend {
   core: Core;
   server: ServerHandle;
+  /** The KServe gRPC server, with `--kserve-grpc-server`. */
+  kserve?: RunningKserve;
   /** Drains in-flight requests (up to the configured timeout), then closes everything. */
   shutdown(reason: string): Promise<void>;
 }
@@ -168,6 +171,16 @@ export async function startFrontend(
     await store.close().catch(() => {});
     throw error;
   }
+  let kserve: RunningKserve | undefined;
+  if (config.kserveGrpcServer) {
+    try {
+      kserve = await startKserveServer(core, { config, logger });
+    } catch (error) {
+      await server.forceClose();
+      await store.close().catch(() => {});
+      throw error;
+    }
+  }
   // Load each new model's tokenizer as soon as it appears, not on its first request.
   core.models.onChange((names) => {
     for (const name of names) {
@@ -205,11 +218,12 @@ export async function startFrontend(
       const timedOut = new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(true), timeoutMs);
       });
-      const late = await Promise.race([server.drain().then(() => false), timedOut]);
+      const drained = Promise.all([server.drain(), kserve?.drain()]);
+      const late = await Promise.race([drained.then(() => false), timedOut]);
       clearTimeout(timer);
       if (late) {
         logger.warn('drain timeout reached: closing the remaining connections');
-        await server.forceClose();
+        await Promise.all([server.forceClose(), kserve?.forceClose()]);
       }
       watching.abort();
       await Promise.allSettled([
@@ -224,7 +238,7 @@ export async function startFrontend(
       core.lifecycle.stop();
       logger.info('shutdown complete');
     })();
-  return { core, server, shutdown };
+  return { core, server, kserve, shutdown };
 }
 
 /** The CLI path: start, then exit 0 once a signal's graceful shutdown has finished. */
