@@ -142,6 +142,20 @@ export const mockerSchema = z.object({
     description: 'Length of the vectors in embedding mode',
     group: G_ENGINE,
   }),
+  images: o.opt(values.bool(false), {
+    flag: 'images',
+    env: ['DYN_MOCKER_IMAGES'],
+    description:
+      'Serve an image model (model type Images): deterministic PNGs of at most 64x64 pixels for /v1/images/generations',
+    group: G_ENGINE,
+  }),
+  videos: o.opt(values.bool(false), {
+    flag: 'videos',
+    env: ['DYN_MOCKER_VIDEOS'],
+    description:
+      'Serve a video model (model type Videos): deterministic motion-JPEG clips of at most 64 pixels wide for /v1/videos*',
+    group: G_ENGINE,
+  }),
   disaggregationMode: o.opt(values.oneOf(['agg', 'prefill', 'decode'] as const).default('agg'), {
     flag: 'disaggregation-mode',
     env: ['DYN_MOCKER_DISAGGREGATION_MODE'],

@@ -21,6 +21,7 @@ import {
 } from '../core/protocols/worker.ts';
 import { encodeEmbedding } from '../core/embedding-codec.ts';
 import { embedTokens } from './engine/embedding.ts';
+import { imageHandler, videoHandler } from './media/media.ts';
 import {
   createWorkerRuntime,
   type WorkerCloseOptions,
@@ -66,11 +67,23 @@ export async function startMocker(
   const eos = eosTokenIdsOf(files);
   const endpoint = mockerEndpoint(config);
   const mode = disaggregationMode(config);
+  const modalities = [config.embedding, config.images, config.videos].filter(Boolean).length;
+  if (modalities > 1) throw new Error('--embedding, --images and --videos exclude each other');
+  /** Image and video workers: no engine, no KV cache, one handler. */
+  const media = config.images
+    ? imageHandler({ seed: config.seed, clock: ports.clock, speedupRatio: config.speedupRatio })
+    : config.videos
+    ? videoHandler({ seed: config.seed, clock: ports.clock, speedupRatio: config.speedupRatio })
+    : undefined;
   const card = await modelCardFor(files, {
     name: config.modelName,
     kvCacheBlockSize: config.blockSize,
     modelTypes: config.embedding
       ? ['Embedding']
+      : config.images
+      ? ['Images']
+      : config.videos
+      ? ['Videos']
       : mode === 'prefill'
       ? ['Prefill']
       : ['Chat', 'Completions'],
@@ -202,8 +215,18 @@ export async function startMocker(
       yield { data: { pinned_blocks: Math.max(0, ...pinned) } };
     };
     try {
-      await runtime.serve(endpoint, config.embedding ? embed : generate, card);
-      if (!config.embedding && config.enablePrefixCaching) {
+      const counted: EndpointHandler | undefined = media &&
+        async function* (body, context) {
+          served++;
+          active++;
+          try {
+            yield* media(body, context);
+          } finally {
+            active--;
+          }
+        };
+      await runtime.serve(endpoint, counted ?? (config.embedding ? embed : generate), card);
+      if (!config.embedding && !media && config.enablePrefixCaching) {
         await runtime.serveKvQuery(endpoint);
         await runtime.serve({ ...endpoint, endpoint: 'cache_control' }, cacheControl);
       }

@@ -10,7 +10,9 @@ export type EndpointLabel =
   | 'completions'
   | 'embeddings'
   | 'responses'
-  | 'anthropic_messages';
+  | 'anthropic_messages'
+  | 'images'
+  | 'videos';
 export type ErrorType =
   | ''
   | 'validation'
