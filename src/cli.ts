@@ -7,12 +7,12 @@
  *   switchboard register --url URL --model-name M   a plain OpenAI-compatible server as a worker
  */
 import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runMain } from 'citty';
-import { type Config, OPTIONS, resolveConfig } from './core/config.ts';
+import { OPTIONS, resolveConfig } from './core/config.ts';
 import { createJsonLogger, type Logger } from './core/logger.ts';
 import type { OptionInfo, OptionsResult } from './core/options.ts';
 import { MOCKER_OPTIONS, resolveMockerConfig } from './mocker/config.ts';
-import { DEMO_DEFAULTS, type DemoOptions, runDemo } from './runtime/demo.ts';
-import { runFrontend } from './runtime/frontend.ts';
+import { DEMO_DEFAULTS, type DemoOptions, runDemo, startDemo } from './runtime/demo.ts';
+import { runFrontend, startFrontend } from './runtime/frontend.ts';
 import {
   argv as hostArgv,
   env as hostEnv,
@@ -22,6 +22,7 @@ import {
   writeStdout,
 } from './runtime/host.ts';
 import { InfraUnavailableError } from './runtime/infra.ts';
+import { interactiveConfig, interactiveLogger, runInteractive } from './runtime/interactive.ts';
 import { startMockerProcess } from './runtime/mocker.ts';
 import { ModelDirError } from './runtime/model-dir.ts';
 import { startRegistration } from './runtime/register.ts';
@@ -91,15 +92,8 @@ async function reportStartup(work: () => Promise<unknown>): Promise<void> {
   }
 }
 
-function refuseUnbuilt(config: Config): void {
-  if (config.interactive || config.kserveGrpcServer) {
-    const flag = config.interactive ? '--interactive' : '--kserve-grpc-server';
-    writeStderr(
-      `switchboard: ${flag} is not available in this version; run without it to serve HTTP.\n`,
-    );
-    exit(2);
-  }
-}
+/** The simulated model writes random text: `demo -i` keeps each answer short. */
+const DEMO_INTERACTIVE_MAX_TOKENS = 100;
 
 const logger = () => createJsonLogger({ write: writeStderr });
 
@@ -116,8 +110,18 @@ const frontend = defineCommand({
     const env = hostEnv();
     const log = logger();
     const config = orExit(resolveConfig({ argv: rawArgs, env }), log);
-    refuseUnbuilt(config);
-    await reportStartup(() => runFrontend(config, { env, logger: log }));
+    if (!config.interactive) {
+      return await reportStartup(() => runFrontend(config, { env, logger: log }));
+    }
+    await reportStartup(async () => {
+      const running = await startFrontend(interactiveConfig(config), {
+        env,
+        logger: interactiveLogger(),
+      });
+      await runInteractive({ core: running.core, close: running.shutdown }, {
+        model: config.modelName,
+      });
+    });
   },
 });
 
@@ -134,7 +138,20 @@ const mocker = defineCommand({
     const config = orExit(resolveMockerConfig({ argv: rawArgs, env }), log);
     await reportStartup(async () => {
       const running = await startMockerProcess(config, { env, logger: log });
-      onShutdownSignal(() => void running.close().then(() => exit(0)));
+      // Leave discovery, let in-flight streams finish, then exit; a second signal exits at once.
+      onShutdownSignal((signal) => {
+        const drainTimeoutMs = config.workerGracefulShutdownTimeout * 1000;
+        const inFlight = running.workers.reduce((sum, w) => sum + w.activeRequests(), 0);
+        log.info('shutdown started', {
+          signal,
+          in_flight: inFlight,
+          drain_timeout_ms: drainTimeoutMs,
+        });
+        void running.close({ drainTimeoutMs }).then(() => {
+          log.info('shutdown complete');
+          exit(0);
+        });
+      });
     });
   },
 });
@@ -191,8 +208,18 @@ const demo = defineCommand({
         : resolved,
       log,
     );
-    refuseUnbuilt(config);
-    await reportStartup(() => runDemo(config, split.demo, { env, logger: log }));
+    if (!config.interactive) {
+      return await reportStartup(() => runDemo(config, split.demo, { env, logger: log }));
+    }
+    await reportStartup(async () => {
+      const running = await startDemo(interactiveConfig(config), split.demo, {
+        env,
+        logger: interactiveLogger(),
+      });
+      await runInteractive({ core: running.frontend.core, close: running.close }, {
+        maxTokens: DEMO_INTERACTIVE_MAX_TOKENS,
+      });
+    });
   },
 });
 

@@ -110,6 +110,7 @@ describe('resolveConfig()', () => {
         'request-plane',
         'event-plane',
         'kserve-grpc-server',
+        'kserve-grpc-port',
         'grpc-metrics-port',
         'metrics-prefix',
         'dump-config-to',
@@ -202,6 +203,21 @@ describe('resolveConfig()', () => {
 
   test('an empty environment variable counts as unset', () => {
     assert.equal(ok([], { DYN_HTTP_PORT: '' }).config.httpPort, 8000);
+  });
+
+  test('--dyn-chat-processor vllm is refused with the reason; dynamo is the built-in one', () => {
+    assert.equal(ok(['--dyn-chat-processor', 'dynamo']).config.dynChatProcessor, 'dynamo');
+    for (
+      const e of [
+        errors(['--dyn-chat-processor', 'vllm']),
+        errors([], { DYN_CHAT_PROCESSOR: 'vllm' }),
+      ]
+    ) {
+      assert.match(
+        e.join(),
+        /--dyn-chat-processor \(DYN_CHAT_PROCESSOR\): "vllm" runs vLLM's own Python/,
+      );
+    }
   });
 });
 

@@ -361,11 +361,18 @@ export const configSchema = z.object({
     description: 'Start the KServe gRPC v2 server',
     group: G_KSERVE,
   }),
-  grpcMetricsPort: o.opt(values.port().default(8788), {
+  kserveGrpcPort: o.opt(values.int(0, 65535).default(8787), {
+    flag: 'kserve-grpc-port',
+    env: ['DYN_KSERVE_GRPC_PORT'],
+    hint: 'port',
+    description: 'KServe gRPC listen port, on --http-host (0: any free port)',
+    group: G_KSERVE,
+  }),
+  grpcMetricsPort: o.opt(values.int(0, 65535).default(8788), {
     flag: 'grpc-metrics-port',
     env: ['DYN_GRPC_METRICS_PORT'],
     hint: 'port',
-    description: 'HTTP metrics port of the gRPC service',
+    description: 'HTTP metrics port of the gRPC service (0: any free port)',
     group: G_KSERVE,
   }),
 
@@ -396,13 +403,14 @@ export const configSchema = z.object({
     flag: 'dyn-chat-processor',
     env: ['DYN_CHAT_PROCESSOR'],
     hint: CHAT_PROCESSORS.join('|'),
-    description: 'Chat processor',
+    description: 'Chat processor: dynamo, the built-in pipeline (vllm is refused: no vLLM here)',
     group: G_EXP,
   }),
   dynDebugPerf: o.opt(values.bool(false), {
     flag: 'dyn-debug-perf',
     env: ['DYN_DEBUG_PERF'],
-    description: 'Log per-function preprocessing timings',
+    description:
+      'Log one line of per-stage timings (template, tokenize, dispatch, ...) per request',
     group: G_EXP,
   }),
   dynPreprocessWorkers: o.opt(values.int(0, 1024).default(0), {
@@ -468,6 +476,14 @@ export function resolveConfig(sources: ConfigSources): ConfigResult {
           ? ['tlsCertPath', 'tlsKeyPath']
           : ['tlsKeyPath', 'tlsCertPath'];
         errors.push(`${label(missing)}: required when ${label(given)} is set (HTTPS needs both)`);
+      }
+      if (raw.dynChatProcessor === 'vllm') {
+        errors.push(
+          `${label('dynChatProcessor')}: "vllm" runs vLLM's own Python preprocessing ` +
+            '(its renderer, input and output processors, tool and reasoning parsers) inside ' +
+            'the frontend, and Switchboard has no Python or vLLM to run it; use "dynamo" ' +
+            '(the built-in pipeline). See docs/preprocessing.md#chat-processors',
+        );
       }
       const routerMode = raw.routerMode ?? 'round-robin';
       if (toBool(raw.enableCacheControl) === true && routerMode !== 'kv') {

@@ -6,7 +6,7 @@
 import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/logger.ts';
 import { resolveMockerConfig } from '../mocker/config.ts';
-import { startFrontend } from './frontend.ts';
+import { type RunningFrontend, startFrontend } from './frontend.ts';
 import { createLocalBus, type Env } from './infra.ts';
 import { startMockerProcess } from './mocker.ts';
 import { exit, onShutdownSignal } from './host.ts';
@@ -29,11 +29,18 @@ export const DEMO_DEFAULTS: DemoOptions = {
   speedupRatio: 1,
 };
 
-export async function runDemo(
+export interface RunningDemo {
+  frontend: RunningFrontend;
+  /** Shuts the frontend down (draining), then the workers. */
+  close(reason: string): Promise<void>;
+}
+
+/** Starts the frontend and the workers; `runDemo` and `switchboard demo -i` use it. */
+export async function startDemo(
   config: Config,
   demo: DemoOptions,
   options: { env: Env; logger: Logger },
-) {
+): Promise<RunningDemo> {
   const local = createLocalBus();
   const frontend = await startFrontend({ ...config, discoveryBackend: 'mem' }, {
     ...options,
@@ -58,11 +65,22 @@ export async function runDemo(
   });
   if (!mockerConfig.ok) throw new Error(mockerConfig.errors.join('\n'));
   const mocker = await startMockerProcess(mockerConfig.config, { ...options, local });
-  onShutdownSignal((signal) => {
-    void (async () => {
-      await frontend.shutdown(signal);
-      await mocker.close();
-      exit(0);
-    })();
-  });
+  let closing: Promise<void> | undefined;
+  return {
+    frontend,
+    close: (reason) =>
+      closing ??= (async () => {
+        await frontend.shutdown(reason);
+        await mocker.close();
+      })(),
+  };
+}
+
+export async function runDemo(
+  config: Config,
+  demo: DemoOptions,
+  options: { env: Env; logger: Logger },
+) {
+  const running = await startDemo(config, demo, options);
+  onShutdownSignal((signal) => void running.close(signal).then(() => exit(0)));
 }

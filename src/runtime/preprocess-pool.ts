@@ -81,7 +81,13 @@ export interface SerializedError {
   promptLength?: number;
 }
 export type PoolReply =
-  | { id: number; ok: true; prompt?: string; tokenIds: Uint32Array }
+  | {
+    id: number;
+    ok: true;
+    prompt?: string;
+    tokenIds: Uint32Array;
+    timings?: RenderedPrompt['timings'];
+  }
   | { id: number; ok: false; error: SerializedError };
 export type WorkerStatus = { status: 'ready' } | { status: 'failed'; error: SerializedError };
 
@@ -277,7 +283,8 @@ export async function createPreprocessPool(
     contextLength: preprocessor.contextLength,
     async renderChat(request) {
       const reply = await call({ id: nextId++, op: 'renderChat', request });
-      return { prompt: reply.prompt ?? '', tokenIds: Array.from(reply.tokenIds) };
+      const { timings } = reply;
+      return { prompt: reply.prompt ?? '', tokenIds: Array.from(reply.tokenIds), timings };
     },
     async tokenizePrompt(text) {
       const reply = await call({ id: nextId++, op: 'tokenizePrompt', text });

@@ -28,8 +28,8 @@ try {
     let reply: PoolReply;
     try {
       if (call.op === 'renderChat') {
-        const { prompt, tokenIds } = preprocessor.renderChat(call.request);
-        reply = { id: call.id, ok: true, prompt, tokenIds: Uint32Array.from(tokenIds) };
+        const { prompt, tokenIds, timings } = preprocessor.renderChat(call.request);
+        reply = { id: call.id, ok: true, prompt, tokenIds: Uint32Array.from(tokenIds), timings };
       } else {
         const tokenIds = Uint32Array.from(preprocessor.tokenizePrompt(call.text));
         reply = { id: call.id, ok: true, tokenIds };

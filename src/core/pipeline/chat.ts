@@ -38,6 +38,7 @@ import {
 import { defaultMaxTokens } from '../preprocess/preprocessor.ts';
 import { startPassthrough } from './passthrough.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
+import { startPerfTrace, traced } from './perf.ts';
 
 export interface CallContext {
   requestId: string;
@@ -48,6 +49,11 @@ export interface CallContext {
   nvext?: NvExt;
   /** The metrics `endpoint` label. @default the route's own (chat_completions / completions) */
   endpoint?: EndpointLabel;
+  /**
+   * Put the matched stop string or stop id in a finishing chat choice as `stop_reason` (vLLM's
+   * field), for translators that report it (Anthropic's `stop_sequence`). @default false
+   */
+  stopReasons?: boolean;
 }
 
 /** A started request: chunks to stream (or fold), and the metric guard to close. */
@@ -276,7 +282,10 @@ export async function startChat(
           metrics,
         };
       }
+      const endpoint = call.endpoint ?? 'chat_completions';
+      const perf = startPerfTrace(core, { requestId: call.requestId, model: model.name, endpoint });
       const pre = await core.preprocessors.get(model);
+      perf?.mark('load');
       const rendered = await pre.renderChat({
         messages: request.messages as Parameters<typeof pre.renderChat>[0]['messages'],
         tools: request.tools ?? undefined,
@@ -284,6 +293,8 @@ export async function startChat(
         chat_template_args: request.chat_template_args ?? undefined,
         use_raw_prompt: call.nvext?.use_raw_prompt ?? undefined,
       });
+      perf?.mark('preprocess');
+      perf?.rendered(rendered);
       const promptIds = call.nvext?.token_data ?? rendered.tokenIds;
       const contextLength = model.contextLength ?? pre.contextLength;
       const asked = request.max_completion_tokens ?? request.max_tokens ?? undefined;
@@ -297,7 +308,7 @@ export async function startChat(
       const n = request.n ?? 1;
       const generation = await startGeneration(core, {
         model,
-        tokenizer: pre.tokenizer,
+        tokenizer: perf?.tokenizer(pre.tokenizer) ?? pre.tokenizer,
         eosTokenIds: pre.eosTokenIds,
         choices: Array.from({ length: n }, (_, index) => ({ index, promptIds })),
         params: paramsOf(request, {
@@ -308,6 +319,7 @@ export async function startChat(
         requestId: call.requestId,
         headers: call.headers,
       }, call.signal);
+      perf?.mark('dispatch');
 
       const id = `chatcmpl-${call.requestId}`;
       const created = Math.floor(core.now() / 1000);
@@ -332,6 +344,9 @@ export async function startChat(
             delta,
             logprobs,
             finish_reason: event.finishReason ?? null,
+            ...(call.stopReasons && event.stopReason !== undefined
+              ? { stop_reason: event.stopReason }
+              : {}),
           }],
           ...(includeUsage ? { usage: null } : {}),
         } as ChatCompletionChunk;
@@ -342,7 +357,8 @@ export async function startChat(
           yield { ...base, choices: [], usage: usageOf(generation.usage()) } as ChatCompletionChunk;
         }
       })();
-      return { id, created, model: model.name, chunks, usage: generation.usage, metrics };
+      const timed = traced(perf, chunks, () => usageOf(generation.usage()));
+      return { id, created, model: model.name, chunks: timed, usage: generation.usage, metrics };
     },
   );
 }
@@ -419,11 +435,18 @@ export async function startCompletion(
           metrics,
         };
       }
+      const perf = startPerfTrace(core, {
+        requestId: call.requestId,
+        model: model.name,
+        endpoint: 'completions',
+      });
       const pre = await core.preprocessors.get(model);
+      perf?.mark('load');
       const prompts = promptsOf(request.prompt);
       const tokenized = await Promise.all(
         prompts.map((p) => typeof p === 'string' ? pre.tokenizePrompt(p) : Promise.resolve(p)),
       );
+      perf?.mark('preprocess');
       const contextLength = model.contextLength ?? pre.contextLength;
       const asked = request.max_tokens ?? undefined;
       const longest = Math.max(...tokenized.map((t) => t.length));
@@ -436,7 +459,7 @@ export async function startCompletion(
       );
       const generation = await startGeneration(core, {
         model,
-        tokenizer: pre.tokenizer,
+        tokenizer: perf?.tokenizer(pre.tokenizer) ?? pre.tokenizer,
         eosTokenIds: pre.eosTokenIds,
         choices,
         params: paramsOf(request, {
@@ -447,6 +470,7 @@ export async function startCompletion(
         requestId: call.requestId,
         headers: call.headers,
       }, call.signal);
+      perf?.mark('dispatch');
 
       const id = `cmpl-${call.requestId}`;
       const created = Math.floor(core.now() / 1000);
@@ -487,7 +511,8 @@ export async function startCompletion(
           } as unknown as CompletionResponse;
         }
       })();
-      return { id, created, model: model.name, chunks, usage: generation.usage, metrics };
+      const timed = traced(perf, chunks, () => usageOf(generation.usage()));
+      return { id, created, model: model.name, chunks: timed, usage: generation.usage, metrics };
     },
   );
 }

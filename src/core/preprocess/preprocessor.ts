@@ -28,6 +28,8 @@ export interface ChatPromptRequest {
 export interface RenderedPrompt {
   prompt: string;
   tokenIds: number[];
+  /** Milliseconds spent rendering the template and tokenizing (for `--dyn-debug-perf`). */
+  timings?: { templateMs: number; tokenizeMs: number };
 }
 
 export interface ModelPreprocessor {
@@ -139,6 +141,7 @@ export async function loadModelPreprocessor(files: ModelDirFiles): Promise<Model
     eosTokenIds: eosTokenIdsOf(files),
     contextLength,
     renderChat(request) {
+      const start = performance.now();
       let prompt: string;
       if (request.use_raw_prompt) {
         prompt = request.messages.map((m) => textOf(m.content)).join('\n');
@@ -155,7 +158,10 @@ export async function loadModelPreprocessor(files: ModelDirFiles): Promise<Model
         });
       }
       // The template wrote the special tokens already.
-      return { prompt, tokenIds: encode(prompt, false) };
+      const rendered = performance.now();
+      const tokenIds = encode(prompt, false);
+      const timings = { templateMs: rendered - start, tokenizeMs: performance.now() - rendered };
+      return { prompt, tokenIds, timings };
     },
     tokenizePrompt(text) {
       return encode(text, true);
