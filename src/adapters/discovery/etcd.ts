@@ -339,3 +339,77 @@ export async function createEtcdStore(options: EtcdStoreOptions = {}): Promise<K
     },
   };
 }
+
+export interface EtcdReaderOptions {
+  /** Client URLs, a list or comma-separated. @default 'http://127.0.0.1:2379' */
+  endpoints?: string | readonly string[];
+  /** Deadline of each range request. @default 5000 */
+  requestTimeoutMs?: number;
+  /** @default globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+/**
+ * A read-only view of etcd for hosts with no long-lived process (the edge profile): `list()` is
+ * one range request per call; no lease, no keepalive, no timers, no watch. Writes and `watch()`
+ * throw `EtcdError`; `close()` does nothing. Its `instanceId` is `0` (it owns no keys).
+ */
+export function createEtcdReader(options: EtcdReaderOptions = {}): KvStore {
+  const rawEndpoints = options.endpoints ?? 'http://127.0.0.1:2379';
+  const urls = (typeof rawEndpoints === 'string' ? rawEndpoints.split(',') : [...rawEndpoints])
+    .map((u) => u.trim().replace(/\/+$/, ''))
+    .filter((u) => u !== '');
+  if (urls.length === 0) throw new EtcdError('No etcd endpoint configured');
+  const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
+  const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
+  let preferred = 0;
+  const readOnly = () =>
+    Promise.reject(new EtcdError('This etcd handle is read-only (edge profile)'));
+
+  async function range(prefix: string): Promise<RangeResponse> {
+    let lastError: unknown;
+    for (let i = 0; i < urls.length; i++) {
+      const index = (preferred + i) % urls.length;
+      let response: Response;
+      try {
+        response = await doFetch(`${urls[index]}/v3/kv/range`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(rangeOf(prefix)),
+          signal: AbortSignal.timeout(requestTimeoutMs),
+        });
+      } catch (error) {
+        lastError = error;
+        continue;
+      }
+      preferred = index;
+      const text = await response.text();
+      if (!response.ok) {
+        throw new EtcdError(`etcd refused /v3/kv/range: HTTP ${response.status} ${text}`);
+      }
+      try {
+        return JSON.parse(text) as RangeResponse;
+      } catch (cause) {
+        throw new EtcdError('etcd answered /v3/kv/range with malformed JSON', { cause });
+      }
+    }
+    throw new EtcdError(`Cannot reach etcd at "${urls.join(',')}"`, { cause: lastError });
+  }
+
+  return {
+    instanceId: '0',
+    create: readOnly,
+    put: readOnly,
+    delete: readOnly,
+    async list(prefix) {
+      const reply = await range(prefix);
+      return (reply.kvs ?? [])
+        .map((kv) => ({ key: decodeBase64(kv.key), value: decodeBase64(kv.value ?? '') }))
+        .filter((e) => matchesPrefix(e.key, prefix));
+    },
+    watch() {
+      throw new EtcdError('This etcd handle cannot watch (edge profile): poll list() instead');
+    },
+    close: () => Promise.resolve(),
+  };
+}

@@ -56,12 +56,22 @@ export interface ModelWatcherOptions {
 const sourceName = (s: CardSource) =>
   `${s.namespace}/${s.component}/${s.endpoint}/${s.instanceId}${s.suffix ? `/${s.suffix}` : ''}`;
 
+/** What both the watcher and the edge poller do to the registry: filter, parse, override, log. */
+export interface RegistryWriter {
+  addCard(source: CardSource, json: unknown): void;
+  removeCard(source: CardSource): void;
+  setInstance(instance: WorkerInstance): void;
+  removeInstance(endpoint: EndpointId, instanceId: string): void;
+}
+
 /**
- * Loads the current cards and instances, then follows changes in the background until `signal`
- * aborts. Resolves once the initial state is in the registry (the frontend is then ready).
+ * Applies discovery records to `registry` with the frontend's namespace filter and card overrides,
+ * logging what is added, removed or refused; with `metrics`, keeps the per-model gauges current.
  */
-export async function startModelWatcher(options: ModelWatcherOptions): Promise<void> {
-  const { feed, registry, config, logger, signal } = options;
+export function createRegistryWriter(
+  options: Pick<ModelWatcherOptions, 'registry' | 'config' | 'logger' | 'metrics'>,
+): RegistryWriter {
+  const { registry, config, logger } = options;
   const filter = namespaceFilter({
     namespace: config.namespace,
     namespacePrefix: config.namespacePrefix,
@@ -109,11 +119,28 @@ export async function startModelWatcher(options: ModelWatcherOptions): Promise<v
       for (const name of names) publishModelGauges(metrics, registry, name);
     });
   }
+  return {
+    addCard,
+    removeCard,
+    setInstance(instance) {
+      if (wanted(instance.endpoint.namespace)) registry.setInstance(instance);
+    },
+    removeInstance: (endpoint, instanceId) => registry.removeInstance(endpoint, instanceId),
+  };
+}
+
+/**
+ * Loads the current cards and instances, then follows changes in the background until `signal`
+ * aborts. Resolves once the initial state is in the registry (the frontend is then ready).
+ */
+export async function startModelWatcher(options: ModelWatcherOptions): Promise<void> {
+  const { feed, logger, signal } = options;
+  const writer = createRegistryWriter(options);
+  const addCard = writer.addCard;
+  const removeCard = writer.removeCard;
 
   for (const { source, card } of await feed.listModels()) addCard(source, card);
-  for (const instance of await feed.listInstances()) {
-    if (wanted(instance.endpoint.namespace)) registry.setInstance(instance);
-  }
+  for (const instance of await feed.listInstances()) writer.setInstance(instance);
 
   const follow = async <E>(events: AsyncIterable<E>, apply: (event: E) => void, what: string) => {
     try {
@@ -127,9 +154,8 @@ export async function startModelWatcher(options: ModelWatcherOptions): Promise<v
     else removeCard(event.source);
   }, 'model cards');
   void follow(feed.watchInstances(signal), (event) => {
-    if (event.kind === 'added') {
-      if (wanted(event.instance.endpoint.namespace)) registry.setInstance(event.instance);
-    } else registry.removeInstance(event.endpoint, event.instanceId);
+    if (event.kind === 'added') writer.setInstance(event.instance);
+    else writer.removeInstance(event.endpoint, event.instanceId);
   }, 'instances');
 }
 
