@@ -9,6 +9,7 @@ import type { Core } from '../core/core.ts';
 import {
   type ApiError,
   NotReadyError,
+  OverloadedError,
   RouteNotFoundError,
   toApiError,
   toErrorBody,
@@ -139,7 +140,11 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
   });
   app.onError((err, c) => {
     const error: ApiError = toApiError(err);
-    if (error.status >= 500) {
+    if (error instanceof OverloadedError) {
+      // Shedding load is working as designed; one line per refusal would flood an overloaded
+      // frontend's log (model_rejection_total counts them).
+      logger.debug('request refused: every worker is busy', { request_id: c.get('requestId') });
+    } else if (error.status >= 500) {
       logger.error('request failed', {
         request_id: c.get('requestId'),
         status: error.status,

@@ -7,6 +7,7 @@ import type { Core } from '../core.ts';
 import type { WorkerInstance } from '../discovery/models.ts';
 import {
   type ApiError,
+  CancelledError,
   InternalError,
   OverloadedError,
   ServiceUnavailableError,
@@ -170,9 +171,13 @@ export async function dispatch(options: DispatchOptions): Promise<Dispatched> {
         inhibitor.report(instance.instanceId);
       }
       candidates = candidates.filter((c) => c.instanceId !== instance.instanceId);
+      // The client left: not the worker's fault, and nobody is waiting for a status.
+      if (signal.aborted) {
+        throw new CancelledError('Request cancelled by the client', { cause: error });
+      }
       const retry = error.kind === 'cannot_connect' && !options.backendInstanceId &&
         candidates.length > 0;
-      if (!retry || signal.aborted) throw planeErrorToApi(error, options.overloadStatus);
+      if (!retry) throw planeErrorToApi(error, options.overloadStatus);
     }
   }
 }

@@ -6,6 +6,7 @@ import { type Core, createCore } from '../core.ts';
 import type { ServedModel } from '../discovery/models.ts';
 import { silentLogger } from '../logger.ts';
 import { PlaneError } from '../plane/errors.ts';
+import { CancelledError } from '../errors.ts';
 import type { PlaneRequest, RequestPlaneClient } from '../plane/types.ts';
 import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.ts';
 import { dispatchMigratable } from './migration.ts';
@@ -122,6 +123,20 @@ describe('request migration', () => {
     const dispatched = await dispatchMigratable(h.core, h.model, call(controller.signal), body());
     await assert.rejects(drain(dispatched.stream));
     assert.equal(h.sent.length, 1);
+  });
+
+  test('a client that leaves before the worker answers gets a cancellation, not a 503', async () => {
+    const controller = new AbortController();
+    const h = harness([], [
+      () => {
+        controller.abort();
+        throw new PlaneError('disconnected', 'Stream ended before generation completed');
+      },
+    ]);
+    await assert.rejects(
+      dispatchMigratable(h.core, h.model, call(controller.signal), body()),
+      (e: unknown) => e instanceof CancelledError && e.status === 499,
+    );
   });
 
   test('off by default, and for guided decoding', async () => {

@@ -107,6 +107,24 @@ export async function dispatchGeneration(
   body: PreprocessedRequest,
 ): Promise<Dispatched> {
   const pinned = call.nvext?.decode_worker_id ?? call.nvext?.backend_instance_id;
+  const dispatched = await route(core, model, call, body, pinned);
+  if (core.thresholds.any()) {
+    core.busy.recordSent(dispatched.instance.instanceId, body.token_ids.length);
+  }
+  const cacheControl = call.nvext?.cache_control;
+  if (core.config.enableCacheControl && cacheControl && core.kv) {
+    return { ...dispatched, stream: pinAfter(core, dispatched, body, call, cacheControl) };
+  }
+  return dispatched;
+}
+
+async function route(
+  core: Core,
+  model: ServedModel,
+  call: GenerationCall,
+  body: PreprocessedRequest,
+  pinned: string | null | undefined,
+): Promise<Dispatched> {
   let dispatched: Dispatched;
   if (core.models.prefillInstances(model.name).length > 0) {
     core.disaggregated.add(model.name);
@@ -127,10 +145,6 @@ export async function dispatchGeneration(
       );
     }
     dispatched = await send(core, { model, call, body, pool: 'decode', pinned });
-  }
-  const cacheControl = call.nvext?.cache_control;
-  if (core.config.enableCacheControl && cacheControl && core.kv) {
-    return { ...dispatched, stream: pinAfter(core, dispatched, body, call, cacheControl) };
   }
   return dispatched;
 }

@@ -94,3 +94,21 @@ test('thresholds set at run time apply at once', () => {
   assert.equal(d.store.any(), true);
   assert.equal(d.busy.isBusy(model({}), worker), true);
 });
+
+test('prompts sent since the last report count as prefill load until the next report', () => {
+  const d = detector({ ...NO_THRESHOLDS, active_prefill_tokens_threshold: 1000 });
+  d.busy.onLoad({ worker_id: 0xab, active_prefill_tokens: 0 });
+  d.busy.recordSent('ab', 600);
+  assert.equal(d.busy.isBusy(model({}), worker), false);
+  d.busy.recordSent('ab', 600);
+  assert.equal(d.busy.isBusy(model({}), worker), true, '1200 tokens sent since the report');
+  d.busy.onLoad({ worker_id: 0xab, active_prefill_tokens: 0 });
+  assert.equal(d.busy.isBusy(model({}), worker), false, 'the report includes them');
+
+  const kv = detector(
+    { ...NO_THRESHOLDS, active_prefill_tokens_threshold: 1000 },
+    () => ({ activeDecodeBlocks: 0, activePrefillTokens: 0 }),
+  );
+  kv.busy.recordSent('ab', 5000);
+  assert.equal(kv.busy.isBusy(model({}), worker), false, 'the KV router counts its own');
+});

@@ -39,6 +39,12 @@ export interface BusyDetectorOptions {
 export interface BusyDetector {
   /** An `ActiveLoad` payload from `kv_metrics`. */
   onLoad(payload: unknown): void;
+  /**
+   * A prompt of `tokens` went to a worker: counted as its prefill load until the worker's next
+   * report (which includes it), so bursts between reports do not overshoot the threshold.
+   * Only without router accounting (the KV router counts its own placements).
+   */
+  recordSent(instanceId: string, tokens: number): void;
   /** The worker refused a request as overloaded: busy until its next load report. */
   markOverloaded(instanceId: string): void;
   isBusy(model: ServedModel, instance: WorkerInstance): boolean;
@@ -59,6 +65,8 @@ export function createBusyDetector(options: BusyDetectorOptions): BusyDetector {
   const { thresholds, now } = options;
   const samples = new Map<string, Sample>();
   const overloaded = new Set<string>();
+  /** Prompt tokens sent to each worker since its last report. */
+  const sent = new Map<string, number>();
 
   const rankBusy = (model: ServedModel, instanceId: string, rank: number): boolean => {
     const t = thresholds.get(model.name);
@@ -69,7 +77,8 @@ export function createBusyDetector(options: BusyDetectorOptions): BusyDetector {
     const fresh = sample && now() - sample.at <= STALE_MS ? sample : undefined;
     const router = options.routerLoad?.(model.name, instanceId, rank);
     const decode = Math.max(fresh?.decodeBlocks ?? 0, router?.activeDecodeBlocks ?? 0);
-    const prefill = Math.max(fresh?.prefillTokens ?? 0, router?.activePrefillTokens ?? 0);
+    const prefill = Math.max(fresh?.prefillTokens ?? 0, router?.activePrefillTokens ?? 0) +
+      (sent.get(instanceId) ?? 0);
     const decodeLimit = t.active_decode_blocks_threshold;
     const prefillLimit = t.active_prefill_tokens_threshold;
     const fracLimit = t.active_prefill_tokens_threshold_frac;
@@ -91,6 +100,11 @@ export function createBusyDetector(options: BusyDetectorOptions): BusyDetector {
         at: now(),
       });
       overloaded.delete(id);
+      sent.delete(id);
+    },
+    recordSent(instanceId, tokens) {
+      if (options.routerLoad) return;
+      sent.set(instanceId, (sent.get(instanceId) ?? 0) + tokens);
     },
     markOverloaded(instanceId) {
       overloaded.add(instanceId);
