@@ -100,6 +100,8 @@ interface Fleet {
   /** The frontend's `--dyn-preprocess-workers` (templating and tokenizing off the event loop). */
   preprocessWorkers: number;
   speedup: number;
+  /** Mocker `--decode-speedup-ratio`: decode runs this much faster again than prefill. */
+  decodeSpeedup: number;
   blockSize: number;
   /** `--num-gpu-blocks-override` per worker. */
   blocks: number;
@@ -127,6 +129,7 @@ const HELP = [
   '  --workers N           simulated workers (default: 4)',
   '  --preprocess-workers N  frontend --dyn-preprocess-workers (default: 1)',
   '  --speedup X           mocker --speedup-ratio (default: 0.5)',
+  '  --decode-speedup X    mocker --decode-speedup-ratio: decode X times faster again (default: 1)',
   '  --blocks N            KV blocks per worker, --num-gpu-blocks-override (default: 8192)',
   '  --block-size N        tokens per KV block (default: 16)',
   '  --seed N              workload seed (default: 1)',
@@ -151,6 +154,7 @@ function parseOptions(argv: string[]): Options {
       runtime: { type: 'string', default: 'node' },
       workers: { type: 'string', default: '4' },
       speedup: { type: 'string', default: '0.5' },
+      'decode-speedup': { type: 'string', default: '1' },
       'preprocess-workers': { type: 'string', default: '1' },
       blocks: { type: 'string', default: '8192' },
       'block-size': { type: 'string', default: '16' },
@@ -201,6 +205,7 @@ function parseOptions(argv: string[]): Options {
     fleet: {
       workers: num('workers', values.workers, true, 1),
       speedup: num('speedup', values.speedup, false),
+      decodeSpeedup: num('decode-speedup', values['decode-speedup'], false),
       preprocessWorkers: num('preprocess-workers', values['preprocess-workers'], true, 0),
       blocks: num('blocks', values.blocks, true, 1),
       blockSize: num('block-size', values['block-size'], true, 1),
@@ -228,6 +233,7 @@ function childArgs(options: Options, mode: Mode): string[] {
     '--mode',
     mode,
     ...['--workers', f.workers, '--speedup', f.speedup, '--blocks', f.blocks],
+    ...['--decode-speedup', f.decodeSpeedup],
     ...['--preprocess-workers', f.preprocessWorkers],
     ...['--block-size', f.blockSize, '--seed', w.seed, '--sessions', w.sessions],
     ...['--session-rate', w.sessionRate, '--turns', r(w.turns)],
@@ -545,6 +551,8 @@ async function child(options: Options): Promise<void> {
       String(fleet.workers),
       '--speedup-ratio',
       String(fleet.speedup),
+      '--decode-speedup-ratio',
+      String(fleet.decodeSpeedup),
       '--block-size',
       String(fleet.blockSize),
       '--num-gpu-blocks-override',
@@ -835,7 +843,9 @@ async function driver(options: Options): Promise<void> {
   }
   const { fleet: f, workload: w } = options;
   console.log(
-    `${results[0]?.runtime} ${results[0]?.version}; ${f.workers} workers, speedup ${f.speedup}, ` +
+    `${results[0]?.runtime} ${
+      results[0]?.version
+    }; ${f.workers} workers, speedup ${f.speedup} (decode x${f.decodeSpeedup}), ` +
       `${f.blocks} blocks of ${f.blockSize} tokens each; ${w.sessions} sessions at ` +
       `${w.sessionRate}/s (simulated), ${w.turns.min}-${w.turns.max} turns, ` +
       `${w.systemPrompts} system prompts of ${w.systemWords} words, questions ` +

@@ -11,9 +11,16 @@ import * as r7 from './openapi.json.ts';
 import * as r8 from './v1/chat/completions.ts';
 import * as r9 from './v1/completions.ts';
 import * as r10 from './v1/embeddings.ts';
-import * as r11 from './v1/models.ts';
-import * as r12 from './v1/models/[model].ts';
-import * as r13 from './v1/responses.ts';
+import * as r11 from './v1/images/generations.ts';
+import * as r12 from './v1/messages.ts';
+import * as r13 from './v1/messages/count_tokens.ts';
+import * as r14 from './v1/models.ts';
+import * as r15 from './v1/models/[model].ts';
+import * as r16 from './v1/responses.ts';
+import * as r17 from './v1/videos.ts';
+import * as r18 from './v1/videos/generations.ts';
+import * as r19 from './v1/videos/generations/stream.ts';
+import * as r20 from './v1/videos/stream.ts';
 
 export const routes: readonly RouteModule[] = [
   r0,
@@ -30,4 +37,11 @@ export const routes: readonly RouteModule[] = [
   r11,
   r12,
   r13,
+  r14,
+  r15,
+  r16,
+  r17,
+  r18,
+  r19,
+  r20,
 ];
