@@ -7,11 +7,12 @@
  * once per isolate; a failed load is retried by the next request.
  */
 import type { PreprocessorSource, PromptPreprocessor } from '../core/core.ts';
-import { cardFingerprint, type CheckedFile } from '../core/discovery/model-card.ts';
+import type { CheckedFile } from '../core/discovery/model-card.ts';
 import { checksumOf, type ModelDirFiles, type ModelFile } from '../core/discovery/model-dir.ts';
 import type { ServedModel } from '../core/discovery/models.ts';
 import { ServiceUnavailableError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import { createPreprocessorCache } from '../core/preprocess/source-cache.ts';
 import { loadModelPreprocessor } from '../core/preprocess/preprocessor.ts';
 
 export interface HttpPreprocessorSourceOptions {
@@ -41,7 +42,6 @@ export function createHttpPreprocessorSource(
 ): PreprocessorSource {
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
   const timeoutMs = options.requestTimeoutMs ?? 30_000;
-  const cache = new Map<string, Promise<PromptPreprocessor>>();
 
   async function download(
     url: string,
@@ -116,26 +116,11 @@ export function createHttpPreprocessorSource(
     };
   }
 
+  const cached = createPreprocessorCache(load, options.logger);
   return {
-    get(model) {
-      const key = `${model.name}\u0000${cardFingerprint(model.card)}`;
-      let loaded = cache.get(key);
-      if (!loaded) {
-        loaded = load(model);
-        cache.set(key, loaded);
-        loaded.catch(() => cache.delete(key));
-      }
-      return loaded.catch((error: unknown) => {
-        if (error instanceof ServiceUnavailableError) throw error;
-        options.logger.error("could not load the model's tokenizer", { model: model.name, error });
-        throw new ServiceUnavailableError(
-          `Model "${model.name}" cannot be served: its tokenizer did not load`,
-          { cause: error },
-        );
-      });
-    },
+    get: (model) => cached.get(model),
     close() {
-      cache.clear();
+      cached.clear();
       return Promise.resolve();
     },
   };

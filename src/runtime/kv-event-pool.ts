@@ -15,8 +15,8 @@
  * With `threads <= 1` the same interface decodes and applies inline on submit.
  * Threads start like src/runtime/preprocess-pool.ts (tsx eval boot on Node without type stripping).
  */
-import process from 'node:process';
-import { Worker, type WorkerOptions } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnTsWorker } from './ts-worker.ts';
 import {
   type AppliedEvent,
   applyPackedEvents,
@@ -24,7 +24,6 @@ import {
   packJsonPayload,
 } from '../core/router/kv/event-pool.ts';
 import type { KvIndexer } from '../core/router/kv/indexer.ts';
-import { detectRuntime } from './serve.ts';
 
 export interface KvEventPoolOptions {
   /** Decoding threads; 0 or 1 decodes inline on the calling thread. */
@@ -72,15 +71,7 @@ export type KvEventReply =
 
 const ENTRY = new URL('./kv-event-worker.ts', import.meta.url);
 
-function spawn(): Worker {
-  const options: WorkerOptions = {};
-  const features = process.features as { typescript?: string };
-  if (detectRuntime() !== 'node' || features.typescript) return new Worker(ENTRY, options);
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); ` +
-    `return import(${JSON.stringify(ENTRY.href)}); });`;
-  return new Worker(boot, { ...options, eval: true, execArgv: [] });
-}
+const spawn = (): Worker => spawnTsWorker(ENTRY);
 
 type Slot =
   | { type: 'batch'; thread: number; batch?: PackedEvents; error?: string; done: boolean }

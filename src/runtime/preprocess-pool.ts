@@ -10,8 +10,8 @@
  * starts from a one-line eval script that registers tsx's ESM hooks and then imports the entry.
  * A Node that strips types natively (`process.features.typescript`) needs neither.
  */
-import process from 'node:process';
-import { Worker, type WorkerOptions } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnTsWorker } from './ts-worker.ts';
 import type { ModelDirFiles } from '../core/discovery/model-dir.ts';
 import {
   type ChatPromptRequest,
@@ -23,7 +23,6 @@ import {
 } from '../core/preprocess/preprocessor.ts';
 import { ChatTemplateError } from '../core/preprocess/template.ts';
 import type { Tokenizer } from '../core/preprocess/tokenizer.ts';
-import { detectRuntime } from './serve.ts';
 
 export interface PreprocessPoolOptions {
   /** Worker threads; 0 runs everything inline on the calling thread. */
@@ -114,15 +113,7 @@ function deserializeError(error: SerializedError): Error {
 const ENTRY = new URL('./preprocess-worker.ts', import.meta.url);
 
 /** How this runtime starts a worker whose entry is a `.ts` file. */
-function spawn(files: ModelDirFiles): Worker {
-  const options: WorkerOptions = { workerData: { files } };
-  const features = process.features as { typescript?: string };
-  if (detectRuntime() !== 'node' || features.typescript) return new Worker(ENTRY, options);
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); ` +
-    `return import(${JSON.stringify(ENTRY.href)}); });`;
-  return new Worker(boot, { ...options, eval: true, execArgv: [] });
-}
+const spawn = (files: ModelDirFiles): Worker => spawnTsWorker(ENTRY, { workerData: { files } });
 
 interface Pending {
   resolve(reply: PoolReply & { ok: true }): void;

@@ -5,10 +5,10 @@
  */
 import { dirname } from 'node:path';
 import type { PreprocessorSource, PromptPreprocessor } from '../core/core.ts';
-import { cardFingerprint } from '../core/discovery/model-card.ts';
 import type { ServedModel } from '../core/discovery/models.ts';
 import { ServiceUnavailableError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import { createPreprocessorCache } from '../core/preprocess/source-cache.ts';
 import { readModelDir } from './model-dir.ts';
 import { createPreprocessPool, type PreprocessPool } from './preprocess-pool.ts';
 
@@ -25,7 +25,6 @@ export function modelDirOf(model: ServedModel): string | undefined {
 }
 
 export function createPreprocessorSource(options: PreprocessorSourceOptions): PreprocessorSource {
-  const cache = new Map<string, Promise<PromptPreprocessor>>();
   const pools = new Set<PreprocessPool>();
 
   async function load(model: ServedModel): Promise<PromptPreprocessor> {
@@ -47,31 +46,13 @@ export function createPreprocessorSource(options: PreprocessorSourceOptions): Pr
     return pool;
   }
 
+  const cached = createPreprocessorCache(load, options.logger);
   return {
-    get(model) {
-      const key = `${model.name}\u0000${cardFingerprint(model.card)}`;
-      let loaded = cache.get(key);
-      if (!loaded) {
-        loaded = load(model);
-        cache.set(key, loaded);
-        // A failed load is retried by the next request rather than cached.
-        loaded.catch(() => cache.delete(key));
-      }
-      return loaded.catch((error: unknown) => {
-        if (error instanceof ServiceUnavailableError) throw error;
-        options.logger.error("could not load the model's tokenizer", { model: model.name, error });
-        throw new ServiceUnavailableError(
-          `Model "${model.name}" cannot be served: its tokenizer did not load`,
-          {
-            cause: error,
-          },
-        );
-      });
-    },
+    get: (model) => cached.get(model),
     async close() {
       await Promise.allSettled([...pools].map((pool) => pool.close()));
       pools.clear();
-      cache.clear();
+      cached.clear();
     },
   };
 }
