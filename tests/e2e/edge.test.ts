@@ -29,6 +29,7 @@ import { waitFor } from '../helpers/wait.ts';
 import { MODEL_PATH, randomNamespace, START_MS } from './_workers.ts';
 
 const ETCD = process.env.ETCD_ENDPOINTS?.split(',')[0] ?? 'http://127.0.0.1:2379';
+const NATS_WS = process.env.NATS_WS_SERVER ?? 'ws://127.0.0.1:4280';
 
 async function chat(url: string, stream: boolean, content = 'Tell me about the edge') {
   return await fetch(`${url}/v1/chat/completions`, {
@@ -150,6 +151,49 @@ describe(`edge profile (runner: ${currentRuntime()})`, { skip: missing }, () => 
       await host.stop();
     }
   });
+
+  // The host under test is always the Deno edge process, so the Node and Bun runners prove it;
+  // under the Deno test runner this case hangs (docs/edge.md, "Known issues"). Deno's node:test
+  // shim runs nested tests marked skip, so the case is not registered there.
+  const natsCase: typeof test = currentRuntime() === 'deno' ? (() => {}) as typeof test : test;
+  natsCase(
+    "Deno edge with a NATS WebSocket: precise KV routing from the workers' events",
+    async () => {
+      const host = await startDenoEdge({
+        ...vars(),
+        DYN_ROUTER_MODE: 'kv',
+        NATS_WS_SERVER: NATS_WS,
+      });
+      try {
+        const prompt = Array.from({ length: 300 }, (_, i) => `edge${i}`).join(' ');
+        const complete = async () => {
+          const res = await fetch(`${host.url}/v1/completions`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ model: 'edge-model', prompt, max_tokens: 2 }),
+          });
+          assert.equal(res.status, 200, await res.text());
+        };
+        const metric = async (name: string) => {
+          const text = await (await fetch(`${host.url}/metrics`)).text();
+          return text.split('\n').filter((l) => l.startsWith(name))
+            .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+        };
+        await complete();
+        await waitFor(async () => (await metric('dynamo_component_kv_cache_events_applied')) > 0, {
+          timeoutMs: 15_000,
+          intervalMs: 100,
+          what: 'KV events over the NATS WebSocket',
+        });
+        for (let i = 0; i < 3; i++) await complete();
+        const hits = await metric('dynamo_component_router_kv_hit_rate_sum');
+        assert.ok(hits > 2.5, `the repeats found their prefix cached (hit rate sum ${hits})`);
+        assert.doesNotMatch(host.output(), /PermissionDenied|NotCapable/);
+      } finally {
+        await host.stop();
+      }
+    },
+  );
 
   test('Deno refuses a configuration the edge cannot run, naming the alternative', async () => {
     const host = startDenoEdge({ ...vars(), DYN_REQUEST_PLANE: 'tcp' });

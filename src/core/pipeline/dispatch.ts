@@ -40,6 +40,8 @@ export interface DispatchOptions {
    * Load shedding: busy workers are skipped; when every worker is busy the request is refused
    * with `overloadStatus` and `Retry-After` (a pinned worker is never skipped). @default none
    */
+  /** Called with each worker chosen, before the request is sent to it. @default none */
+  onSelected?: (instance: WorkerInstance) => void;
   busy?: {
     isBusy(instance: WorkerInstance): boolean;
     /** The worker answered "overloaded". */
@@ -153,6 +155,7 @@ export async function dispatch(options: DispatchOptions): Promise<Dispatched> {
         backendInstanceId: options.backendInstanceId,
       });
     }
+    options.onSelected?.(instance);
     try {
       const items = await plane.send(instance.transport, request, { signal });
       const stream = booking ? track(unwrap(items), booking) : unwrap(items);

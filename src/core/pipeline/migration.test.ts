@@ -11,17 +11,21 @@ import type { PlaneRequest, RequestPlaneClient } from '../plane/types.ts';
 import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.ts';
 import { dispatchMigratable } from './migration.ts';
 
-type Script = (request: PreprocessedRequest) => AsyncIterable<unknown>;
+type Script = (request: PreprocessedRequest, signal: AbortSignal) => AsyncIterable<unknown>;
 
 /** A core whose plane plays `scripts` in order, one per send, recording each request. */
 function harness(argv: string[], scripts: Script[]) {
   const sent: PreprocessedRequest[] = [];
   const plane: RequestPlaneClient = {
-    send(_address, request: PlaneRequest) {
+    send(_address, request: PlaneRequest, { signal }) {
       const script = scripts[sent.length];
       sent.push(request.body as PreprocessedRequest);
       if (!script) return Promise.reject(new PlaneError('cannot_connect', 'no more workers'));
-      return Promise.resolve(script(request.body as PreprocessedRequest));
+      const items = script(request.body as PreprocessedRequest, signal);
+      // A script may hang before its first item, as a frozen worker does: send() waits with it.
+      return (items as unknown as { ready?: Promise<void> }).ready
+        ? (items as unknown as { ready: Promise<void> }).ready.then(() => items)
+        : Promise.resolve(items);
     },
     close: () => Promise.resolve(),
   };
@@ -160,6 +164,30 @@ describe('request migration', () => {
     assert.equal(items.at(-1)?.finish_reason, 'length');
     assert.equal(items.flatMap((i) => i.token_ids).length, 5);
     assert.equal(h.sent.length, 1);
+  });
+
+  test('a worker that hangs before its first item and leaves discovery is migrated', async () => {
+    const frozen: Script = (_request, signal) => {
+      // Accepted, then nothing: send() never resolves until the attempt is abandoned.
+      const ready = new Promise<void>((_, reject) =>
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+      );
+      return Object.assign((async function* () {})(), { ready });
+    };
+    const h = harness(['--migration-limit', '2'], [
+      frozen,
+      async function* () {
+        yield token(10, { finish_reason: 'stop' });
+      },
+    ]);
+    const endpoint = { namespace: 'dynamo', component: 'backend', endpoint: 'generate' };
+    const started = dispatchMigratable(h.core, h.model, call(), body());
+    // The frozen worker (the first one round-robin picks) leaves discovery.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    h.core.models.removeInstance(endpoint, 'a1');
+    const dispatched = await started;
+    assert.deepEqual((await drain(dispatched.stream)).flatMap((i) => i.token_ids), [10]);
+    assert.equal(h.sent.length, 2);
   });
 
   test('a worker that cannot be reached at the start is retried on another (new_request)', async () => {

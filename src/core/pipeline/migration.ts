@@ -81,10 +81,13 @@ export async function dispatchMigratable(
       if (idle >= GONE_STALL_MS) controller.abort(workerGone(instanceId));
       else timer = setTimeout(watchdog, GONE_STALL_MS - idle);
     };
+    /** Whether the worker is still in discovery (in the model's decode or prefill pool). */
+    const listed = (id: string) =>
+      core.models.instances(model.name).some((i) => i.instanceId === id) ||
+      core.models.prefillInstances(model.name).some((i) => i.instanceId === id);
     const stopWatching = core.models.onChange((names) => {
       if (!instanceId || timer || !names.includes(model.name)) return;
-      const live = core.models.instances(model.name).some((i) => i.instanceId === instanceId);
-      if (!live) timer = setTimeout(watchdog, GONE_STALL_MS);
+      if (!listed(instanceId)) timer = setTimeout(watchdog, GONE_STALL_MS);
     });
     const release = () => {
       stopWatching();
@@ -95,7 +98,17 @@ export async function dispatchMigratable(
       const dispatched = await dispatchGeneration(
         core,
         model,
-        { ...call, signal: controller.signal },
+        {
+          ...call,
+          signal: controller.signal,
+          // Known before the worker answers: a worker that hangs before its first item is
+          // watched too.
+          onSelected: (instance) => {
+            instanceId = instance.instanceId;
+            progress.at = core.monotonic();
+            if (!timer && !listed(instance.instanceId)) timer = setTimeout(watchdog, GONE_STALL_MS);
+          },
+        },
         request,
       );
       instanceId = dispatched.instance.instanceId;

@@ -6,7 +6,7 @@
  * that had them fails with 503 unless `--decode-fallback` serves it aggregated.
  */
 import type { Core } from '../core.ts';
-import type { ServedModel } from '../discovery/models.ts';
+import type { ServedModel, WorkerInstance } from '../discovery/models.ts';
 import { ServiceUnavailableError } from '../errors.ts';
 import type { NvExt } from '../protocols/nvext.ts';
 import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.ts';
@@ -16,6 +16,8 @@ import { pinPrefix } from './cache-control.ts';
 
 export interface GenerationCall extends DispatchCall {
   nvext?: NvExt;
+  /** Called with each worker chosen, before the request is sent to it. */
+  onSelected?: (instance: WorkerInstance) => void;
 }
 
 /** Decode-side settings in disaggregated serving: cost is decode load only. */
@@ -70,6 +72,7 @@ function send(
     backendInstanceId: options.pinned ?? undefined,
     overloadStatus: core.config.httpOverloadStatusCode,
     busy: busyOf(core, model.name),
+    onSelected: call.onSelected,
     ...(router ? { kv: { router, request: kvRequest(call, body, options.overrides) } } : {}),
   });
 }
