@@ -17,6 +17,7 @@ import {
   startFrontend,
   startMocker,
 } from '../helpers/process.ts';
+import { sseDataOf } from '../helpers/sse.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { chat, instanceIds, sameIds, SEEN_MS, START_MS, tracker } from '../e2e/_workers.ts';
 
@@ -64,34 +65,22 @@ async function stream(url: string, i: number, onChunk: () => void): Promise<Stre
       result.error = await response.text();
       return result;
     }
-    const decoder = new TextDecoder();
-    let buffer = '';
-    for await (const bytes of response.body) {
-      buffer += decoder.decode(bytes as Uint8Array, { stream: true });
-      let at;
-      while ((at = buffer.indexOf('\n\n')) >= 0) {
-        const event = buffer.slice(0, at);
-        buffer = buffer.slice(at + 2);
-        for (const line of event.split('\n')) {
-          if (!line.startsWith('data:')) continue;
-          const data = line.slice(5).trim();
-          if (data === '[DONE]') {
-            result.done = true;
-            continue;
-          }
-          const chunk = JSON.parse(data) as {
-            choices?: unknown[];
-            usage?: { completion_tokens: number } | null;
-            error?: { message: string };
-          };
-          if (chunk.error) result.error = chunk.error.message;
-          if (chunk.choices?.length) {
-            result.chunks++;
-            onChunk();
-          }
-          if (chunk.usage) result.completionTokens = chunk.usage.completion_tokens;
-        }
+    for await (const data of sseDataOf(response.body)) {
+      if (data === '[DONE]') {
+        result.done = true;
+        continue;
       }
+      const chunk = JSON.parse(data) as {
+        choices?: unknown[];
+        usage?: { completion_tokens: number } | null;
+        error?: { message: string };
+      };
+      if (chunk.error) result.error = chunk.error.message;
+      if (chunk.choices?.length) {
+        result.chunks++;
+        onChunk();
+      }
+      if (chunk.usage) result.completionTokens = chunk.usage.completion_tokens;
     }
   } catch (error) {
     result.error = `${error instanceof Error ? error.message : error}`;
