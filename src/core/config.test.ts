@@ -201,6 +201,16 @@ describe('resolveConfig()', () => {
     assert.match(errors([], { DYN_HTTP_SVC_MODELS_PATH: 'models' }).join(), /absolute URL path/);
   });
 
+  test('worker inhibition reads DYN_RUNTIME_INHIBITED_DURATION_SECS or its short spelling', () => {
+    assert.equal(ok([]).config.inhibitedDurationSecs, 5);
+    assert.equal(
+      ok([], { DYN_RUNTIME_INHIBITED_DURATION_SECS: '0' }).config.inhibitedDurationSecs,
+      0,
+    );
+    assert.equal(ok([], { DYN_INHIBITED_DURATION_SECS: '1.5' }).config.inhibitedDurationSecs, 1.5);
+    assert.match(errors([], { DYN_INHIBITED_DURATION_SECS: '-1' }).join(), /INHIBITED/);
+  });
+
   test('an empty environment variable counts as unset', () => {
     assert.equal(ok([], { DYN_HTTP_PORT: '' }).config.httpPort, 8000);
   });

@@ -286,6 +286,12 @@ export const configSchema = z.object({
     description: 'Max migrations of a request when its worker is lost; 0 disables',
     group: G_FAULT,
   }),
+  inhibitedDurationSecs: o.opt(values.num(0).default(5), {
+    env: ['DYN_RUNTIME_INHIBITED_DURATION_SECS', 'DYN_INHIBITED_DURATION_SECS'],
+    hint: 'seconds',
+    description: 'How long a worker whose call failed is skipped by routing; 0 disables',
+    group: G_FAULT,
+  }),
   activeDecodeBlocksThreshold: o.opt(values.fraction().optional(), {
     flag: 'active-decode-blocks-threshold',
     env: ['DYN_ACTIVE_DECODE_BLOCKS_THRESHOLD'],

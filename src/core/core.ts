@@ -173,7 +173,7 @@ export function createCore(ports: CorePorts, config: Config): Core {
       close: () => Promise.resolve(),
     },
     policy: createPolicy(config.routerMode, ports.random),
-    inhibitor: createInhibitor({ now: monotonic }),
+    inhibitor: createInhibitor({ now: monotonic, durationMs: config.inhibitedDurationSecs * 1000 }),
     disaggregated: new Set(),
     config,
     logger: ports.logger,

@@ -74,6 +74,13 @@ describe('selectWorker()', () => {
     assert.ok(later.includes('a1'), later.join());
   });
 
+  test('an inhibition duration of 0 never skips a worker that failed', () => {
+    const inhibitor = createInhibitor({ now: () => 0, durationMs: 0 });
+    inhibitor.report('a1');
+    assert.equal(inhibitor.isInhibited('a1'), false);
+    assert.deepEqual(inhibitor.filter(WORKERS), WORKERS);
+  });
+
   test('when every worker is inhibited, routing still uses them', () => {
     const inhibitor = createInhibitor({ now: () => 0 });
     for (const w of WORKERS) inhibitor.report(w.instanceId);
