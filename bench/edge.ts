@@ -25,6 +25,7 @@ import {
   serveModelFiles,
   startDenoEdge,
   startWorkerdEdge,
+  trackHost,
 } from '../tests/helpers/edge.ts';
 import { freePort, ROOT, startMocker } from '../tests/helpers/process.ts';
 import { waitFor } from '../tests/helpers/wait.ts';
@@ -118,20 +119,7 @@ async function startCli(runtime: 'deno' | 'node'): Promise<EdgeHost> {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-  child.stdout?.resume();
-  child.stderr?.resume();
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const host: EdgeHost = {
-    url: `http://127.0.0.1:${port}`,
-    child,
-    output: () => '',
-    async stop() {
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
+  const host = trackHost(child, `http://127.0.0.1:${port}`);
   await waitFor(async () => {
     try {
       return (await fetch(`${host.url}/live`)).ok;

@@ -11,7 +11,10 @@
 import { createNatsEventPlane } from '../../src/adapters/events/nats.ts';
 import { createEdgeHandler } from '../../src/edge.ts';
 
-declare const Deno: { env: { toObject(): Record<string, string> } };
+declare const Deno: {
+  env: { toObject(): Record<string, string> };
+  addSignalListener(signal: 'SIGTERM' | 'SIGINT', handler: () => void): void;
+};
 
 const env = Deno.env.toObject();
 const natsWs = env.NATS_WS_SERVER;
@@ -28,5 +31,17 @@ const handler = createEdgeHandler({
     }
     : {}),
 });
+
+// `deno serve` drains on SIGTERM/SIGINT and exits once nothing is left running; the NATS
+// WebSocket would keep it up for ever, so close it then. (Hosts without signals skip this.)
+if (natsWs) {
+  const close = () => void handler.close();
+  try {
+    Deno.addSignalListener('SIGTERM', close);
+    Deno.addSignalListener('SIGINT', close);
+  } catch {
+    // No signals here (Deno Deploy): the host ends the isolate itself.
+  }
+}
 
 export default { fetch: (request: Request) => handler.fetch(request) };

@@ -25,10 +25,12 @@ export interface EdgeHost {
   url: string;
   child: ChildProcess;
   output(): string;
-  stop(): Promise<void>;
+  /** SIGTERM, then SIGKILL after 5 s; says whether it came to that. */
+  stop(): Promise<'exited' | 'killed'>;
 }
 
-function track(child: ChildProcess, url: string): EdgeHost {
+/** An `EdgeHost` for a spawned host process listening at `url`; output is collected. */
+export function trackHost(child: ChildProcess, url: string): EdgeHost {
   let out = '';
   child.stdout?.on('data', (d: Uint8Array) => (out += new TextDecoder().decode(d)));
   child.stderr?.on('data', (d: Uint8Array) => (out += new TextDecoder().decode(d)));
@@ -38,10 +40,28 @@ function track(child: ChildProcess, url: string): EdgeHost {
     child,
     output: () => out,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      // process.kill rather than child.kill: after child.kill('SIGTERM') Deno's child process
+      // reports the signal as its exit at once and refuses the later SIGKILL, alive or not.
+      let gone = false;
+      void exited.then(() => (gone = true));
+      const signal = (name: 'SIGTERM' | 'SIGKILL') => {
+        if (!gone && child.pid !== undefined) {
+          try {
+            process.kill(child.pid, name);
+          } catch {
+            // Already gone.
+          }
+        }
+      };
+      let killed = false;
+      signal('SIGTERM');
+      const timer = setTimeout(() => {
+        killed = !gone;
+        signal('SIGKILL');
+      }, 5000);
       await exited;
       clearTimeout(timer);
+      return killed ? 'killed' : 'exited';
     },
   };
 }
@@ -82,7 +102,7 @@ export async function startDenoEdge(env: Record<string, string>): Promise<EdgeHo
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return await waitListening(track(child, `http://127.0.0.1:${port}`), 'the Deno edge server');
+  return await waitListening(trackHost(child, `http://127.0.0.1:${port}`), 'the Deno edge server');
 }
 
 /** What the tests take from wrangler.toml. */
@@ -142,7 +162,7 @@ const worker :Workerd.Worker = (
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return await waitListening(track(child, `http://127.0.0.1:${port}`), 'workerd');
+  return await waitListening(trackHost(child, `http://127.0.0.1:${port}`), 'workerd');
 }
 
 /** Serves the files of `dir` (read once) on a free loopback port. */
