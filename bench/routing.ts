@@ -115,6 +115,8 @@ interface Options {
   json: boolean;
   child: boolean;
   mode: Mode;
+  /** Extra frontend flags for the kv modes (`--router-args="--router-kv-overlap-score-weight 2"`). */
+  routerArgs: string[];
 }
 
 function fail(message: string): never {
@@ -141,6 +143,8 @@ const HELP = [
   '  --question-words A-B  words (~tokens) per new question, uniform (default: 20-60)',
   '  --answer-tokens A-B   max_tokens per answer, uniform, ignore_eos (default: 32-64)',
   '  --think-ms X          mean think time between turns, simulated ms (default: 50)',
+  '  --router-args=FLAGS   extra frontend flags for kv and kv-approximate, e.g.',
+  '                        --router-args="--router-kv-overlap-score-weight 2" (default: none)',
   '  --json                print the results as JSON instead of a table',
   '',
 ].join('\n');
@@ -167,6 +171,7 @@ function parseOptions(argv: string[]): Options {
       'question-words': { type: 'string', default: '20-60' },
       'answer-tokens': { type: 'string', default: '32-64' },
       'think-ms': { type: 'string', default: '50' },
+      'router-args': { type: 'string', default: '' },
       json: { type: 'boolean', default: false },
       child: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -202,6 +207,7 @@ function parseOptions(argv: string[]): Options {
     runtime: values.runtime as Runtime,
     json: values.json,
     child: values.child,
+    routerArgs: values['router-args'].split(/\s+/).filter(Boolean),
     fleet: {
       workers: num('workers', values.workers, true, 1),
       speedup: num('speedup', values.speedup, false),
@@ -240,6 +246,7 @@ function childArgs(options: Options, mode: Mode): string[] {
     ...['--system-prompts', w.systemPrompts, '--system-words', w.systemWords],
     ...['--question-words', r(w.questionWords), '--answer-tokens', r(w.answerTokens)],
     ...['--think-ms', w.thinkMs],
+    `--router-args=${options.routerArgs.join(' ')}`,
   ].map(String);
 }
 
@@ -537,6 +544,7 @@ async function child(options: Options): Promise<void> {
       '--dyn-preprocess-workers',
       String(fleet.preprocessWorkers),
       ...MODE_ARGS[mode],
+      ...(mode === 'kv' || mode === 'kv-approximate' ? options.routerArgs : []),
     ],
     env: {},
   });
@@ -850,7 +858,8 @@ async function driver(options: Options): Promise<void> {
       `${w.sessionRate}/s (simulated), ${w.turns.min}-${w.turns.max} turns, ` +
       `${w.systemPrompts} system prompts of ${w.systemWords} words, questions ` +
       `${w.questionWords.min}-${w.questionWords.max} words, answers ` +
-      `${w.answerTokens.min}-${w.answerTokens.max} tokens, think ${w.thinkMs} ms, seed ${w.seed}\n`,
+      `${w.answerTokens.min}-${w.answerTokens.max} tokens, think ${w.thinkMs} ms, seed ${w.seed}` +
+      `${options.routerArgs.length ? `; kv modes with ${options.routerArgs.join(' ')}` : ''}\n`,
   );
   console.log(table(results));
   console.log(`\n${goals(results)}`);
