@@ -34,7 +34,13 @@ export function trackHost(child: ChildProcess, url: string): EdgeHost {
   let out = '';
   child.stdout?.on('data', (d: Uint8Array) => (out += new TextDecoder().decode(d)));
   child.stderr?.on('data', (d: Uint8Array) => (out += new TextDecoder().decode(d)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let gone = false;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      gone = true;
+      resolve();
+    })
+  );
   return {
     url,
     child,
@@ -42,8 +48,6 @@ export function trackHost(child: ChildProcess, url: string): EdgeHost {
     async stop() {
       // process.kill rather than child.kill: after child.kill('SIGTERM') Deno's child process
       // reports the signal as its exit at once and refuses the later SIGKILL, alive or not.
-      let gone = false;
-      void exited.then(() => (gone = true));
       const signal = (name: 'SIGTERM' | 'SIGKILL') => {
         if (!gone && child.pid !== undefined) {
           try {
