@@ -25,6 +25,7 @@ start() {
   if ! (echo >/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
     cat >"$dir/nats.conf" <<CONF
 listen: 127.0.0.1:4222
+jetstream { store_dir: "$PWD/$dir/jetstream" }
 websocket { listen: "127.0.0.1:4280", no_tls: true }
 CONF
     nats-server -c "$dir/nats.conf" >"$dir/nats.log" 2>&1 &
