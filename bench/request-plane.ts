@@ -37,7 +37,7 @@ import { createHttpPlaneClient, createHttpPlaneServer } from '../src/adapters/pl
 import {
   createNatsPlaneClient,
   createNatsPlaneServer,
-  DEFAULT_NATS_WS_SERVER,
+  DEFAULT_NATS_SERVER,
 } from '../src/adapters/plane/nats.ts';
 import { createTcpPlaneClient, createTcpPlaneServer } from '../src/adapters/plane/tcp.ts';
 import type { EndpointId, TransportAddress } from '../src/core/discovery/types.ts';
@@ -242,8 +242,8 @@ async function setUpPlane(plane: Plane, handler: EndpointHandler): Promise<Plane
       server = createHttpPlaneServer({ serve });
       break;
     case 'nats':
-      client = createNatsPlaneClient({ servers: DEFAULT_NATS_WS_SERVER });
-      server = createNatsPlaneServer({ servers: DEFAULT_NATS_WS_SERVER });
+      client = createNatsPlaneClient({ servers: DEFAULT_NATS_SERVER });
+      server = createNatsPlaneServer({ servers: DEFAULT_NATS_SERVER });
       break;
   }
   const close = async () => {
