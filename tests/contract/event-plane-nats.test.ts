@@ -3,9 +3,11 @@ import type { EventPlane } from '../../src/core/events/types.ts';
 import { eventPlaneContract } from './event-plane.contract.ts';
 
 /** The nats-server of scripts/services.sh: TCP (what a stock server offers) and its websocket. */
-for (
-  const [name, servers] of [['nats', 'nats://127.0.0.1:4222'], ['nats-ws', 'ws://127.0.0.1:4280']]
-) {
+const SERVERS: [string, string][] = [
+  ['nats', 'nats://127.0.0.1:4222'],
+  ['nats-ws', 'ws://127.0.0.1:4280'],
+];
+for (const [name, servers] of SERVERS) {
   eventPlaneContract(name, () => {
     const planes: NatsEventPlane[] = [];
     return Promise.resolve({

@@ -2,9 +2,11 @@ import { createNatsPlaneClient, createNatsPlaneServer } from '../../src/adapters
 import { requestPlaneContract } from './request-plane.contract.ts';
 
 /** The nats-server of scripts/services.sh: TCP (what a stock server offers) and its websocket. */
-for (
-  const [name, servers] of [['nats', 'nats://127.0.0.1:4222'], ['nats-ws', 'ws://127.0.0.1:4280']]
-) {
+const SERVERS: [string, string][] = [
+  ['nats', 'nats://127.0.0.1:4222'],
+  ['nats-ws', 'ws://127.0.0.1:4280'],
+];
+for (const [name, servers] of SERVERS) {
   requestPlaneContract(name, ({ maxInFlight }) =>
     Promise.resolve({
       client: createNatsPlaneClient({ servers, livenessIntervalMs: 200 }),
