@@ -77,6 +77,7 @@ const HELP = `Usage: npm run bench:replay -- [options]
   --runtime R           node, bun or deno for the frontend and the mocker (default: node)
   --max-output N        cap output_length (default: none)
   --context-length N    leave out requests longer than the model serves (default: 40960)
+  --profile DIR         Node only: write the frontend's CPU profile (--cpu-prof) to DIR
   --json FILE           write the results (with the commit) as JSON
 `;
 
@@ -103,6 +104,7 @@ function options() {
       runtime: { type: 'string', default: 'node' },
       'max-output': { type: 'string' },
       'context-length': { type: 'string', default: '40960' },
+      profile: { type: 'string' },
       json: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -140,6 +142,7 @@ function options() {
     runtime: values.runtime as 'node' | 'bun' | 'deno',
     maxOutput: num('max-output', values['max-output'], 1),
     contextLength: num('context-length', values['context-length'], 1)!,
+    profile: values.profile,
     json: values.json,
   };
 }
@@ -225,10 +228,15 @@ function ceiling(rows: TraceRow[]): number {
 // Processes
 // ------------------------------------------------------------------------------------------
 
-function command(runtime: Options['runtime'], args: string[]): [string, string[]] {
+function command(
+  runtime: Options['runtime'],
+  args: string[],
+  profile?: string,
+): [string, string[]] {
   switch (runtime) {
     case 'node':
       return [process.execPath, [
+        ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []),
         '--import',
         'tsx',
         '--experimental-websocket',
@@ -248,8 +256,13 @@ interface Proc {
   exited: Promise<void>;
 }
 
-function start(runtime: Options['runtime'], args: string[], env: Record<string, string>): Proc {
-  const [cmd, argv] = command(runtime, args);
+function start(
+  runtime: Options['runtime'],
+  args: string[],
+  env: Record<string, string>,
+  profile?: string,
+): Proc {
+  const [cmd, argv] = command(runtime, args, profile);
   const child = spawn(cmd, argv, {
     cwd: ROOT,
     env: { ...process.env, ...env, DYN_LOG: 'warn' },
@@ -499,15 +512,20 @@ async function runMode(o: Options, rows: TraceRow[], plane: string, mode: string
     ...(o.blockSize ? ['--block-size', String(o.blockSize)] : []),
     ...common,
   ], env);
-  const frontend = start(o.runtime, [
-    '--http-port',
-    String(port),
-    '--http-host',
-    '127.0.0.1',
-    ...common,
-    ...MODE_ARGS[mode]!,
-    ...o.routerArgs,
-  ], env);
+  const frontend = start(
+    o.runtime,
+    [
+      '--http-port',
+      String(port),
+      '--http-host',
+      '127.0.0.1',
+      ...common,
+      ...MODE_ARGS[mode]!,
+      ...o.routerArgs,
+    ],
+    env,
+    o.profile,
+  );
   try {
     await waitReady(base, o.workers, [mocker, frontend]);
     const cpu0 = [cpuSeconds(frontend.child.pid), cpuSeconds(mocker.child.pid)];
