@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { currentRuntime } from '../helpers/process.ts';
 import { MODEL, type Stack, startStack } from '../helpers/stack.ts';
+import { sessionKey } from '../../src/core/router/sessions.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const CHAT = '/v1/chat/completions';
@@ -100,7 +101,7 @@ describe(`session affinity on ${currentRuntime()}`, () => {
       await chat(stack, {}, { 'x-dynamo-session-id': 'one' });
       assert.equal(served(stack)[1 - one], 4);
       assert.equal(
-        stack.frontend.core.sessions.lookup('one'),
+        stack.frontend.core.sessions.lookup(sessionKey(MODEL, 'decode', 'one')),
         stack.workers[1 - one]!.runtime.instanceId,
       );
     });

@@ -10,7 +10,10 @@ import type { KvBooking, KvRouter } from '../router/kv/types.ts';
 import { createLoadTracker } from '../router/load.ts';
 import { createInhibitor, createRoundRobinPolicy } from '../router/policy.ts';
 import { createSessionTable } from '../router/sessions.ts';
-import { dispatch, type DispatchOptions } from './dispatch.ts';
+import { createPromMetricFactory } from '../../adapters/prom-metrics.ts';
+import { resolveConfig } from '../config.ts';
+import { createCore } from '../core.ts';
+import { dispatch, type DispatchOptions, routingOf } from './dispatch.ts';
 
 /** The worker id in a fake transport address. */
 const idOf = (address: unknown) => (address as { tcp: string }).tcp.split('/')[1] as string;
@@ -204,5 +207,48 @@ describe('dispatch(): session affinity', () => {
     await dispatch(options(plane, { kv, session: s, instances: [...WORKERS].reverse() }));
     assert.deepEqual(sent, ['d4', 'd4']);
     assert.deepEqual(asked, [['a1', 'b2', 'c3', 'd4'], ['d4']]);
+  });
+});
+
+describe('routingOf()', () => {
+  const coreWith = (argv: string[]) => {
+    const resolved = resolveConfig({ argv, env: {} });
+    assert.ok(resolved.ok);
+    const metrics = createPromMetricFactory();
+    return { core: createCore({ logger: silentLogger, metrics }, resolved.config), metrics };
+  };
+  const call = (sessionId?: string) => ({
+    requestId: 'r',
+    headers: {},
+    signal: new AbortController().signal,
+    ...(sessionId ? { nvext: { session_control: { session_id: sessionId, timeout: 60 } } } : {}),
+  });
+
+  test('binds sessions per model and pool, with the request timeout', () => {
+    const { core } = coreWith([]);
+    const decode = routingOf(core, { model: 'm', call: call('s') });
+    const prefill = routingOf(core, { model: 'm', call: call('s'), pool: 'prefill' });
+    const other = routingOf(core, { model: 'other', call: call('s') });
+    const keys = [decode, prefill, other].map((r) => r.session?.request.sessionId);
+    assert.equal(new Set(keys).size, 3, `${keys}`);
+    assert.equal(decode.session?.request.ttlSecs, 60);
+    assert.equal(decode.session?.table, core.sessions);
+    assert.equal(routingOf(core, { model: 'm', call: call() }).session, undefined);
+  });
+
+  test('--router-session-affinity-ttl-secs 0 ignores session ids', () => {
+    const { core } = coreWith(['--router-session-affinity-ttl-secs', '0']);
+    assert.equal(routingOf(core, { model: 'm', call: call('s') }).session, undefined);
+  });
+
+  test('each retry counts as a new_request migration of the model', async () => {
+    const { core, metrics } = coreWith([]);
+    const { onRetry } = routingOf(core, { model: 'm', call: call() });
+    onRetry?.(WORKERS[0]!, stalled());
+    onRetry?.(WORKERS[1]!, stalled());
+    assert.match(
+      await metrics.render(),
+      /model_migration_total\{model="m",migration_type="new_request"\} 2/,
+    );
   });
 });

@@ -22,7 +22,7 @@ import type { RequestPlaneClient } from '../plane/types.ts';
 import { type Inhibitor, type RoutingPolicy, selectWorker } from '../router/policy.ts';
 import type { KvBooking, KvRouter, KvRouteRequest } from '../router/kv/types.ts';
 import type { LoadLease, LoadTracker } from '../router/load.ts';
-import type { SessionRequest, SessionTable } from '../router/sessions.ts';
+import { sessionKey, type SessionRequest, type SessionTable } from '../router/sessions.ts';
 
 export interface DispatchOptions {
   plane: RequestPlaneClient;
@@ -266,14 +266,14 @@ interface SessionRequestInput {
  */
 export function routingOf(
   core: Core,
-  request: { model: string; call: DispatchCall; tokens?: number },
+  request: { model: string; call: DispatchCall; tokens?: number; pool?: 'decode' | 'prefill' },
 ): Pick<DispatchOptions, 'load' | 'tokens' | 'session' | 'onRetry'> {
   const control = request.call.nvext?.session_control;
   const session = control && core.config.routerSessionAffinityTtlSecs > 0
     ? {
       table: core.sessions,
       request: {
-        sessionId: control.session_id,
+        sessionId: sessionKey(request.model, request.pool ?? 'decode', control.session_id),
         action: control.action,
         ttlSecs: control.timeout,
       },

@@ -59,7 +59,7 @@ function send(
   const { model, call, body, pool } = options;
   const router = core.kv?.routerFor(model, pool);
   return dispatch({
-    ...routingOf(core, { model: model.name, call, tokens: body.token_ids.length }),
+    ...routingOf(core, { model: model.name, call, tokens: body.token_ids.length, pool }),
     plane: core.plane,
     policy: core.policy,
     inhibitor: core.inhibitor,

@@ -8,7 +8,17 @@
  * `action: "close"` serves the request where the session is, then forgets the session.
  */
 
+/**
+ * The table key of a session: sessions are bound per model and per pool, so a disaggregated
+ * request keeps both its prefill and its decode worker, and one id used with two models does not
+ * flip between them.
+ */
+export function sessionKey(model: string, pool: 'decode' | 'prefill', sessionId: string): string {
+  return `${model}\u0000${pool}\u0000${sessionId}`;
+}
+
 export interface SessionRequest {
+  /** The table key (`sessionKey`). */
   sessionId: string;
   /** `session_control.action`; `close` forgets the session once the request is sent. */
   action?: 'bind' | 'open' | 'close' | null;
