@@ -236,6 +236,19 @@ describe('routingOf()', () => {
     assert.equal(routingOf(core, { model: 'm', call: call() }).session, undefined);
   });
 
+  test('only the load-aware modes count load', () => {
+    for (const mode of ['least-loaded', 'power-of-two-choices']) {
+      const { core } = coreWith(['--router-mode', mode]);
+      const routing = routingOf(core, { model: 'm', call: call(), tokens: 7 });
+      assert.equal(routing.load, core.load);
+      assert.equal(routing.tokens, 7);
+    }
+    for (const mode of ['round-robin', 'kv', 'random']) {
+      const { core } = coreWith(['--router-mode', mode]);
+      assert.equal(routingOf(core, { model: 'm', call: call(), tokens: 7 }).load, undefined);
+    }
+  });
+
   test('--router-session-affinity-ttl-secs 0 ignores session ids', () => {
     const { core } = coreWith(['--router-session-affinity-ttl-secs', '0']);
     assert.equal(routingOf(core, { model: 'm', call: call('s') }).session, undefined);

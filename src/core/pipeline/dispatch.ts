@@ -261,8 +261,9 @@ interface SessionRequestInput {
 }
 
 /**
- * What every dispatch of `model` shares: the in-flight accounting, the request's session (when
- * it has one and affinity is on), and retries counted as `new_request` migrations.
+ * What every dispatch of `model` shares: the in-flight accounting (in the load-aware modes), the
+ * request's session (when it has one and affinity is on), and retries counted as `new_request`
+ * migrations.
  */
 export function routingOf(
   core: Core,
@@ -279,9 +280,12 @@ export function routingOf(
       },
     }
     : undefined;
+  // Only the load-aware modes read the accounting: the others skip its per-item cost.
+  const mode = core.config.routerMode;
+  const counted = mode === 'least-loaded' || mode === 'power-of-two-choices';
   return {
-    load: core.load,
-    ...(request.tokens !== undefined ? { tokens: request.tokens } : {}),
+    ...(counted ? { load: core.load } : {}),
+    ...(counted && request.tokens !== undefined ? { tokens: request.tokens } : {}),
     ...(session ? { session } : {}),
     onRetry: () =>
       core.metrics.modelMigrationTotal.inc({
