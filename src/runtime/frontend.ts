@@ -90,7 +90,7 @@ export async function startFrontend(
   const core = createCore({
     logger,
     metrics: createPromMetricFactory(),
-    plane: infra.planeClient(),
+    plane: infra.planeClient({ handshakeTimeoutMs: config.workerHandshakeTimeoutSecs * 1000 }),
     preprocessors: createPreprocessorSource({ workers: config.dynPreprocessWorkers, logger }),
     ...(config.routerEventThreads > 1
       ? {

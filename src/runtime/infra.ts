@@ -56,6 +56,14 @@ export function createLocalBus(): LocalBus {
   return { kv: createMemKvServer(), events: createMemEventBus() };
 }
 
+export interface PlaneClientOptions {
+  /**
+   * How long a worker has to acknowledge a request and to open its response stream
+   * (`--worker-handshake-timeout-secs`). @default each transport's own (5000)
+   */
+  handshakeTimeoutMs?: number;
+}
+
 export interface InfraOptions {
   env: Env;
   logger: Logger;
@@ -127,11 +135,19 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
      * called (so a frontend reaches tcp, http, nats and plain OpenAI workers alike); the NATS
      * connection opens only when a NATS worker is first called.
      */
-    planeClient(): RequestPlaneClient {
+    planeClient(options: PlaneClientOptions = {}): RequestPlaneClient {
+      const handshake = options.handshakeTimeoutMs;
       const clients = {
-        tcp: createTcpPlaneClient({ network, host: env.DYN_TCP_RESPONSE_STREAM_HOST ?? host }),
-        http: createHttpPlaneClient(),
-        nats_tcp: createNatsPlaneClient(natsOptions),
+        tcp: createTcpPlaneClient({
+          network,
+          host: env.DYN_TCP_RESPONSE_STREAM_HOST ?? host,
+          ...(handshake ? { ackTimeoutMs: handshake, callHomeTimeoutMs: handshake } : {}),
+        }),
+        http: createHttpPlaneClient(handshake ? { ackTimeoutMs: handshake } : {}),
+        nats_tcp: createNatsPlaneClient({
+          ...natsOptions,
+          ...(handshake ? { ackTimeoutMs: handshake } : {}),
+        }),
         openai: createOpenAIPlaneClient(),
       };
       const kinds = Object.keys(clients) as (keyof typeof clients)[];
