@@ -77,7 +77,7 @@ const HELP = `Usage: npm run bench:replay -- [options]
   --runtime R           node, bun or deno for the frontend and the mocker (default: node)
   --max-output N        cap output_length (default: none)
   --context-length N    leave out requests longer than the model serves (default: 40960)
-  --profile DIR         Node only: write the frontend's CPU profile (--cpu-prof) to DIR
+  --profile DIR         Node only: write the frontend's and the mocker's CPU profiles (--cpu-prof) to DIR
   --json FILE           write the results (with the commit) as JSON
 `;
 
@@ -511,7 +511,7 @@ async function runMode(o: Options, rows: TraceRow[], plane: string, mode: string
     ...(o.blocks ? ['--num-gpu-blocks-override', String(o.blocks)] : []),
     ...(o.blockSize ? ['--block-size', String(o.blockSize)] : []),
     ...common,
-  ], env);
+  ], env, o.profile);
   const frontend = start(
     o.runtime,
     [
