@@ -24,6 +24,7 @@ import { createOpenAIPlaneClient } from '../adapters/plane/openai.ts';
 import { PlaneError } from '../core/plane/errors.ts';
 import { createNodeNetwork } from './net.ts';
 import { natsFromEnv } from './nats-env.ts';
+import { createSharedFileToucher, type SharedFileToucher } from './file-toucher.ts';
 import { serve } from './serve.ts';
 
 export type InfraConfig = Pick<Config, 'discoveryBackend' | 'requestPlane' | 'eventPlane'>;
@@ -89,6 +90,10 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
   const network = createNodeNetwork();
   const host = env.DYN_TCP_RPC_HOST ?? '127.0.0.1';
   const fileTtl = seconds(env.DYN_FILE_KV_TTL_SECS);
+  // The file store's own heartbeat interval: max(ttl / 3, 1 s).
+  let shared: SharedFileToucher | undefined;
+  const toucher = () =>
+    shared ??= createSharedFileToucher(Math.max((fileTtl ?? 10) * 1000 / 3, 1000));
   const leaseTtl = seconds(env.ETCD_LEASE_TTL);
 
   return {
@@ -102,6 +107,7 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
             root: env.DYN_FILE_KV ?? join(tmpdir(), 'dynamo_store_kv'),
             ...(fileTtl ? { ttlMs: fileTtl * 1000 } : {}),
             logger,
+            toucher: toucher().forStore(),
           });
         case 'etcd':
           try {
