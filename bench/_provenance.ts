@@ -75,7 +75,9 @@ export function provenance(): Provenance {
   const changes = (git(['status', '--porcelain', '--untracked-files=normal']) ?? '')
     .split('\n')
     .map((l) => l.slice(3))
-    .filter((p) => p !== '' && !p.startsWith('bench/results/') && !p.startsWith('.tmp/'));
+    .filter((p) =>
+      p !== '' && p !== 'node_modules' && !p.startsWith('bench/results/') && !p.startsWith('.tmp/')
+    );
   return {
     commit: git(['rev-parse', 'HEAD']) ?? 'unknown',
     dirty: changes.length > 0,

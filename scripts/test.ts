@@ -10,7 +10,8 @@
  * Fails when a file fails, exits non-zero or times out, or a runtime ran zero tests; under
  * CI=true also when a test skipped that `ALLOWED_SKIPS` does not name (docs/testing.md).
  * Environment: TEST_JOBS (default --jobs), TEST_FILE_TIMEOUT_MS (a file's deadline, default 15
- * minutes), TEST_TIMEOUT_MS (one test's deadline where the runner has one, default 5 minutes).
+ * minutes), TEST_TIMEOUT_MS (one test's deadline on Node and Bun, default 5 minutes; Deno has no
+ * way to set one for all tests, so its files have the file deadline only).
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -37,7 +38,7 @@ const ALLOWED_SKIPS: ReadonlyArray<{
 
 /** A file's deadline: the runner kills it (and every process it started) after this long. */
 const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 15 * 60_000);
-/** One test's deadline on the runners that have one per test (bun; node 20: per file). */
+/** One test's deadline, where the runner has one (bun; node through scripts/test-timeout.mjs). */
 const TEST_TIMEOUT_MS = Number(process.env.TEST_TIMEOUT_MS ?? 5 * 60_000);
 
 async function findTests(dir: string): Promise<string[]> {
@@ -88,9 +89,12 @@ function command(runtime: Runtime, file: string): [string, string[]] {
   const path = `./${file}`;
   switch (runtime) {
     case 'node':
-      // Node 20's --test-timeout bounds the whole file (later Node versions: each test).
+      // Node 20's --test-timeout bounds the whole file; scripts/test-timeout.mjs gives each test
+      // its own (TEST_TIMEOUT_MS).
       return [process.execPath, [
         ...NODE_FLAGS,
+        '--import',
+        './scripts/test-timeout.mjs',
         '--test',
         '--test-reporter=spec',
         `--test-timeout=${FILE_TIMEOUT_MS}`,
@@ -270,7 +274,7 @@ async function runAll(env: NodeJS.ProcessEnv): Promise<Result[]> {
 // ------------------------------------------------------------------------------------------
 
 const startedAt = performance.now();
-const env: NodeJS.ProcessEnv = { ...process.env };
+const env: NodeJS.ProcessEnv = { ...process.env, TEST_TIMEOUT_MS: String(TEST_TIMEOUT_MS) };
 if (runtimes.includes('node')) {
   const built = await buildTestBundles(root, join(root, '.tmp', 'test-bundles'));
   if ('bundles' in built) env[BUNDLES_ENV] = JSON.stringify(built.bundles);
