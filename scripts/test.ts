@@ -14,7 +14,7 @@
  * way to set one for all tests, so its files have the file deadline only).
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import process from 'node:process';
@@ -287,9 +287,15 @@ async function runAll(env: NodeJS.ProcessEnv): Promise<Result[]> {
 // ------------------------------------------------------------------------------------------
 
 const startedAt = performance.now();
+const bundleDir = join(root, '.tmp', 'test-bundles', String(process.pid));
 const env: NodeJS.ProcessEnv = { ...process.env, TEST_TIMEOUT_MS: String(TEST_TIMEOUT_MS) };
+// Started from inside a Node test file (tests/scripts/test-runner.test.ts), `node --test` would
+// think it is that file's child and run nothing.
+delete env.NODE_TEST_CONTEXT;
 if (runtimes.includes('node')) {
-  const built = await buildTestBundles(root, join(root, '.tmp', 'test-bundles'));
+  // A directory per run: a runner started by a test (tests/scripts/test-runner.test.ts) must not
+  // rewrite the bundles this run's children are loading.
+  const built = await buildTestBundles(root, bundleDir);
   if ('bundles' in built) env[BUNDLES_ENV] = JSON.stringify(built.bundles);
   else console.log(`note: Node children start through tsx: ${built.error}`);
 }
@@ -297,6 +303,7 @@ console.log(
   `${files.length} test files on ${runtimes.join(', ')}: ${queue.length} jobs, ${jobs} at once`,
 );
 const results = await runAll(env);
+await rm(bundleDir, { recursive: true, force: true });
 const wallMs = performance.now() - startedAt;
 
 // Logs of every file, for reading after the fact.
