@@ -220,8 +220,10 @@ if (values.all) {
   finishBench('tokenizer', all);
 } else {
   const report = await bench(Number(values.runs));
-  if (values.json) console.log(JSON.stringify(report));
-  else {
+  if (values.json) {
+    console.log(JSON.stringify(report));
+    finishBench('tokenizer', [report], { stdoutIsJson: true });
+  } else {
     console.log(report.runtime);
     console.table(report.results);
     console.log('incremental detokenizer:', report.streaming);
