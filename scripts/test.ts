@@ -10,8 +10,7 @@
  * Fails when a file fails, exits non-zero or times out, or a runtime ran zero tests; under
  * CI=true also when a test skipped that `ALLOWED_SKIPS` does not name (docs/testing.md).
  * Environment: TEST_JOBS (default --jobs), TEST_FILE_TIMEOUT_MS (a file's deadline, default 15
- * minutes), TEST_TIMEOUT_MS (one test's deadline on Node and Bun, default 5 minutes; Deno has no
- * way to set one for all tests, so its files have the file deadline only).
+ * minutes), TEST_TIMEOUT_MS (one test's deadline, default 5 minutes).
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -38,7 +37,10 @@ const ALLOWED_SKIPS: ReadonlyArray<{
 
 /** A file's deadline: the runner kills it (and every process it started) after this long. */
 const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 15 * 60_000);
-/** One test's deadline, where the runner has one (bun; node through scripts/test-timeout.mjs). */
+/**
+ * One test's deadline: bun's --timeout; Node through scripts/test-timeout.mjs, Deno through
+ * scripts/deno-test/ (neither has a flag for it).
+ */
 const TEST_TIMEOUT_MS = Number(process.env.TEST_TIMEOUT_MS ?? 5 * 60_000);
 
 async function findTests(dir: string): Promise<string[]> {
@@ -105,7 +107,15 @@ function command(runtime: Runtime, file: string): [string, string[]] {
     case 'deno':
       // Types are checked once by `npm run typecheck` (tsc and deno check); checking the whole
       // test program again here can hit TS2589 on Zod's deep route types.
-      return [bin('deno'), ['test', '-A', '--no-check', path]];
+      // The import map swaps in scripts/deno-test/node-test.ts: node:test with a default timeout.
+      return [bin('deno'), [
+        'test',
+        '-A',
+        '--no-check',
+        '--import-map',
+        'scripts/deno-test/import-map.json',
+        path,
+      ]];
   }
 }
 
