@@ -27,6 +27,7 @@
  * window follows its warm-up without a pause, so it starts in a steady state rather than with
  * every loop sending at the same instant.
  */
+import { finishBench } from './_provenance.ts';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -677,6 +678,7 @@ async function driver(options: Options): Promise<void> {
   }
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ options, results }, null, 2)}\n`);
+    finishBench('request-plane', { options, results }, { stdoutIsJson: true });
     return;
   }
   const versions = results.map((r) => `${r.runtime} ${r.version}`).join(', ');
@@ -694,6 +696,7 @@ async function driver(options: Options): Promise<void> {
       '',
     ].join('\n'),
   );
+  finishBench('request-plane', { options, results });
 }
 
 const options = parseOptions(process.argv.slice(2));
