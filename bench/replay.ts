@@ -498,20 +498,25 @@ async function runMode(o: Options, rows: TraceRow[], plane: string, mode: string
   const ns = `replay${process.pid}${Math.floor(Math.random() * 1e6)}`;
   const env = { DYN_FILE_KV: dir, DYN_NAMESPACE: ns };
   const common = ['--discovery-backend', 'file', '--request-plane', 'tcp', '--event-plane', plane];
-  const mocker = start(o.runtime, [
-    'mocker',
-    '--model-path',
-    MODEL_PATH,
-    '--model-name',
-    MODEL,
-    '--num-workers',
-    String(o.workers),
-    '--speedup-ratio',
-    String(o.mockerSpeedup),
-    ...(o.blocks ? ['--num-gpu-blocks-override', String(o.blocks)] : []),
-    ...(o.blockSize ? ['--block-size', String(o.blockSize)] : []),
-    ...common,
-  ], env, o.profile);
+  const mocker = start(
+    o.runtime,
+    [
+      'mocker',
+      '--model-path',
+      MODEL_PATH,
+      '--model-name',
+      MODEL,
+      '--num-workers',
+      String(o.workers),
+      '--speedup-ratio',
+      String(o.mockerSpeedup),
+      ...(o.blocks ? ['--num-gpu-blocks-override', String(o.blocks)] : []),
+      ...(o.blockSize ? ['--block-size', String(o.blockSize)] : []),
+      ...common,
+    ],
+    env,
+    o.profile,
+  );
   const frontend = start(
     o.runtime,
     [
