@@ -58,7 +58,8 @@ export interface Provenance {
 
 function git(args: string[]): string | undefined {
   const out = spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
-  return out.status === 0 ? out.stdout.trim() : undefined;
+  // trimEnd only: `status --porcelain` lines start with a space that the path offset counts.
+  return out.status === 0 ? out.stdout.trimEnd() : undefined;
 }
 
 function runtimeName(): string {

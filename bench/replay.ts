@@ -21,17 +21,18 @@
  *
  *   npm run bench:replay -- [--trace FILE] [--start 0 --count 858] [--speedup 10]
  *     [--workers 8] [--mocker-speedup 5] [--event-plane nats|zmq|both] [--modes LIST]
- *     [--concurrency C] [--blocks N] [--runtime node|bun|deno] [--json FILE]
+ *     [--concurrency C] [--blocks N] [--runtime node|bun|deno] [--json-out FILE]
  *
  * Needs nats-server on 127.0.0.1:4222 for `--event-plane nats` (`bash scripts/services.sh start`).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
+import { finishBench } from './_provenance.ts';
 import { parseArgs } from 'node:util';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -78,7 +79,7 @@ const HELP = `Usage: npm run bench:replay -- [options]
   --max-output N        cap output_length (default: none)
   --context-length N    leave out requests longer than the model serves (default: 40960)
   --profile DIR         Node only: write the frontend's and the mocker's CPU profiles (--cpu-prof) to DIR
-  --json FILE           write the results (with the commit) as JSON
+  --json-out FILE       write the results with their provenance (commit, machine) as JSON
 `;
 
 function fail(message: string): never {
@@ -105,7 +106,6 @@ function options() {
       'max-output': { type: 'string' },
       'context-length': { type: 'string', default: '40960' },
       profile: { type: 'string' },
-      json: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -143,7 +143,6 @@ function options() {
     maxOutput: num('max-output', values['max-output'], 1),
     contextLength: num('context-length', values['context-length'], 1)!,
     profile: values.profile,
-    json: values.json,
   };
 }
 type Options = ReturnType<typeof options>;
@@ -629,31 +628,16 @@ async function runMode(o: Options, rows: TraceRow[], plane: string, mode: string
   }
 }
 
-function commit(): { commit: string; dirty: boolean } {
-  try {
-    const id = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT }).toString().trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
-      cwd: ROOT,
-    }).toString().trim() !== '';
-    return { commit: id, dirty };
-  } catch {
-    return { commit: 'unknown', dirty: true };
-  }
-}
-
 const o = options();
 const rows = readTrace(o);
 const top = ceiling(rows);
-const { commit: id, dirty } = commit();
 const span = rows.at(-1)!.timestamp / 1000;
 process.stderr.write(
   `bench:replay ${o.trace} [${o.start}, +${rows.length}] ` +
     (o.concurrency
       ? `closed loop, ${o.concurrency} in flight`
       : `open loop, ${span.toFixed(0)} s / ${o.speedup}`) +
-    `; ${o.workers} workers at speedup ${o.mockerSpeedup}; commit ${id.slice(0, 10)}${
-      dirty ? ' (dirty)' : ''
-    }\n`,
+    `; ${o.workers} workers at speedup ${o.mockerSpeedup}\n`,
 );
 const results = [];
 for (const plane of o.planes) {
@@ -682,15 +666,5 @@ for (const r of results) {
 for (const r of results) {
   if (r.failed) console.log(`errors ${r.plane}/${r.mode}: ${JSON.stringify(r.errors)}`);
 }
-if (o.json) {
-  writeFileSync(
-    o.json,
-    JSON.stringify(
-      { bench: 'replay', commit: id, dirty, options: o, ceiling: top, results },
-      null,
-      2,
-    ),
-  );
-  console.log(`raw results: ${o.json}`);
-}
+finishBench('replay', { options: o, ceiling: top, results });
 process.exit(0);
