@@ -61,6 +61,9 @@ export function canonicalJson(value: unknown): string {
 
 const ENV_PREFIXES = ['DYN_', 'ETCD_', 'NATS_'];
 
+const BUSY_NEEDS = 'a busy threshold (--active-decode-blocks-threshold, ' +
+  "--active-prefill-tokens-threshold or POST /busy_threshold) needs the workers' load reports";
+
 export function configDump(config: Config, env: Readonly<Record<string, string | undefined>>) {
   const environment = Object.fromEntries(
     Object.entries(env).filter(([k, v]) =>
@@ -115,19 +118,33 @@ export async function startFrontend(
   const store = await infra.store();
   /** Worker load (`kv_metrics`) for load shedding, once a threshold is in force. */
   let loadFeed = false;
-  const feedLoad = () => {
+  const feedLoad = (checked = false) => {
     if (loadFeed || !core.thresholds.any()) return;
     loadFeed = true;
+    // A threshold set later (POST /busy_threshold) cannot stop start-up: say what is missing.
+    if (!checked) {
+      infra.checkNats(BUSY_NEEDS).catch((error: unknown) => logger.warn((error as Error).message));
+    }
     events ??= infra.events(store);
     events.subscribe('namespace.*.kv_metrics', (e) => core.busy.onLoad(e.payload));
   };
-  if (core.kv && (config.routerKvEvents || config.routerReplicaSync)) {
+  const needs = core.kv && config.routerKvEvents
+    ? "--router-mode kv needs the workers' KV events (--no-router-kv-events routes on the " +
+      "frontend's own bookkeeping instead)"
+    : core.kv && config.routerReplicaSync
+    ? '--router-replica-sync needs the event plane'
+    : core.thresholds.any()
+    ? BUSY_NEEDS
+    : undefined;
+  if (needs) {
     try {
-      await infra.checkNats();
+      await infra.checkNats(needs);
     } catch (error) {
       await store.close().catch(() => {});
       throw error;
     }
+  }
+  if (core.kv && (config.routerKvEvents || config.routerReplicaSync)) {
     events = infra.events(store);
     const kv = core.kv;
     if (config.routerKvEvents) {
@@ -152,8 +169,8 @@ export async function startFrontend(
       );
     }
   }
-  feedLoad();
-  core.thresholds.onChange(feedLoad);
+  feedLoad(true);
+  core.thresholds.onChange(() => feedLoad());
   const watching = new AbortController();
   const app = createApp(options.routes ?? manifest, core, { assets: swaggerUiAssets() });
   const tls = config.tlsCertPath && config.tlsKeyPath
