@@ -286,6 +286,13 @@ export const configSchema = z.object({
     description: 'Max migrations of a request when its worker is lost; 0 disables',
     group: G_FAULT,
   }),
+  migrationMaxSeqLen: o.opt(values.int(1, Number.MAX_SAFE_INTEGER).optional(), {
+    flag: 'migration-max-seq-len',
+    env: ['DYN_MIGRATION_MAX_SEQ_LEN'],
+    hint: 'tokens',
+    description: 'A request whose prompt plus output passes this many tokens is no longer migrated',
+    group: G_FAULT,
+  }),
   inhibitedDurationSecs: o.opt(values.num(0).default(5), {
     env: ['DYN_RUNTIME_INHIBITED_DURATION_SECS', 'DYN_INHIBITED_DURATION_SECS'],
     hint: 'seconds',

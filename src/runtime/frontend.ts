@@ -6,6 +6,8 @@ import type { Config } from '../core/config.ts';
 import { type Core, createCore } from '../core/core.ts';
 import { createJsonLogger, type Logger } from '../core/logger.ts';
 import { createPromMetricFactory } from '../adapters/prom-metrics.ts';
+import { metricBucketsFromEnv } from '../core/metrics.ts';
+import { createOtlpHttpExporter, otlpOptionsFromEnv } from '../adapters/otlp-http.ts';
 import { createApp } from '../http/app.ts';
 import type { RouteModule } from '../http/types.ts';
 import { routes as manifest } from '../../routes/_manifest.gen.ts';
@@ -89,10 +91,31 @@ export async function startFrontend(
     }
   }
   const infra = createInfra(config, { env: options.env ?? {}, logger, local: options.local });
+  const otlp = otlpOptionsFromEnv(options.env ?? {});
+  let exportFailures = 0;
+  const tracer = otlp &&
+    createOtlpHttpExporter({
+      ...otlp,
+      // One warning per 100 failed batches: a collector that is down must not flood the log.
+      onError: (error) => {
+        if (exportFailures++ % 100 === 0) {
+          logger.warn('could not export spans', { url: otlp.url, error, failures: exportFailures });
+        }
+      },
+    });
+  if (otlp) logger.info('exporting request spans over OTLP/HTTP', { url: otlp.url });
   let events: EventPlane | undefined;
   const core = createCore({
     logger,
     metrics: createPromMetricFactory(),
+    ...(tracer ? { tracer } : {}),
+    metricBuckets: metricBucketsFromEnv(
+      options.env ?? {},
+      (name, values) =>
+        logger.warn(`${name}_{MIN,MAX,COUNT} is invalid: the default buckets are used`, {
+          values,
+        }),
+    ),
     plane: infra.planeClient(),
     preprocessors: createPreprocessorSource({ workers: config.dynPreprocessWorkers, logger }),
     ...(config.routerEventThreads > 1
@@ -248,6 +271,7 @@ export async function startFrontend(
         core.preprocessors.close(),
         events?.close(),
         core.kv?.close(),
+        tracer?.close(),
       ]);
       await store.close().catch((error: unknown) =>
         logger.warn('discovery close failed', { error })

@@ -5,6 +5,7 @@
  * is), then decoded on a decode worker with decode-only costs. Without prefill workers a model
  * that had them fails with 503 unless `--decode-fallback` serves it aggregated.
  */
+import type { RequestTrace } from '../tracing.ts';
 import type { Core } from '../core.ts';
 import type { ServedModel, WorkerInstance } from '../discovery/models.ts';
 import { ServiceUnavailableError } from '../errors.ts';
@@ -18,6 +19,19 @@ export interface GenerationCall extends DispatchCall {
   nvext?: NvExt;
   /** Called with each worker chosen, before the request is sent to it. */
   onSelected?: (instance: WorkerInstance) => void;
+  /** Called when a worker (prefill or decode) accepted the request. @default none */
+  onDispatched?: (dispatched: DispatchedTo) => void;
+  /** The request's trace: `route` and `dispatch` spans. @default none */
+  trace?: RequestTrace;
+}
+
+/** Who took a request, for the per-worker metrics and the trace. */
+export interface DispatchedTo {
+  instance: WorkerInstance;
+  /** Set when the KV router chose the rank. */
+  dpRank?: number;
+  pool: 'decode' | 'prefill';
+  promptTokens: number;
 }
 
 /** Decode-side settings in disaggregated serving: cost is decode load only. */
@@ -58,7 +72,10 @@ function send(
 ): Promise<Dispatched> {
   const { model, call, body, pool } = options;
   const router = core.kv?.routerFor(model, pool);
-  return dispatch({
+  const stages = core.metrics.stageDuration;
+  const started = core.monotonic();
+  let selected: number | undefined;
+  const dispatched = dispatch({
     plane: core.plane,
     policy: core.policy,
     inhibitor: core.inhibitor,
@@ -72,8 +89,40 @@ function send(
     backendInstanceId: options.pinned ?? undefined,
     overloadStatus: core.config.httpOverloadStatusCode,
     busy: busyOf(core, model.name),
-    onSelected: call.onSelected,
+    onSelected: (instance) => {
+      selected = core.monotonic();
+      stages.observe({ stage: 'route' }, (selected - started) / 1000);
+      call.trace?.stage('route', started, selected, {
+        'switchboard.pool': pool,
+        'switchboard.worker_id': instance.instanceId,
+      });
+      call.onSelected?.(instance);
+    },
     ...(router ? { kv: { router, request: kvRequest(call, body, options.overrides) } } : {}),
+  });
+  return dispatched.then((d) => {
+    if (selected !== undefined) {
+      const accepted = core.monotonic();
+      stages.observe({ stage: 'transport_roundtrip' }, (accepted - selected) / 1000);
+      call.trace?.stage('dispatch', selected, accepted, {
+        'switchboard.pool': pool,
+        'switchboard.worker_id': d.instance.instanceId,
+        'switchboard.transport': Object.keys(d.instance.transport)[0] ?? '',
+      });
+    }
+    if (d.booking && d.booking.requiredBlocks > 0) {
+      core.metrics.kvHitRate.observe(
+        { model: model.name },
+        d.booking.overlapBlocks / d.booking.requiredBlocks,
+      );
+    }
+    call.onDispatched?.({
+      instance: d.instance,
+      ...(d.booking ? { dpRank: d.booking.dpRank } : {}),
+      pool,
+      promptTokens: body.token_ids.length,
+    });
+    return d;
   });
 }
 

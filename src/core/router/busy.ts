@@ -34,6 +34,8 @@ export interface BusyDetectorOptions {
   now: () => number;
   /** The KV router's own load for a (worker, dp rank) of a model, when it tracks one. */
   routerLoad?: (model: string, workerId: string, dpRank: number) => RouterLoad | undefined;
+  /** Hears each worker load report (hex worker id), e.g. for the per-worker gauges. @default none */
+  onReport?: (report: { workerId: string; dpRank: number; waitingRequests?: number }) => void;
 }
 
 export interface BusyDetector {
@@ -101,6 +103,12 @@ export function createBusyDetector(options: BusyDetectorOptions): BusyDetector {
       });
       overloaded.delete(id);
       sent.delete(id);
+      const waiting = num(load.waiting_requests);
+      options.onReport?.({
+        workerId: id,
+        dpRank: rank,
+        ...(waiting !== undefined ? { waitingRequests: waiting } : {}),
+      });
     },
     recordSent(instanceId, tokens) {
       if (options.routerLoad) return;
