@@ -175,7 +175,6 @@ export function createCore(ports: CorePorts, config: Config): Core {
   const metrics = createFrontendMetrics(ports.metrics, prefix, { buckets: ports.metricBuckets });
   const busy = createBusyDetector({
     thresholds,
-    now: monotonic,
     onReport: ({ workerId, dpRank, waitingRequests }) => {
       if (waitingRequests === undefined) return;
       metrics.workerWaitingRequests.set(

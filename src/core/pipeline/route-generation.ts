@@ -6,6 +6,7 @@
  * that had them fails with 503 unless `--decode-fallback` serves it aggregated.
  */
 import type { RequestTrace } from '../tracing.ts';
+import type { SentRequest } from '../router/busy.ts';
 import type { Core } from '../core.ts';
 import type { ServedModel, WorkerInstance } from '../discovery/models.ts';
 import { ServiceUnavailableError } from '../errors.ts';
@@ -159,15 +160,48 @@ export async function dispatchGeneration(
   body: PreprocessedRequest,
 ): Promise<Dispatched> {
   const pinned = call.nvext?.decode_worker_id ?? call.nvext?.backend_instance_id;
-  const dispatched = await route(core, model, call, body, pinned);
+  let dispatched = await route(core, model, call, body, pinned);
   if (core.thresholds.any()) {
-    core.busy.recordSent(dispatched.instance.instanceId, body.token_ids.length);
+    // This frontend's own count of the request, until the worker's reports include it.
+    const tokens = body.token_ids.length;
+    const sent = core.busy.recordSent(
+      dispatched.instance.instanceId,
+      tokens,
+      Math.ceil(tokens / Math.max(1, model.card.kv_cache_block_size ?? 1)),
+    );
+    // A stream nobody reads (its request failed or was abandoned) never reaches its `finally`:
+    // the request's abort ends the count too.
+    const release = () => sent.done();
+    if (call.signal.aborted) release();
+    else call.signal.addEventListener('abort', release, { once: true });
+    dispatched = {
+      ...dispatched,
+      stream: counted(dispatched.stream, {
+        firstToken: () => sent.firstToken(),
+        done: () => {
+          call.signal.removeEventListener('abort', release);
+          sent.done();
+        },
+      }),
+    };
   }
   const cacheControl = call.nvext?.cache_control;
   if (core.config.enableCacheControl && cacheControl && core.kv) {
     return { ...dispatched, stream: pinAfter(core, dispatched, body, call, cacheControl) };
   }
   return dispatched;
+}
+
+/** `stream`, telling `sent` when the first token came and when the stream ended. */
+async function* counted(stream: AsyncIterable<unknown>, sent: SentRequest): AsyncIterable<unknown> {
+  try {
+    for await (const item of stream) {
+      if ((item as { token_ids?: unknown[] } | null)?.token_ids?.length) sent.firstToken();
+      yield item;
+    }
+  } finally {
+    sent.done();
+  }
 }
 
 async function route(
