@@ -18,6 +18,7 @@ import { readModelDir } from '../../src/runtime/model-dir.ts';
 import { createWorkerRuntime, type WorkerRuntime } from '../../src/worker/runtime.ts';
 import { currentRuntime, type RunningServer, startFrontend } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { testApp } from '../helpers/app.ts';
 import { MODEL_PATH, START_MS, tempDir } from './_workers.ts';
 import { rm } from 'node:fs/promises';
 
@@ -64,6 +65,36 @@ async function startCollector() {
     paths,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/**
+ * Names Dynamo gives these families, which promtool's lint would name otherwise: kept for
+ * compatibility with Dynamo's dashboards and alerts (docs/observability.md).
+ */
+const DYNAMO_NAMES = [
+  'dynamo_component_kv_cache_event_warnings counter metrics should have "_total" suffix',
+  'dynamo_component_kv_cache_events_applied counter metrics should have "_total" suffix',
+  'dynamo_frontend_tokenizer_latency_ms metric names should not contain abbreviated units',
+  'dynamo_router_overhead_block_hashing_ms metric names should not contain abbreviated units',
+  'dynamo_router_overhead_indexer_find_matches_ms metric names should not contain abbreviated units',
+  'dynamo_router_overhead_scheduling_ms metric names should not contain abbreviated units',
+  'dynamo_router_overhead_total_ms metric names should not contain abbreviated units',
+];
+
+/** `text` with one zero sample under every family that has none (promtool lints only those). */
+function withEverySample(text: string): string {
+  const lines = text.split('\n');
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    out.push(lines[i] as string);
+    const m = /^# TYPE (\S+) (\S+)$/.exec(lines[i] as string);
+    if (!m || (lines[i + 1] ?? '').startsWith(m[1] as string)) continue;
+    const name = m[1] as string;
+    if (m[2] === 'histogram') {
+      out.push(`${name}_bucket{le="+Inf"} 0`, `${name}_sum 0`, `${name}_count 0`);
+    } else out.push(`${name} 0`);
+  }
+  return out.join('\n');
 }
 
 /** `promtool check metrics` on `text`: its exit code and output. */
@@ -207,6 +238,14 @@ describe(`observability on ${currentRuntime()}`, () => {
     assert.equal(root.name, 'completions');
     assert.equal(root.parentSpanId, undefined);
     assert.equal(seenHeaders.at(-1)?.traceparent, `00-${root.traceId}-${root.spanId}-01`);
+  });
+
+  test('promtool lints every family once it has samples: the only findings are names Dynamo gives them', async () => {
+    const { app } = testApp({ argv: ['--router-mode', 'kv'] });
+    const checked = await promtool(withEverySample(await (await app.request('/metrics')).text()));
+    const findings = checked.output.trim().split('\n').filter(Boolean).sort();
+    assert.deepEqual(findings, DYNAMO_NAMES);
+    assert.equal(checked.code, 3, 'lint findings only, no parse error');
   });
 
   test('/metrics passes `promtool check metrics` and has the reference families, DYN_METRICS_TTFT_* applied', async () => {
