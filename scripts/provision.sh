@@ -2,7 +2,8 @@
 # Installs the system packages the test suite needs, on Debian or Ubuntu, as root:
 #   openssl (TLS fixtures), etcd-server and nats-server (discovery and planes), chromium (the
 #   /docs UI test), tmux (the interactive-mode test), python3-zmq and python3-msgpack (real libzmq
-#   for the ZMQ interop test), prometheus (promtool, which checks the /metrics exposition).
+#   for the ZMQ interop test), prometheus (promtool, which checks the /metrics exposition and the
+#   Grafana dashboard's queries), kubernetes-client (kubectl, which builds deploy/kubernetes).
 # `bash scripts/provision.sh --check` installs nothing: it lists what is missing and exits 1 if
 # anything is. On another system, or without root, it names what is missing and how to get it.
 # README's test command (`npm run check`, scripts/check.sh) and .ci/run both run this script.
@@ -18,6 +19,7 @@ checks=(
   "python3-zmq:/usr/bin/python3 -c 'import zmq'"
   "python3-msgpack:/usr/bin/python3 -c 'import msgpack'"
   "prometheus:command -v promtool"
+  "kubernetes-client:command -v kubectl"
 )
 
 missing() {

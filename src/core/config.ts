@@ -321,6 +321,13 @@ export const configSchema = z.object({
       'past it the request goes to another worker',
     group: G_FAULT,
   }),
+  migrationMaxSeqLen: o.opt(values.int(1, Number.MAX_SAFE_INTEGER).optional(), {
+    flag: 'migration-max-seq-len',
+    env: ['DYN_MIGRATION_MAX_SEQ_LEN'],
+    hint: 'tokens',
+    description: 'A request whose prompt plus output passes this many tokens is no longer migrated',
+    group: G_FAULT,
+  }),
   inhibitedDurationSecs: o.opt(values.num(0).default(5), {
     env: ['DYN_RUNTIME_INHIBITED_DURATION_SECS', 'DYN_INHIBITED_DURATION_SECS'],
     hint: 'seconds',

@@ -7,7 +7,14 @@ import { type Config, sanitizeMetricsPrefix } from './config.ts';
 import { createModelRegistry, type ModelRegistry } from './discovery/models.ts';
 import { createLifecycle, type Lifecycle } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
-import { createFrontendMetrics, type FrontendMetrics, type MetricFactory } from './metrics.ts';
+import type { SpanExporter } from './tracing.ts';
+import { workerLabels } from './pipeline/request-metrics.ts';
+import {
+  type BucketName,
+  createFrontendMetrics,
+  type FrontendMetrics,
+  type MetricFactory,
+} from './metrics.ts';
 import { PlaneError } from './plane/errors.ts';
 import type { RequestPlaneClient } from './plane/types.ts';
 import type { ModelPreprocessor } from './preprocess/preprocessor.ts';
@@ -78,6 +85,10 @@ export interface CorePorts {
   publishSync?: (event: ActiveSequenceEvent, on: WorkerInstance) => void;
   /** `--router-event-threads N > 1`: decodes KV events off the main thread. @default inline */
   kvEventPool?: KvRoutingPorts['eventPool'];
+  /** Where request spans go (`OTEL_EXPORTER_OTLP_ENDPOINT`). @default none: tracing off */
+  tracer?: SpanExporter;
+  /** Histogram layouts from `DYN_METRICS_*` (`metricBucketsFromEnv`). @default the reference's */
+  metricBuckets?: Partial<Record<BucketName, readonly number[]>>;
 }
 
 /** The KV routers of `--router-mode kv`: one per model and pool (aggregated/decode, prefill). */
@@ -87,6 +98,8 @@ export interface KvRouting {
 
 export interface Core {
   readonly config: Config;
+  /** Set when request spans are exported. */
+  readonly tracer?: SpanExporter;
   readonly logger: Logger;
   readonly metrics: FrontendMetrics;
   readonly lifecycle: Lifecycle;
@@ -166,9 +179,16 @@ export function createCore(ports: CorePorts, config: Config): Core {
     active_prefill_tokens_threshold_frac: config.activePrefillTokensThresholdFrac ?? null,
   });
   const load = createLoadTracker();
+  const metrics = createFrontendMetrics(ports.metrics, prefix, { buckets: ports.metricBuckets });
   const busy = createBusyDetector({
     thresholds,
-    now: monotonic,
+    onReport: ({ workerId, dpRank, waitingRequests }) => {
+      if (waitingRequests === undefined) return;
+      metrics.workerWaitingRequests.set(
+        workerLabels({ instanceId: workerId, dpRank, type: 'decode' }),
+        waitingRequests,
+      );
+    },
     routerLoad: kv ? (model, workerId, dpRank) => kv.loadOf(model, workerId, dpRank) : undefined,
   });
   return {
@@ -186,7 +206,8 @@ export function createCore(ports: CorePorts, config: Config): Core {
     disaggregated: new Set(),
     config,
     logger: ports.logger,
-    metrics: createFrontendMetrics(ports.metrics, prefix),
+    metrics,
+    ...(ports.tracer ? { tracer: ports.tracer } : {}),
     lifecycle: createLifecycle(),
     models,
     thresholds,

@@ -207,8 +207,31 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
       });
     },
 
+    /**
+     * The event plane for a worker process. On `file` (or `mem`) discovery NATS is optional for a
+     * worker: when it is not reachable (and the request plane is not NATS) the worker runs with
+     * its events off and says so once, since a round-robin frontend consumes none of them. On
+     * etcd or kubernetes discovery (a multi-machine fleet) an unreachable NATS stays fatal.
+     */
+    async workerEvents(): Promise<(store: KvStore) => EventPlane> {
+      try {
+        await this.checkNats();
+      } catch (error) {
+        const optional = config.discoveryBackend === 'file' && config.requestPlane !== 'nats' &&
+          error instanceof InfraUnavailableError;
+        if (!optional) throw error;
+        logger.warn(
+          `NATS is not reachable at ${natsServers.join(', ')}: KV events and load reports are ` +
+            'off (a frontend with --router-mode kv or a busy threshold needs them: start ' +
+            'nats-server, set NATS_SERVER, or use --event-plane zmq on every process)',
+        );
+        return () => createOffEventPlane();
+      }
+      return (store) => this.events(store);
+    },
+
     /** Fails fast with a clear message when NATS is needed but not reachable. */
-    async checkNats(): Promise<void> {
+    async checkNats(needs?: string): Promise<void> {
       const needsNats = config.requestPlane === 'nats' ||
         (config.discoveryBackend !== 'mem' && config.eventPlane === 'nats');
       if (!needsNats) return;
@@ -222,9 +245,10 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
         ]);
       } catch (error) {
         throw new InfraUnavailableError(
-          `NATS is not reachable at ${natsServers.join(', ')} (from ${nats.describe}; set ` +
-            `NATS_SERVER, e.g. nats://host:4222, or NATS_WS_SERVER to change it): ` +
-            `${(error as Error).message}; ${EMBEDDED}`,
+          `${needs ? `${needs}, but ` : ''}NATS is not reachable at ${natsServers.join(', ')} ` +
+            `(from ${nats.describe}: start nats-server there, or set NATS_SERVER, e.g. ` +
+            `nats://host:4222, or NATS_WS_SERVER to change it; --event-plane zmq carries events ` +
+            `without NATS): ${(error as Error).message}; ${EMBEDDED}`,
           { cause: error },
         );
       } finally {
@@ -235,3 +259,12 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
 }
 
 export type Infra = ReturnType<typeof createInfra>;
+
+/** An event plane that carries nothing: publishing succeeds and goes nowhere. */
+export function createOffEventPlane(): EventPlane {
+  return {
+    publish: () => Promise.resolve(),
+    subscribe: () => () => {},
+    close: () => Promise.resolve(),
+  };
+}

@@ -27,11 +27,11 @@ export async function startMockerProcess(
 ): Promise<RunningMocker> {
   const files = await readModelDir(config.modelPath);
   const infra = createInfra(config, options);
-  await infra.checkNats();
+  const events = await infra.workerEvents();
   const running = await startMocker(config, files, {
     store: () => infra.store(),
     plane: () => infra.planeServer(),
-    events: (store) => infra.events(store),
+    events,
     clock: realClock,
     logger: options.logger,
     ...loadInterval(options.env.DYN_WORKER_LOAD_REPORT_INTERVAL_MS),

@@ -39,6 +39,8 @@ import { defaultMaxTokens } from '../preprocess/preprocessor.ts';
 import { startPassthrough } from './passthrough.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { startPerfTrace, traced } from './perf.ts';
+import { startRequestTrace } from '../tracing.ts';
+import type { DispatchedTo } from './route-generation.ts';
 
 export interface CallContext {
   requestId: string;
@@ -167,13 +169,82 @@ function paramsOf(
   };
 }
 
+/**
+ * What a generation plan carries for observability: per-worker metrics on dispatch, the trace,
+ * and the worker's `traceparent` (the request span as its parent) when tracing is on.
+ */
+function observed(metrics: RequestMetrics, headers: Record<string, string>) {
+  const { trace } = metrics;
+  return {
+    headers: trace ? { ...headers, traceparent: trace.traceparent } : headers,
+    onDispatched: (d: DispatchedTo) =>
+      metrics.worker({
+        instanceId: d.instance.instanceId,
+        ...(d.dpRank !== undefined ? { dpRank: d.dpRank } : {}),
+        type: d.pool,
+        promptTokens: d.promptTokens,
+      }),
+    ...(trace ? { trace } : {}),
+  };
+}
+
+/** The `preprocess` stage ended: its duration metric and span. */
+function preprocessed(core: Core, metrics: RequestMetrics, start: number): void {
+  const end = core.monotonic();
+  core.metrics.stageDuration.observe({ stage: 'preprocess' }, (end - start) / 1000);
+  metrics.trace?.stage('preprocess', start, end);
+}
+
+/** Counts a chat request's image, video and audio content parts (`*_per_request`). */
+function countMedia(core: Core, model: string, messages: readonly unknown[]): void {
+  let images = 0;
+  let videos = 0;
+  let audio = 0;
+  for (const message of messages) {
+    const content = (message as { content?: unknown } | null)?.content;
+    if (!Array.isArray(content)) continue;
+    for (const part of content) {
+      const type = (part as { type?: unknown } | null)?.type;
+      if (type === 'image_url' || type === 'image') images++;
+      else if (type === 'video_url' || type === 'video') videos++;
+      else if (type === 'input_audio' || type === 'audio_url' || type === 'audio') audio++;
+    }
+  }
+  if (images > 0) core.metrics.imagesPerRequest.observe({ model }, images);
+  if (videos > 0) core.metrics.videosPerRequest.observe({ model }, videos);
+  if (audio > 0) core.metrics.audioPerRequest.observe({ model }, audio);
+}
+
 /** Runs `work` with the request's metric guard, closing it with the error's type on failure. */
 async function guarded<T>(
   core: Core,
-  labels: { model: string; endpoint: EndpointLabel; stream: boolean },
+  labels: {
+    model: string;
+    endpoint: EndpointLabel;
+    stream: boolean;
+    /** The request's headers: a client `traceparent` is continued. @default none */
+    headers?: Record<string, string>;
+  },
   work: (metrics: RequestMetrics) => Promise<T>,
 ): Promise<T> {
-  const metrics = startRequestMetrics(core.metrics, { ...labels, now: core.monotonic });
+  const { headers, ...rest } = labels;
+  const trace = startRequestTrace(core.tracer, {
+    traceparent: headers?.traceparent,
+    name: labels.endpoint,
+    attributes: {
+      'gen_ai.request.model': labels.model,
+      'switchboard.endpoint': labels.endpoint,
+      'switchboard.stream': labels.stream,
+      ...(headers?.['x-request-id'] ? { 'switchboard.request_id': headers['x-request-id'] } : {}),
+    },
+    now: core.now,
+    monotonic: core.monotonic,
+  });
+  const metrics = startRequestMetrics(core.metrics, {
+    ...rest,
+    now: core.monotonic,
+    ...(trace ? { trace } : {}),
+  });
   try {
     return await work(metrics);
   } catch (error) {
@@ -285,8 +356,14 @@ export async function startChat(
   const stream = request.stream === true;
   return await guarded(
     core,
-    { model: model.name, endpoint: call.endpoint ?? 'chat_completions', stream },
+    {
+      model: model.name,
+      endpoint: call.endpoint ?? 'chat_completions',
+      stream,
+      headers: call.headers,
+    },
     async (metrics) => {
+      countMedia(core, model.name, request.messages);
       if (model.card.model_input === 'Text') {
         const forwarded = await startPassthrough<ChatCompletionChunk>(core, model, {
           path: 'chat/completions',
@@ -305,6 +382,7 @@ export async function startChat(
       }
       const endpoint = call.endpoint ?? 'chat_completions';
       const perf = startPerfTrace(core, { requestId: call.requestId, model: model.name, endpoint });
+      const preprocessStart = core.monotonic();
       const pre = await core.preprocessors.get(model);
       perf?.mark('load');
       const rendered = await pre.renderChat({
@@ -316,6 +394,7 @@ export async function startChat(
       });
       perf?.mark('preprocess');
       perf?.rendered(rendered);
+      preprocessed(core, metrics, preprocessStart);
       const promptIds = call.nvext?.token_data ?? rendered.tokenIds;
       const contextLength = model.contextLength ?? pre.contextLength;
       const asked = request.max_completion_tokens ?? request.max_tokens ?? undefined;
@@ -338,7 +417,7 @@ export async function startChat(
           logprobs: request.logprobs ? (request.top_logprobs ?? 0) : undefined,
         }),
         requestId: call.requestId,
-        headers: call.headers,
+        ...observed(metrics, call.headers),
       }, call.signal);
       perf?.mark('dispatch');
 
@@ -446,7 +525,7 @@ export async function startCompletion(
   const stream = request.stream === true;
   return await guarded(
     core,
-    { model: model.name, endpoint: 'completions', stream },
+    { model: model.name, endpoint: 'completions', stream, headers: call.headers },
     async (metrics) => {
       if (model.card.model_input === 'Text') {
         const forwarded = await startPassthrough<CompletionResponse>(core, model, {
@@ -469,6 +548,7 @@ export async function startCompletion(
         model: model.name,
         endpoint: 'completions',
       });
+      const preprocessStart = core.monotonic();
       const pre = await core.preprocessors.get(model);
       perf?.mark('load');
       const prompts = promptsOf(request.prompt);
@@ -476,6 +556,7 @@ export async function startCompletion(
         prompts.map((p) => typeof p === 'string' ? pre.tokenizePrompt(p) : Promise.resolve(p)),
       );
       perf?.mark('preprocess');
+      preprocessed(core, metrics, preprocessStart);
       const contextLength = model.contextLength ?? pre.contextLength;
       const asked = request.max_tokens ?? undefined;
       const longest = Math.max(...tokenized.map((t) => t.length));
@@ -497,7 +578,7 @@ export async function startCompletion(
           logprobs: request.logprobs ?? undefined,
         }),
         requestId: call.requestId,
-        headers: call.headers,
+        ...observed(metrics, call.headers),
       }, call.signal);
       perf?.mark('dispatch');
 

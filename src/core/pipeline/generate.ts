@@ -14,6 +14,7 @@ import { createPostprocessor, type OpenAIFinishReason } from '../preprocess/post
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { planeErrorToApi, WorkerStreamError } from './dispatch.ts';
 import { dispatchMigratable } from './migration.ts';
+import type { GenerationCall } from './route-generation.ts';
 import { upstreamName } from './embeddings.ts';
 
 /** What a choice needs besides its prompt: sampling and stop settings of the request. */
@@ -51,6 +52,10 @@ export interface GenerationPlan {
   params: GenerationParams;
   requestId: string;
   headers: Record<string, string>;
+  /** Called when a worker accepted one of the choices (per-worker metrics). @default none */
+  onDispatched?: GenerationCall['onDispatched'];
+  /** The request's trace. @default none */
+  trace?: GenerationCall['trace'];
 }
 
 /** A generated token's log-probability and the most likely alternatives (most likely first). */
@@ -257,6 +262,8 @@ export async function startGeneration(
           signal: (aborts[i] as AbortController).signal,
           nvext: plan.params.nvext,
           ...(i === 0 ? { onSelected: (instance) => workerId = instance.instanceId } : {}),
+          onDispatched: plan.onDispatched,
+          trace: plan.trace,
         }, workerRequest(plan, choice))
       ),
     );
