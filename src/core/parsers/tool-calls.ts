@@ -1,0 +1,758 @@
+/**
+ * Tool-call parsers, selected by the model card's `tool_call_parser` (Dynamo's names). Each
+ * turns a choice's streamed content into text and tool-call events as the deltas arrive: a
+ * call's name as soon as it is known, then its arguments in pieces (JSON text, concatenating to
+ * the whole arguments), then its end. Only what could be the start of a marker is held back.
+ *
+ * Formats (the family's markers around calls):
+ * - hermes, qwen25: `<tool_call>{"name": N, "arguments": {...}}</tool_call>`, repeated
+ * - nemotron_deci: `<TOOLCALL>[{"name": N, "arguments": {...}}, ...]</TOOLCALL>`
+ * - jamba: `<tool_calls>[...]</tool_calls>`; default: `<TOOLCALL>` or `<|python_tag|>`
+ * - llama3_json: `<|python_tag|>` or a `{` opening the answer, then `{"name": N,
+ *   "parameters": {...}}` objects separated by `;`
+ * - mistral: `[TOOL_CALLS][{"name": N, "arguments": {...}}, ...]`, or (newer)
+ *   `[TOOL_CALLS]N[ARGS]{...}` per call
+ * - phi4: `functools[{...}, ...]`
+ * - deepseek_v3: `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>N\n```json\n{...}\n```<｜tool▁call▁end｜>...<｜tool▁calls▁end｜>`
+ * - deepseek_v3_1: `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>N<｜tool▁sep｜>{...}<｜tool▁call▁end｜>...<｜tool▁calls▁end｜>`
+ * - kimi_k2: `<|tool_calls_section_begin|><|tool_call_begin|>functions.N:0<|tool_call_argument_begin|>{...}<|tool_call_end|>...<|tool_calls_section_end|>`
+ * - harmony (gpt-oss): see `harmony.ts`
+ *
+ * Text that looks like a call but does not parse stays text.
+ */
+import { createJsonScanner, findFirst, isSpace, partialLength } from './_scan.ts';
+
+export type ToolEvent =
+  | { type: 'content'; text: string }
+  /** A call begins; `id` when the format carries one (Kimi's `functions.N:0`). */
+  | { type: 'call'; index: number; name: string; id?: string }
+  | { type: 'args'; index: number; text: string }
+  | { type: 'end'; index: number };
+
+export interface ToolCallParser {
+  push(text: string): ToolEvent[];
+  finish(): ToolEvent[];
+}
+
+/** What a section body writes to. */
+interface Sink {
+  content(text: string): void;
+  call(name: string, id?: string): number;
+  args(index: number, text: string): void;
+  end(index: number): void;
+}
+
+/** One tool section after its start marker: returns the text after the section once it ends. */
+interface Body {
+  push(text: string): string | undefined;
+  finish(): void;
+}
+
+// ------------------------------------------------------------------------------------------
+// One JSON call object, streamed: {"name": N, "arguments": {...}}
+// ------------------------------------------------------------------------------------------
+
+const NAMED =
+  /^\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"(?:arguments|parameters)"\s*:\s*(?=\{)/;
+
+function callOf(value: unknown): { name: string; arguments: string } | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  let v = value as Record<string, unknown>;
+  if (v.function && typeof v.function === 'object') v = v.function as Record<string, unknown>;
+  const { name } = v;
+  if (typeof name !== 'string' || name === '') return undefined;
+  const raw = v.arguments ?? v.parameters;
+  const args = typeof raw === 'string' ? raw : raw === undefined ? '{}' : JSON.stringify(raw);
+  return { name, arguments: args };
+}
+
+/**
+ * Streams one `{"name": ..., "arguments": {...}}` object: once the name and the start of the
+ * arguments object are in, the call starts and the arguments' text flows as it arrives. Other
+ * key orders or string arguments are parsed whole when the object closes.
+ */
+function createCallObject(sink: Sink) {
+  let text = '';
+  const scanner = createJsonScanner();
+  let named: { index: number; emitted: number; argsEnd: number } | undefined;
+  return {
+    /** Returns the text after the object once it closed, with `ok` false if it was no call. */
+    push(chunk: string): { rest: string; ok: boolean; raw: string } | undefined {
+      text += chunk;
+      scanner.scan(text, (i, depth) => {
+        if (named && named.argsEnd < 0 && depth === 1 && i >= named.emitted) named.argsEnd = i + 1;
+      });
+      if (!named && scanner.end < 0) {
+        const m = NAMED.exec(text);
+        if (m) {
+          let name: string;
+          try {
+            name = JSON.parse(`"${m[1]}"`) as string;
+          } catch {
+            name = m[1] ?? '';
+          }
+          if (name !== '') {
+            named = { index: sink.call(name), emitted: m[0].length, argsEnd: -1 };
+            // The arguments may have closed already in this chunk.
+            const argsScan = createJsonScanner(m[0].length);
+            const end = argsScan.scan(text);
+            if (end >= 0) named.argsEnd = end;
+          }
+        }
+      }
+      if (named) {
+        const upto = named.argsEnd >= 0 ? named.argsEnd : text.length;
+        if (upto > named.emitted) {
+          sink.args(named.index, text.slice(named.emitted, upto));
+          named.emitted = upto;
+        }
+      }
+      if (scanner.end < 0) return undefined;
+      const body = text.slice(0, scanner.end);
+      const rest = text.slice(scanner.end);
+      if (named) {
+        sink.end(named.index);
+        return { rest, ok: true, raw: body };
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        return { rest, ok: false, raw: body };
+      }
+      const call = callOf(parsed);
+      if (!call) return { rest, ok: false, raw: body };
+      const index = sink.call(call.name);
+      sink.args(index, call.arguments);
+      sink.end(index);
+      return { rest, ok: true, raw: body };
+    },
+    /** The stream ended inside the object: a started call ends as it is; else the raw text. */
+    finish(): { ok: boolean; raw: string } {
+      if (named) {
+        sink.end(named.index);
+        return { ok: true, raw: text };
+      }
+      return { ok: false, raw: text };
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------------------
+// Bodies
+// ------------------------------------------------------------------------------------------
+
+interface JsonBodyOptions {
+  /** The start marker, put back in front of text that turned out not to be a call. */
+  opener: string;
+  /** Markers that close the section; what is between the calls and the marker is dropped. */
+  end?: readonly string[];
+  /** The end marker may be missing (the model stops at EOS): the section then ends with its JSON. */
+  endOptional?: boolean;
+  /** Separators between call objects besides `,` inside arrays (`;` for Llama 3). @default '' */
+  separator?: string;
+}
+
+/** Calls as JSON: one object, several objects (separated), or an array of them. */
+function jsonBody(sink: Sink, options: JsonBodyOptions): Body {
+  const ends = options.end ?? [];
+  let state: 'lead' | 'array' | 'object' | 'between' | 'tail' | 'raw' = 'lead';
+  let inArray = false;
+  let buffer = '';
+  let raw = options.opener;
+  let object: ReturnType<typeof createCallObject> | undefined;
+  let calls = 0;
+
+  const leave = (rest: string) => rest;
+  const fail = (text: string) => {
+    state = 'raw';
+    raw += text;
+  };
+
+  function run(): string | undefined {
+    for (;;) {
+      switch (state) {
+        case 'lead':
+        case 'between': {
+          let i = 0;
+          while (
+            i < buffer.length && (isSpace(buffer[i]) || (state === 'between' &&
+              (buffer[i] === ',' || buffer[i] === options.separator)))
+          ) i++;
+          raw += buffer.slice(0, i);
+          buffer = buffer.slice(i);
+          if (buffer === '') return undefined;
+          const ch = buffer[0];
+          if (ch === '[' && state === 'lead' && !inArray) {
+            inArray = true;
+            raw += '[';
+            buffer = buffer.slice(1);
+            state = 'between';
+            continue;
+          }
+          if (ch === ']' && inArray) {
+            raw += ']';
+            buffer = buffer.slice(1);
+            inArray = false;
+            state = 'tail';
+            continue;
+          }
+          if (ch === '{') {
+            object = createCallObject(sink);
+            state = 'object';
+            continue;
+          }
+          if (state === 'between' && !inArray) {
+            state = 'tail';
+            continue;
+          }
+          fail(buffer);
+          buffer = '';
+          continue;
+        }
+        case 'object': {
+          const chunk = buffer;
+          buffer = '';
+          const done = object!.push(chunk);
+          if (!done) return undefined;
+          object = undefined;
+          if (!done.ok) {
+            fail(done.raw);
+            buffer = done.rest;
+            continue;
+          }
+          calls++;
+          raw = '';
+          buffer = done.rest;
+          state = 'between';
+          continue;
+        }
+        case 'tail': {
+          if (ends.length === 0) return leave(buffer);
+          const lead = buffer.trimStart();
+          const found = findFirst(buffer, ends);
+          if (found) {
+            const rest = buffer.slice(found.at + found.marker.length);
+            buffer = '';
+            return leave(rest);
+          }
+          if (options.endOptional) {
+            if (lead === '' || ends.some((e) => e.startsWith(lead))) return undefined;
+            const rest = buffer;
+            buffer = '';
+            return leave(rest);
+          }
+          // Text between the calls and the end marker is dropped; a marker may be arriving.
+          buffer = buffer.slice(buffer.length - partialLength(buffer, ends));
+          return undefined;
+        }
+        case 'raw': {
+          // Not a call: text until the end marker (or the end of the stream) stays text.
+          const found = findFirst(buffer, ends);
+          if (found) {
+            sink.content(raw + buffer.slice(0, found.at + found.marker.length));
+            const rest = buffer.slice(found.at + found.marker.length);
+            buffer = '';
+            raw = '';
+            return leave(rest);
+          }
+          const keep = partialLength(buffer, ends);
+          raw += buffer.slice(0, buffer.length - keep);
+          buffer = buffer.slice(buffer.length - keep);
+          if (ends.length === 0) {
+            sink.content(raw);
+            raw = '';
+          }
+          return undefined;
+        }
+      }
+    }
+  }
+
+  return {
+    push(text) {
+      buffer += text;
+      return run();
+    },
+    finish() {
+      if (state === 'object' && object) {
+        const done = object.finish();
+        if (!done.ok) sink.content(raw + done.raw);
+        return;
+      }
+      if (state === 'raw' || (calls === 0 && state !== 'tail')) sink.content(raw + buffer);
+    },
+  };
+}
+
+/**
+ * Streams a JSON value's text (the arguments after an explicit marker) until it closes;
+ * `holdFence` also holds back trailing whitespace and backticks (DeepSeek's ```json fences).
+ */
+interface MarkerSectionOptions {
+  /** Ends the whole section. */
+  sectionEnd: readonly string[];
+  /** Starts one call inside the section. */
+  callBegin: string;
+  /** Ends the call header (its name); the arguments follow. */
+  headerEnd: string;
+  /** Ends one call. */
+  callEnd: string;
+  /** The call's name (and id) from its header text. */
+  header(text: string): { name: string; id?: string } | undefined;
+  /** Arguments are wrapped in a ```json fence. @default false */
+  fenced?: boolean;
+}
+
+function markerSection(sink: Sink, options: MarkerSectionOptions): Body {
+  let state: 'between' | 'header' | 'args' = 'between';
+  let buffer = '';
+  let index = -1;
+  let leading = true;
+  const stripFence = (text: string) => text.replace(/^\s*(```(json)?)?\s*/, '');
+
+  function run(final: boolean): string | undefined {
+    for (;;) {
+      if (state === 'between') {
+        const found = findFirst(buffer, [options.callBegin, ...options.sectionEnd]);
+        if (!found) {
+          buffer = buffer.slice(
+            buffer.length -
+              partialLength(buffer, [options.callBegin, ...options.sectionEnd]),
+          );
+          return undefined;
+        }
+        buffer = buffer.slice(found.at + found.marker.length);
+        if (found.marker !== options.callBegin) return buffer;
+        state = 'header';
+        continue;
+      }
+      if (state === 'header') {
+        const at = buffer.indexOf(options.headerEnd);
+        if (at < 0) {
+          if (final) return undefined;
+          return undefined;
+        }
+        const header = options.header(buffer.slice(0, at));
+        buffer = buffer.slice(at + options.headerEnd.length);
+        if (!header) {
+          // Unusable header: skip the call.
+          const end = buffer.indexOf(options.callEnd);
+          state = 'between';
+          if (end >= 0) buffer = buffer.slice(end + options.callEnd.length);
+          continue;
+        }
+        index = sink.call(header.name, header.id);
+        leading = true;
+        state = 'args';
+        continue;
+      }
+      // args
+      const at = buffer.indexOf(options.callEnd);
+      let piece: string;
+      let closed = false;
+      if (at >= 0) {
+        piece = buffer.slice(0, at);
+        buffer = buffer.slice(at + options.callEnd.length);
+        closed = true;
+      } else {
+        let keep = final ? 0 : partialLength(buffer, [options.callEnd]);
+        if (options.fenced && !final) {
+          const tail = /[\s`]*$/.exec(buffer.slice(0, buffer.length - keep))?.[0].length ?? 0;
+          keep += tail;
+        }
+        piece = buffer.slice(0, buffer.length - keep);
+        buffer = buffer.slice(buffer.length - keep);
+      }
+      if (leading) {
+        const stripped = options.fenced ? stripFence(piece) : piece.trimStart();
+        // Hold a fence that is still arriving.
+        const lead = piece.trimStart();
+        if (!closed && !final && options.fenced && '```json\n'.startsWith(lead)) {
+          buffer = piece + buffer;
+          return undefined;
+        }
+        if (stripped !== '') leading = false;
+        piece = stripped;
+      }
+      if (closed || final) {
+        piece = options.fenced ? piece.replace(/\s*(```)?\s*$/, '') : piece.trimEnd();
+      }
+      if (piece !== '') sink.args(index, piece);
+      if (!closed) return undefined;
+      sink.end(index);
+      index = -1;
+      state = 'between';
+    }
+  }
+
+  return {
+    push(text) {
+      buffer += text;
+      return run(false);
+    },
+    finish() {
+      run(true);
+      if (index >= 0) sink.end(index);
+    },
+  };
+}
+
+/** Mistral's newer `[TOOL_CALLS]name[ARGS]{...}` form, or the JSON array of the older one. */
+function mistralBody(sink: Sink): Body {
+  let mode: 'lead' | 'json' | 'name' | 'args' = 'lead';
+  let buffer = '';
+  let json: Body | undefined;
+  let index = -1;
+  let args:
+    | { text: string; scanner: ReturnType<typeof createJsonScanner>; emitted: number }
+    | undefined;
+  const run = (): string | undefined => {
+    for (;;) {
+      if (mode === 'lead') {
+        const lead = buffer.trimStart();
+        if (lead === '') return undefined;
+        if (lead[0] === '[' || lead[0] === '{') {
+          mode = 'json';
+          json = jsonBody(sink, {
+            opener: '[TOOL_CALLS]',
+            end: ['[/TOOL_CALLS]'],
+            endOptional: true,
+          });
+          const rest = json.push(buffer);
+          buffer = '';
+          return rest;
+        }
+        buffer = lead;
+        mode = 'name';
+      }
+      if (mode === 'name') {
+        const at = buffer.indexOf('[ARGS]');
+        if (at < 0) return undefined;
+        const name = buffer.slice(0, at).replace(/\[CALL_ID\].*$/s, '').trim();
+        buffer = buffer.slice(at + '[ARGS]'.length);
+        index = sink.call(name);
+        args = { text: '', scanner: createJsonScanner(), emitted: 0 };
+        mode = 'args';
+      }
+      // args: the JSON object after [ARGS]
+      const a = args!;
+      a.text += buffer;
+      buffer = '';
+      const end = a.scanner.scan(a.text);
+      const upto = end >= 0 ? end : a.text.length;
+      const piece = a.text.slice(a.emitted, upto);
+      a.emitted = upto;
+      const trimmed = a.emitted === piece.length ? piece.trimStart() : piece;
+      if (trimmed !== '') sink.args(index, trimmed);
+      if (end < 0) return undefined;
+      sink.end(index);
+      index = -1;
+      return a.text.slice(end);
+    }
+  };
+  return {
+    push(text) {
+      if (mode === 'json') return json!.push(text);
+      buffer += text;
+      return run();
+    },
+    finish() {
+      if (mode === 'json') json!.finish();
+      else if (index >= 0) sink.end(index);
+      else if (buffer.trim() !== '') sink.content(`[TOOL_CALLS]${buffer}`);
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------------------
+// Families
+// ------------------------------------------------------------------------------------------
+
+interface Family {
+  /** Markers that open a tool section anywhere in the content. */
+  starts: readonly string[];
+  /** A `{` as the first non-space character of the answer also opens one (Llama 3). */
+  bareJsonAtStart?: boolean;
+  body(sink: Sink, marker: string): Body;
+}
+
+const DS_CALLS_BEGIN = '<｜tool▁calls▁begin｜>';
+const DS_CALLS_END = '<｜tool▁calls▁end｜>';
+const DS_CALL_BEGIN = '<｜tool▁call▁begin｜>';
+const DS_CALL_END = '<｜tool▁call▁end｜>';
+const DS_SEP = '<｜tool▁sep｜>';
+
+const wrapped = (start: string, end: string): Family => ({
+  starts: [start],
+  body: (sink) => jsonBody(sink, { opener: start, end: [end] }),
+});
+
+const KIMI_SECTION = ['<|tool_calls_section_begin|>', '<|tool_call_section_begin|>'];
+const KIMI_SECTION_END = ['<|tool_calls_section_end|>', '<|tool_call_section_end|>'];
+
+const FAMILIES: Readonly<Record<string, Family>> = {
+  hermes: wrapped('<tool_call>', '</tool_call>'),
+  qwen25: wrapped('<tool_call>', '</tool_call>'),
+  nemotron_deci: wrapped('<TOOLCALL>', '</TOOLCALL>'),
+  jamba: wrapped('<tool_calls>', '</tool_calls>'),
+  default: {
+    starts: ['<TOOLCALL>', '<|python_tag|>'],
+    body: (sink, marker) =>
+      marker === '<TOOLCALL>'
+        ? jsonBody(sink, { opener: marker, end: ['</TOOLCALL>'] })
+        : jsonBody(sink, { opener: marker, separator: ';' }),
+  },
+  llama3_json: {
+    starts: ['<|python_tag|>'],
+    bareJsonAtStart: true,
+    body: (sink, marker) => jsonBody(sink, { opener: marker, separator: ';' }),
+  },
+  mistral: { starts: ['[TOOL_CALLS]'], body: (sink) => mistralBody(sink) },
+  phi4: {
+    starts: ['functools'],
+    body: (sink, marker) => jsonBody(sink, { opener: marker }),
+  },
+  deepseek_v3: {
+    starts: [DS_CALLS_BEGIN, DS_CALL_BEGIN],
+    body: (sink, marker) => {
+      const body = markerSection(sink, {
+        sectionEnd: [DS_CALLS_END],
+        callBegin: DS_CALL_BEGIN,
+        headerEnd: '\n',
+        callEnd: DS_CALL_END,
+        fenced: true,
+        header: (text) => {
+          const name = text.includes(DS_SEP)
+            ? text.slice(text.indexOf(DS_SEP) + DS_SEP.length)
+            : text;
+          return name.trim() ? { name: name.trim() } : undefined;
+        },
+      });
+      return marker === DS_CALL_BEGIN ? primed(body, DS_CALL_BEGIN) : body;
+    },
+  },
+  deepseek_v3_1: {
+    starts: [DS_CALLS_BEGIN, DS_CALL_BEGIN],
+    body: (sink, marker) => {
+      const body = markerSection(sink, {
+        sectionEnd: [DS_CALLS_END],
+        callBegin: DS_CALL_BEGIN,
+        headerEnd: DS_SEP,
+        callEnd: DS_CALL_END,
+        header: (text) => (text.trim() ? { name: text.trim() } : undefined),
+      });
+      return marker === DS_CALL_BEGIN ? primed(body, DS_CALL_BEGIN) : body;
+    },
+  },
+  kimi_k2: {
+    starts: [...KIMI_SECTION, '<|tool_call_begin|>'],
+    body: (sink, marker) => {
+      const body = markerSection(sink, {
+        sectionEnd: KIMI_SECTION_END,
+        callBegin: '<|tool_call_begin|>',
+        headerEnd: '<|tool_call_argument_begin|>',
+        callEnd: '<|tool_call_end|>',
+        header: (text) => {
+          const id = text.trim();
+          const name = id.replace(/^functions\./, '').replace(/:\d+$/, '');
+          return name ? { name, id } : undefined;
+        },
+      });
+      return marker === '<|tool_call_begin|>' ? primed(body, marker) : body;
+    },
+  },
+};
+
+/** A section body that already saw its first call's begin marker (it opened the section). */
+function primed(body: Body, marker: string): Body {
+  let first = true;
+  return {
+    push(text) {
+      if (first) {
+        first = false;
+        return body.push(marker + text);
+      }
+      return body.push(text);
+    },
+    finish: () => body.finish(),
+  };
+}
+
+/** Tool-call parser names the frontend implements (Dynamo's names; harmony in harmony.ts). */
+export const TOOL_CALL_PARSERS: readonly string[] = [...Object.keys(FAMILIES), 'harmony'];
+
+export function isToolCallParser(name: string): boolean {
+  return TOOL_CALL_PARSERS.includes(name);
+}
+
+/** A `Sink` writing to `target.list` (merging adjacent pieces), numbering calls from 0. */
+function listSink(target: { list: ToolEvent[] }): Sink {
+  let calls = 0;
+  return {
+    content(text) {
+      if (text === '') return;
+      const last = target.list[target.list.length - 1];
+      if (last?.type === 'content') last.text += text;
+      else target.list.push({ type: 'content', text });
+    },
+    call(name, id) {
+      const index = calls++;
+      target.list.push({ type: 'call', index, name, ...(id ? { id } : {}) });
+      return index;
+    },
+    args(index, text) {
+      if (text === '') return;
+      const last = target.list[target.list.length - 1];
+      if (last?.type === 'args' && last.index === index) last.text += text;
+      else target.list.push({ type: 'args', index, text });
+    },
+    end(index) {
+      target.list.push({ type: 'end', index });
+    },
+  };
+}
+
+/** The streaming parser of `name` (a marker family, not harmony). */
+export function createToolCallParser(name: string): ToolCallParser {
+  const family = FAMILIES[name];
+  if (!family) throw new Error(`Unknown tool-call parser "${name}"`);
+  const target = { list: [] as ToolEvent[] };
+  const inner = listSink(target);
+  let sectionCalls = 0;
+  const proxy: Sink = {
+    ...inner,
+    call(name, id) {
+      sectionCalls++;
+      return inner.call(name, id);
+    },
+  };
+  let body: Body | undefined;
+  let buffer = '';
+  let answered = false;
+  /** Whitespace right after a tool section (between calls, at the end) is not content. */
+  let afterCall = false;
+  const content = (text: string) => {
+    if (!afterCall) return proxy.content(text);
+    const rest = text.trimStart();
+    if (rest === '') return;
+    afterCall = false;
+    proxy.content(rest);
+  };
+
+  const run = (final: boolean) => {
+    for (;;) {
+      if (body) {
+        const rest = body.push(buffer);
+        buffer = '';
+        if (rest === undefined) {
+          if (final) {
+            body.finish();
+            body = undefined;
+          }
+          return;
+        }
+        body = undefined;
+        afterCall = sectionCalls > 0;
+        sectionCalls = 0;
+        buffer = rest;
+        continue;
+      }
+      if (family.bareJsonAtStart && !answered) {
+        const lead = buffer.trimStart();
+        if (lead === '') {
+          if (final) content(buffer);
+          return;
+        }
+        answered = true;
+        if (lead[0] === '{') {
+          body = family.body(proxy, '');
+          buffer = lead;
+          continue;
+        }
+      }
+      const found = findFirst(buffer, family.starts);
+      if (found) {
+        content(buffer.slice(0, found.at));
+        answered = true;
+        body = family.body(proxy, found.marker);
+        buffer = buffer.slice(found.at + found.marker.length);
+        continue;
+      }
+      const keep = final ? 0 : partialLength(buffer, family.starts);
+      const text = buffer.slice(0, buffer.length - keep);
+      if (text.trim() !== '') answered = true;
+      content(text);
+      buffer = buffer.slice(buffer.length - keep);
+      return;
+    }
+  };
+
+  return {
+    push(text) {
+      target.list = [];
+      buffer += text;
+      run(false);
+      return target.list;
+    },
+    finish() {
+      target.list = [];
+      run(true);
+      if (body) body.finish();
+      body = undefined;
+      return target.list;
+    },
+  };
+}
+
+/**
+ * `tool_choice: "required"` and named tools, constrained by guided decoding: the answer is bare
+ * JSON, an array of `{"name", "parameters"}` objects (required), or the arguments object of the
+ * named function.
+ */
+export function createGuidedToolParser(
+  choice: { required: true } | { name: string },
+): ToolCallParser {
+  const target = { list: [] as ToolEvent[] };
+  const sink = listSink(target);
+  if ('required' in choice) {
+    const body = jsonBody(sink, { opener: '' });
+    let done = false;
+    return {
+      push(text) {
+        target.list = [];
+        if (done) sink.content(text);
+        else if (body.push(text) !== undefined) done = true;
+        return target.list;
+      },
+      finish() {
+        target.list = [];
+        if (!done) body.finish();
+        return target.list;
+      },
+    };
+  }
+  // Named: the whole answer is the arguments object.
+  let index = -1;
+  let lead = true;
+  return {
+    push(text) {
+      target.list = [];
+      let piece = text;
+      if (lead) {
+        piece = piece.trimStart();
+        if (piece === '') return target.list;
+        lead = false;
+        index = sink.call(choice.name);
+      }
+      sink.args(index, piece);
+      return target.list;
+    },
+    finish() {
+      target.list = [];
+      if (index < 0) index = sink.call(choice.name);
+      sink.end(index);
+      return target.list;
+    },
+  };
+}
