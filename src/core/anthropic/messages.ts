@@ -38,7 +38,6 @@ export async function startMessages(
     inputTokens: started.usage().promptTokens,
     newId: () => core.newId(),
     stopSequences: request.stop_sequences ?? [],
-    parseToolCalls: (chat.tools?.length ?? 0) > 0 && chat.tool_choice !== 'none',
     parseThinking: request.thinking?.type !== 'disabled',
   });
   return { started, events };
