@@ -5,6 +5,8 @@ import type { MockerConfig } from '../mocker/config.ts';
 import { type RunningMocker, startMocker } from '../mocker/worker.ts';
 import { createInfra, type Env, type LocalBus } from './infra.ts';
 import { readModelDir } from './model-dir.ts';
+import { parseScript } from '../mocker/script.ts';
+import { readFile } from 'node:fs/promises';
 
 export interface MockerProcessOptions {
   env: Env;
@@ -18,6 +20,9 @@ export async function startMockerProcess(
   options: MockerProcessOptions,
 ): Promise<RunningMocker> {
   const files = await readModelDir(config.modelPath);
+  const script = config.script
+    ? parseScript(await readFile(config.script, 'utf8'), config.script)
+    : undefined;
   const infra = createInfra(config, options);
   await infra.checkNats();
   const running = await startMocker(config, files, {
@@ -26,6 +31,7 @@ export async function startMockerProcess(
     events: (store) => infra.events(store),
     clock: realClock,
     logger: options.logger,
+    ...(script ? { script } : {}),
   });
   options.logger.info('simulated workers ready', {
     model: running.modelName,
