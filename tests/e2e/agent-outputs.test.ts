@@ -10,10 +10,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { currentRuntime } from '../helpers/process.ts';
 import { MODEL, type Stack, startStack } from '../helpers/stack.ts';
+import { tempDir } from './_workers.ts';
 
 const PLAIN = 'plain-model';
+const SCRIPTED = 'scripted-model';
 
 const say = (text: string) => `Please answer. [[say]]${text}[[/say]]`;
 const weatherTool = {
@@ -41,6 +45,20 @@ describe(`tool calls, reasoning and structured outputs on ${currentRuntime()}`, 
   let openai: OpenAI;
   let anthropic: Anthropic;
   before(async () => {
+    const script = join(await tempDir('script'), 'script.json');
+    await writeFile(
+      script,
+      JSON.stringify({
+        rules: [
+          { match: '<tool_response>\\s*(\\w+)', output: 'It is $1 there.' },
+          {
+            match: 'Weather in (\\w+)',
+            output:
+              '<tool_call>\n{"name": "get_weather", "arguments": {"city": "$1"}}\n</tool_call>',
+          },
+        ],
+      }),
+    );
     stack = await startStack({
       frontendArgs: ['--enable-anthropic-api'],
       mockers: [
@@ -54,6 +72,7 @@ describe(`tool calls, reasoning and structured outputs on ${currentRuntime()}`, 
           ],
         },
         { name: PLAIN, args: ['--echo-marked'] },
+        { name: SCRIPTED, args: ['--script', script, '--dyn-tool-call-parser', 'hermes'] },
       ],
     });
     openai = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -290,5 +309,66 @@ describe(`tool calls, reasoning and structured outputs on ${currentRuntime()}`, 
     ]);
     assert.equal(message.stop_reason, 'tool_use');
     assert.ok(jsonDeltas > 4, `input_json deltas: ${jsonDeltas}`);
+  });
+
+  test('--script: a whole tool round trip (call, tool result, answer) with the SDK', async () => {
+    const messages: OpenAI.ChatCompletionMessageParam[] = [
+      { role: 'user', content: 'Weather in Lisbon, please.' },
+    ];
+    const first = await openai.chat.completions.create({
+      model: SCRIPTED,
+      messages,
+      tools: [weatherTool],
+    });
+    const call = first.choices[0]!.message.tool_calls?.[0];
+    assert.ok(call?.type === 'function');
+    assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Lisbon' });
+    messages.push(first.choices[0]!.message, {
+      role: 'tool',
+      tool_call_id: call.id,
+      content: 'sunny',
+    });
+    const second = await openai.chat.completions.create({
+      model: SCRIPTED,
+      messages,
+      tools: [weatherTool],
+    });
+    assert.equal(second.choices[0]!.message.content, 'It is sunny there.');
+    assert.equal(second.choices[0]!.finish_reason, 'stop');
+  });
+
+  test('Responses text.format json_schema is guided JSON too', async () => {
+    const response = await openai.responses.create({
+      model: MODEL,
+      input: 'Verdict?',
+      text: {
+        format: {
+          type: 'json_schema',
+          name: 'verdict',
+          schema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] },
+        },
+      },
+    });
+    assert.deepEqual(JSON.parse(response.output_text), { ok: true });
+  });
+
+  test('agent_hints that do nothing here are refused with a 501, from the body or a header', async () => {
+    for (
+      const [body, headers] of [
+        [{ nvext: { agent_hints: { strict_priority: 1 } } }, {}],
+        [{ nvext: { agent_hints: { speculative_prefill: true } } }, {}],
+        [{}, { 'x-dynamo-request-strict-priority': '3' }],
+      ] as const
+    ) {
+      const res = await stack.post('/v1/chat/completions', {
+        model: MODEL,
+        messages: [{ role: 'user', content: 'hi' }],
+        ...body,
+      }, headers);
+      assert.equal(res.status, 501);
+      const error = (await res.json() as { error: { message: string; param: string } }).error;
+      assert.match(error.param, /^nvext\.agent_hints\.(strict_priority|speculative_prefill)$/);
+      assert.match(error.message, /is not supported/);
+    }
   });
 });
