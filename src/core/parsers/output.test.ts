@@ -291,3 +291,16 @@ describe('guided tool choice', () => {
     assert.deepEqual(args(f), [['pick', { c: 1 }]]);
   });
 });
+
+describe('partialLength()', () => {
+  test('the longest end of the text that starts a marker, never a whole marker', async () => {
+    const { partialLength } = await import('./_scan.ts');
+    assert.equal(partialLength('abc<tool_ca', ['<tool_call>']), 8);
+    assert.equal(partialLength('abc<', ['<tool_call>', '<think>']), 1);
+    assert.equal(partialLength('x<th', ['<tool_call>', '<think>']), 3);
+    assert.equal(partialLength('<tool_call>', ['<tool_call>']), 0);
+    assert.equal(partialLength('a<<', ['<<x']), 2);
+    assert.equal(partialLength('', ['<a>']), 0);
+    assert.equal(partialLength('plain', ['<a>']), 0);
+  });
+});

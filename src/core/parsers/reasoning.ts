@@ -75,18 +75,21 @@ export function createReasoningParser(
   let trim = true;
   let buffer = '';
 
+  let out: ReasoningSplit = { reasoning: '', content: '' };
+  // Hoisted out of `run` (one closure per parser, not per delta).
+  const put = (kind: 'reasoning' | 'content', text: string) => {
+    let t = text;
+    if (trim) {
+      t = t.trimStart();
+      if (t === '') return;
+      trim = false;
+    }
+    fresh = false;
+    out[kind] += t;
+  };
+
   const run = (final: boolean): ReasoningSplit => {
-    const out: ReasoningSplit = { reasoning: '', content: '' };
-    const put = (kind: 'reasoning' | 'content', text: string) => {
-      let t = text;
-      if (trim) {
-        t = t.trimStart();
-        if (t === '') return;
-        trim = false;
-      }
-      fresh = false;
-      out[kind] += t;
-    };
+    out = { reasoning: '', content: '' };
     for (;;) {
       if (reasoning && fresh) {
         // A forced parser may still see the start marker first: drop it.

@@ -75,13 +75,15 @@ function createCallObject(sink: Sink) {
   let text = '';
   const scanner = createJsonScanner();
   let named: { index: number; emitted: number; argsEnd: number } | undefined;
+  const onClose = (i: number, depth: number) => {
+    if (named && named.argsEnd < 0 && depth === 1 && i >= named.emitted) named.argsEnd = i + 1;
+  };
   return {
     /** Returns the text after the object once it closed, with `ok` false if it was no call. */
     push(chunk: string): { rest: string; ok: boolean; raw: string } | undefined {
+      const chunkStart = text.length;
       text += chunk;
-      scanner.scan(text, (i, depth) => {
-        if (named && named.argsEnd < 0 && depth === 1 && i >= named.emitted) named.argsEnd = i + 1;
-      });
+      scanner.feed(chunk, onClose);
       if (!named && scanner.end < 0) {
         const m = NAMED.exec(text);
         if (m) {
@@ -95,7 +97,7 @@ function createCallObject(sink: Sink) {
             named = { index: sink.call(name), emitted: m[0].length, argsEnd: -1 };
             // The arguments may have closed already in this chunk.
             const argsScan = createJsonScanner(m[0].length);
-            const end = argsScan.scan(text);
+            const end = argsScan.feed(text.slice(m[0].length));
             if (end >= 0) named.argsEnd = end;
           }
         }
@@ -103,7 +105,12 @@ function createCallObject(sink: Sink) {
       if (named) {
         const upto = named.argsEnd >= 0 ? named.argsEnd : text.length;
         if (upto > named.emitted) {
-          sink.args(named.index, text.slice(named.emitted, upto));
+          sink.args(
+            named.index,
+            named.emitted >= chunkStart
+              ? chunk.slice(named.emitted - chunkStart, upto - chunkStart)
+              : text.slice(named.emitted, upto),
+          );
           named.emitted = upto;
         }
       }
@@ -405,7 +412,7 @@ function mistralBody(sink: Sink): Body {
   let json: Body | undefined;
   let index = -1;
   let args:
-    | { text: string; scanner: ReturnType<typeof createJsonScanner>; emitted: number }
+    | { scanner: ReturnType<typeof createJsonScanner>; emitted: number }
     | undefined;
   const run = (): string | undefined => {
     for (;;) {
@@ -432,23 +439,24 @@ function mistralBody(sink: Sink): Body {
         const name = buffer.slice(0, at).replace(/\[CALL_ID\].*$/s, '').trim();
         buffer = buffer.slice(at + '[ARGS]'.length);
         index = sink.call(name);
-        args = { text: '', scanner: createJsonScanner(), emitted: 0 };
+        args = { scanner: createJsonScanner(), emitted: 0 };
         mode = 'args';
       }
       // args: the JSON object after [ARGS]
       const a = args!;
-      a.text += buffer;
+      const chunk = buffer;
+      const chunkStart = a.emitted;
       buffer = '';
-      const end = a.scanner.scan(a.text);
-      const upto = end >= 0 ? end : a.text.length;
-      const piece = a.text.slice(a.emitted, upto);
+      const end = a.scanner.feed(chunk);
+      const upto = end >= 0 ? end : chunkStart + chunk.length;
+      const piece = chunk.slice(0, upto - chunkStart);
       a.emitted = upto;
-      const trimmed = a.emitted === piece.length ? piece.trimStart() : piece;
+      const trimmed = chunkStart === 0 ? piece.trimStart() : piece;
       if (trimmed !== '') sink.args(index, trimmed);
       if (end < 0) return undefined;
       sink.end(index);
       index = -1;
-      return a.text.slice(end);
+      return chunk.slice(end - chunkStart);
     }
   };
   return {
