@@ -102,11 +102,14 @@ export async function startMocker(
       runtime_data: { guided_decoding: [...MOCKER_GUIDED_KINDS] },
     },
   });
-  /** The model's tokenizer, loaded on the first request that needs text (a script, JSON). */
+  /** The model's tokenizer, for scripted answers and guided JSON (else loaded when needed). */
   let tokenizer: Promise<Tokenizer> | undefined;
   const tokenizerJson = files.tokenizer.text;
   const tokenizerConfigJson = files.tokenizerConfig?.text;
   const textTokenizer = () => tokenizer ??= loadTokenizer({ tokenizerJson, tokenizerConfigJson });
+  // Scripted workers read every prompt: load the tokenizer before registering, not on the
+  // first request (parsing it blocks the event loop for up to a second).
+  if (ports.script || config.echoMarked) await textTokenizer();
   if (config.startupTime) await ports.clock.sleep(config.startupTime * 1000);
 
   const workers: MockWorker[] = [];

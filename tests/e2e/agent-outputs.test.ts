@@ -240,7 +240,7 @@ describe(`tool calls, reasoning and structured outputs on ${currentRuntime()}`, 
     assert.match(both.message, /Only one guided-decoding constraint/);
   });
 
-  test('Responses, streamed and not: function_call items from the same parser', async () => {
+  test('Responses, streamed and not: reasoning and function_call items from the same parser', async () => {
     const tools = [{
       type: 'function' as const,
       name: 'get_weather',
@@ -248,6 +248,17 @@ describe(`tool calls, reasoning and structured outputs on ${currentRuntime()}`, 
       strict: false,
     }];
     const unary = await openai.responses.create({ model: MODEL, input: say(TWO_CALLS), tools });
+    assert.deepEqual(unary.output.map((o) => o.type), [
+      'reasoning',
+      'function_call',
+      'function_call',
+      'message',
+    ]);
+    const thought = unary.output[0];
+    assert.equal(
+      thought?.type === 'reasoning' && thought.content?.[0]?.text,
+      'The user wants weather and time.\n',
+    );
     const calls = unary.output.filter((o) => o.type === 'function_call');
     assert.deepEqual(calls.map((c) => c.type === 'function_call' && c.name), [
       'get_weather',
@@ -266,6 +277,7 @@ describe(`tool calls, reasoning and structured outputs on ${currentRuntime()}`, 
       if (event.type === 'response.function_call_arguments.delta') deltas++;
     }
     const final = await stream.finalResponse();
+    assert.equal(final.output[0]?.type, 'reasoning');
     const streamed = final.output.filter((o) => o.type === 'function_call');
     assert.deepEqual(
       streamed.map((c) => c.type === 'function_call' && JSON.parse(c.arguments)),

@@ -170,6 +170,26 @@ describe('chatToResponse()', () => {
     ]);
   });
 
+  test('reasoning becomes a reasoning item first; reasoning alone still gets an empty message', () => {
+    const response = chatToResponse(
+      chatResponse({ content: 'Yes.', reasoning_content: 'Thinking.' } as never),
+      { request, newId: counter() },
+    );
+    assert.deepEqual(response.output.map((o) => o.type), ['reasoning', 'message']);
+    assert.deepEqual(response.output[0], {
+      type: 'reasoning',
+      id: 'rs_id2',
+      summary: [],
+      content: [{ type: 'reasoning_text', text: 'Thinking.' }],
+      status: 'completed',
+    });
+    const alone = chatToResponse(
+      chatResponse({ content: null, reasoning_content: 'Only this.' } as never),
+      { request, newId: counter() },
+    );
+    assert.deepEqual(alone.output.map((o) => o.type), ['reasoning', 'message']);
+  });
+
   test('an empty answer becomes one empty message', () => {
     const response = chatToResponse(chatResponse({ content: null }), { request, newId: counter() });
     assert.equal(response.output.length, 1);
@@ -189,8 +209,9 @@ describe('chatToResponse()', () => {
     const response = chatToResponse(
       chatResponse({
         content: 'x',
+        reasoning_content: 'r',
         tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }],
-      }),
+      } as never),
       { request: withTools, newId: counter() },
     );
     assert.deepEqual(spec?.validateAgainstSpec('Response', response), []);

@@ -1,6 +1,6 @@
 /**
  * Chat completion -> Responses API `response` object (reference §8.2), for non-streaming clients.
- * Tool calls become `function_call` items; text becomes one `message` item. Tool calls and
+ * Reasoning becomes a `reasoning` item, tool calls `function_call` items, text one `message` item. Tool calls and
  * reasoning arrive parsed by the chat pipeline's output parsers (`src/core/parsers/`, chosen by the
  * model card), so the text here is the answer only.
  */
@@ -41,6 +41,17 @@ export function chatToResponse(
   const id = prefixedId('resp', newId);
   const output: ResponsesOutputItem[] = [];
   const choice = chat.choices[0];
+  const reasoning = (choice?.message as { reasoning_content?: string | null } | undefined)
+    ?.reasoning_content;
+  if (reasoning) {
+    output.push({
+      type: 'reasoning',
+      id: prefixedId('rs', newId),
+      summary: [],
+      content: [{ type: 'reasoning_text', text: reasoning }],
+      status: 'completed',
+    });
+  }
   for (const call of choice?.message.tool_calls ?? []) {
     output.push({
       type: 'function_call',
@@ -53,7 +64,9 @@ export function chatToResponse(
   }
   const text = choice?.message.content ?? '';
   if (text !== '') output.push(message(prefixedId('msg', newId), text));
-  if (output.length === 0) output.push(message(prefixedId('msg', newId), ''));
+  if (!output.some((o) => o.type !== 'reasoning')) {
+    output.push(message(prefixedId('msg', newId), ''));
+  }
 
   return buildResponse(request, {
     id,
