@@ -15,6 +15,10 @@ import { join } from 'node:path';
 import { currentRuntime } from '../helpers/process.ts';
 import { MODEL, type Stack, startStack } from '../helpers/stack.ts';
 import { tempDir } from './_workers.ts';
+import { loadOpenAISpec } from '../helpers/openai-spec.ts';
+import { readSse } from '../helpers/stack.ts';
+
+const spec = loadOpenAISpec();
 
 const PLAIN = 'plain-model';
 const SCRIPTED = 'scripted-model';
@@ -381,6 +385,29 @@ describe(`tool calls, reasoning and structured outputs on ${currentRuntime()}`, 
       const error = (await res.json() as { error: { message: string; param: string } }).error;
       assert.match(error.param, /^nvext\.agent_hints\.(strict_priority|speculative_prefill)$/);
       assert.match(error.message, /is not supported/);
+    }
+  });
+
+  test("chat answers with tool calls and reasoning conform to OpenAI's schemas", {
+    skip: spec ? false : 'shared/openai-openapi.yaml is not on this machine',
+  }, async () => {
+    const body = {
+      model: MODEL,
+      messages: [{ role: 'user', content: say(TWO_CALLS) }],
+      tools: [weatherTool, timeTool],
+    };
+    const unary = await (await stack.post('/v1/chat/completions', body)).json();
+    assert.deepEqual(spec!.validateAgainstSpec('CreateChatCompletionResponse', unary), []);
+    const streamed = await readSse(
+      await stack.post('/v1/chat/completions', { ...body, stream: true }),
+    );
+    assert.ok(streamed.done);
+    for (const chunk of streamed.chunks) {
+      assert.deepEqual(
+        spec!.validateAgainstSpec('CreateChatCompletionStreamResponse', chunk),
+        [],
+        JSON.stringify(chunk),
+      );
     }
   });
 });
