@@ -61,8 +61,20 @@ export function parserNamesOf(card: ModelCard, logger?: Logger): ParserNames {
   return out;
 }
 
+/** The request's function tools' parameter schemas by name. */
+export function toolSchemasOf(tools: readonly unknown[] | null | undefined): Map<string, unknown> {
+  const map = new Map<string, unknown>();
+  for (const t of tools ?? []) {
+    const fn = (t as { function?: { name?: unknown; parameters?: unknown } }).function;
+    if (typeof fn?.name === 'string') map.set(fn.name, fn.parameters);
+  }
+  return map;
+}
+
 export interface ChatDeltaParserOptions extends ParserNames {
   tools: ToolMode;
+  /** Parameter schemas of the request's tools, by name. @default none */
+  toolSchemas?: ReadonlyMap<string, unknown>;
   prompt?: string;
   /** `parallel_tool_calls: false`: only the first call is sent. @default true */
   parallelToolCalls?: boolean;

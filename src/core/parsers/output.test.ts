@@ -304,3 +304,44 @@ describe('partialLength()', () => {
     assert.equal(partialLength('plain', ['<a>']), 0);
   });
 });
+
+describe('XML tool calls (qwen3_coder)', () => {
+  const schemas = new Map<string, unknown>([[
+    'get_weather',
+    {
+      type: 'object',
+      properties: { city: { type: 'string' }, days: { type: 'integer' }, opts: { type: 'object' } },
+    },
+  ]]);
+  const xml = (toolCallParser: string): OutputParserOptions => ({
+    toolCallParser,
+    tools: { kind: 'auto' },
+    toolSchemas: schemas,
+  });
+
+  test('parameters become typed JSON arguments, one parameter at a time; parallel calls', () => {
+    const text = 'Sure.\n<tool_call>\n<function=get_weather>\n<parameter=city>\nNew York\n' +
+      '</parameter>\n<parameter=days>\n3\n</parameter>\n<parameter=opts>\n{"u": "c"}\n' +
+      '</parameter>\n</function>\n</tool_call>\n<tool_call>\n<function=get_time>\n' +
+      '<parameter=tz>\n5\n</parameter>\n</function>\n</tool_call>';
+    const f = same(xml('qwen3_coder'), text);
+    assert.equal(f.content, 'Sure.\n');
+    assert.deepEqual(args(f), [
+      ['get_weather', { city: 'New York', days: 3, opts: { u: 'c' } }],
+      // No schema for get_time: values stay strings.
+      ['get_time', { tz: '5' }],
+    ]);
+    assert.ok((run(xml('qwen3_coder'), text, 2).pieces[0] ?? 0) >= 4);
+  });
+
+  test('a bare <function=...> without the wrapper (nemotron_nano too); a cut call closes', () => {
+    const f = same(
+      xml('nemotron_nano'),
+      '<function=get_weather><parameter=city>Oslo</parameter></function> done',
+    );
+    assert.deepEqual(args(f), [['get_weather', { city: 'Oslo' }]]);
+    assert.equal(f.content, 'done');
+    const cut = run(xml('qwen3_coder'), '<tool_call><function=get_weather><parameter=city>Ri', 3);
+    assert.deepEqual(args(cut), [['get_weather', { city: 'Ri' }]]);
+  });
+});

@@ -17,6 +17,7 @@ import {
   isToolCallParser,
   type ToolCallParser,
   type ToolEvent,
+  type ToolSchemas,
 } from './tool-calls.ts';
 
 export type OutputEvent =
@@ -52,6 +53,8 @@ export interface OutputParserOptions {
   tools: ToolMode;
   /** The rendered prompt, to tell whether the template already opened the reasoning. */
   prompt?: string;
+  /** The request's tools' parameter schemas, by name (XML formats type values with them). */
+  toolSchemas?: ToolSchemas;
 }
 
 /** True when the rendered prompt leaves the model inside a reasoning block (`...<think>\n`). */
@@ -100,7 +103,7 @@ export function createOutputParser(options: OutputParserOptions): OutputParser |
     tools.kind === 'auto' && toolCallParser && toolCallParser !== 'harmony' &&
     isToolCallParser(toolCallParser)
   ) {
-    toolParser = createToolCallParser(toolCallParser);
+    toolParser = createToolCallParser(toolCallParser, { tools: options.toolSchemas });
   }
   if (!reasoning && !toolParser) return undefined;
 

@@ -16,6 +16,7 @@
  * - deepseek_v3: `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>N\n```json\n{...}\n```<｜tool▁call▁end｜>...<｜tool▁calls▁end｜>`
  * - deepseek_v3_1: `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>N<｜tool▁sep｜>{...}<｜tool▁call▁end｜>...<｜tool▁calls▁end｜>`
  * - kimi_k2: `<|tool_calls_section_begin|><|tool_call_begin|>functions.N:0<|tool_call_argument_begin|>{...}<|tool_call_end|>...<|tool_calls_section_end|>`
+ * - qwen3_coder, nemotron_nano: `<tool_call><function=N><parameter=K>V</parameter>...</function></tool_call>`
  * - harmony (gpt-oss): see `harmony.ts`
  *
  * Text that looks like a call but does not parse stays text.
@@ -482,7 +483,136 @@ interface Family {
   starts: readonly string[];
   /** A `{` as the first non-space character of the answer also opens one (Llama 3). */
   bareJsonAtStart?: boolean;
-  body(sink: Sink, marker: string): Body;
+  body(sink: Sink, marker: string, tools: ToolSchemas): Body;
+}
+
+/** The request's tools: function name -> its parameters' JSON schema (for typed XML values). */
+export type ToolSchemas = ReadonlyMap<string, unknown>;
+
+/** A parameter value of an XML-style call, typed by the function's schema (else a string). */
+function typedValue(raw: string, schema: unknown, key: string): unknown {
+  const props = (schema as { properties?: Record<string, { type?: unknown }> } | undefined)
+    ?.properties;
+  const type = props?.[key]?.type;
+  const types = Array.isArray(type) ? type : [type];
+  if (types.includes('string') || type === undefined) return raw;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * Qwen3-Coder's XML calls: `<tool_call><function=N><parameter=K>V</parameter>...</function>
+ * </tool_call>` (the wrapper may be missing). Arguments stream as JSON, one parameter at a
+ * time: `{` when the function opens, `"K": V` as each parameter closes, `}` at its end.
+ */
+function xmlBody(sink: Sink, options: { wrapped: boolean; tools: ToolSchemas }): Body {
+  const FN = '<function=';
+  const FN_END = '</function>';
+  const P = '<parameter=';
+  const P_END = '</parameter>';
+  const WRAP_END = '</tool_call>';
+  let state: 'between' | 'fname' | 'params' | 'pname' | 'pvalue' = options.wrapped
+    ? 'between'
+    : 'fname';
+  let buffer = '';
+  let index = -1;
+  let fn = '';
+  let key = '';
+  let first = true;
+
+  const closeCall = () => {
+    if (index < 0) return;
+    sink.args(index, '}');
+    sink.end(index);
+    index = -1;
+  };
+  const param = (raw: string) => {
+    const value = raw.replace(/^\n/, '').replace(/\n$/, '');
+    const typed = typedValue(value, options.tools.get(fn), key);
+    sink.args(index, `${first ? '' : ', '}${JSON.stringify(key)}: ${JSON.stringify(typed)}`);
+    first = false;
+  };
+
+  function run(final: boolean): string | undefined {
+    for (;;) {
+      switch (state) {
+        case 'between': {
+          const ends = options.wrapped ? [FN, WRAP_END] : [FN];
+          const found = findFirst(buffer, ends);
+          if (!found) {
+            buffer = buffer.slice(buffer.length - partialLength(buffer, ends));
+            return undefined;
+          }
+          buffer = buffer.slice(found.at + found.marker.length);
+          if (found.marker === WRAP_END) return buffer;
+          state = 'fname';
+          continue;
+        }
+        case 'fname':
+        case 'pname': {
+          const at = buffer.indexOf('>');
+          if (at < 0) return undefined;
+          const name = buffer.slice(0, at).trim();
+          buffer = buffer.slice(at + 1);
+          if (state === 'fname') {
+            fn = name;
+            index = sink.call(name);
+            sink.args(index, '{');
+            first = true;
+          } else key = name;
+          state = state === 'fname' ? 'params' : 'pvalue';
+          continue;
+        }
+        case 'params': {
+          const found = findFirst(buffer, [P, FN_END]);
+          if (!found) {
+            buffer = buffer.slice(buffer.length - partialLength(buffer, [P, FN_END]));
+            if (final) closeCall();
+            return undefined;
+          }
+          buffer = buffer.slice(found.at + found.marker.length);
+          if (found.marker === P) {
+            state = 'pname';
+            continue;
+          }
+          closeCall();
+          if (!options.wrapped) return buffer;
+          state = 'between';
+          continue;
+        }
+        case 'pvalue': {
+          // A value ends at its closing tag (or, leniently, at the next parameter or the end).
+          const found = findFirst(buffer, [P_END, P, FN_END]);
+          if (!found) {
+            if (final) {
+              param(buffer);
+              buffer = '';
+              closeCall();
+            }
+            return undefined;
+          }
+          param(buffer.slice(0, found.at));
+          buffer = buffer.slice(found.marker === P_END ? found.at + P_END.length : found.at);
+          state = 'params';
+          continue;
+        }
+      }
+    }
+  }
+
+  return {
+    push(text) {
+      buffer += text;
+      return run(false);
+    },
+    finish() {
+      run(true);
+      closeCall();
+    },
+  };
 }
 
 const DS_CALLS_BEGIN = '<｜tool▁calls▁begin｜>';
@@ -500,6 +630,14 @@ const KIMI_SECTION = ['<|tool_calls_section_begin|>', '<|tool_call_section_begin
 const KIMI_SECTION_END = ['<|tool_calls_section_end|>', '<|tool_call_section_end|>'];
 
 const FAMILIES: Readonly<Record<string, Family>> = {
+  qwen3_coder: {
+    starts: ['<tool_call>', '<function='],
+    body: (sink, marker, tools) => xmlBody(sink, { wrapped: marker === '<tool_call>', tools }),
+  },
+  nemotron_nano: {
+    starts: ['<tool_call>', '<function='],
+    body: (sink, marker, tools) => xmlBody(sink, { wrapped: marker === '<tool_call>', tools }),
+  },
   hermes: wrapped('<tool_call>', '</tool_call>'),
   qwen25: wrapped('<tool_call>', '</tool_call>'),
   nemotron_deci: wrapped('<TOOLCALL>', '</TOOLCALL>'),
@@ -622,7 +760,11 @@ function listSink(target: { list: ToolEvent[] }): Sink {
 }
 
 /** The streaming parser of `name` (a marker family, not harmony). */
-export function createToolCallParser(name: string): ToolCallParser {
+export function createToolCallParser(
+  name: string,
+  options: { tools?: ToolSchemas } = {},
+): ToolCallParser {
+  const tools: ToolSchemas = options.tools ?? new Map();
   const family = FAMILIES[name];
   if (!family) throw new Error(`Unknown tool-call parser "${name}"`);
   const target = { list: [] as ToolEvent[] };
@@ -674,7 +816,7 @@ export function createToolCallParser(name: string): ToolCallParser {
         }
         answered = true;
         if (lead[0] === '{') {
-          body = family.body(proxy, '');
+          body = family.body(proxy, '', tools);
           buffer = lead;
           continue;
         }
@@ -683,7 +825,7 @@ export function createToolCallParser(name: string): ToolCallParser {
       if (found) {
         content(buffer.slice(0, found.at));
         answered = true;
-        body = family.body(proxy, found.marker);
+        body = family.body(proxy, found.marker, tools);
         buffer = buffer.slice(found.at + found.marker.length);
         continue;
       }

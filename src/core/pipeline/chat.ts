@@ -49,6 +49,7 @@ import {
   createChatDeltaParser,
   parserNamesOf,
   type ToolCallDelta,
+  toolSchemasOf,
 } from '../parsers/chat-deltas.ts';
 
 export interface CallContext {
@@ -315,6 +316,7 @@ export async function startChat(
       const parsed = createChatDeltaParser({
         ...parserNamesOf(model.card, core.logger),
         tools: guided.tools,
+        toolSchemas: toolSchemasOf(request.tools),
         prompt: rendered.prompt,
         parallelToolCalls: request.parallel_tool_calls ?? undefined,
         newId: () => core.newId(),
