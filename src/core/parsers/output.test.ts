@@ -344,4 +344,30 @@ describe('XML tool calls (qwen3_coder)', () => {
     const cut = run(xml('qwen3_coder'), '<tool_call><function=get_weather><parameter=city>Ri', 3);
     assert.deepEqual(args(cut), [['get_weather', { city: 'Ri' }]]);
   });
+
+  test('minimax_m2: <invoke name="N"> with quoted names', () => {
+    const f = same(
+      xml('minimax_m2'),
+      'ok<minimax:tool_call>\n<invoke name="get_weather">\n<parameter name="city">Lima</parameter>' +
+        '\n<parameter name="days">2</parameter>\n</invoke>\n</minimax:tool_call>',
+    );
+    assert.equal(f.content, 'ok');
+    assert.deepEqual(args(f), [['get_weather', { city: 'Lima', days: 2 }]]);
+  });
+
+  test('deepseek_v3_2 and deepseek_v4 (DSML): string="true|false" types each value', () => {
+    const call = (block: string) =>
+      `<｜DSML｜${block}>\n<｜DSML｜invoke name="f">\n` +
+      '<｜DSML｜parameter name="q" string="true">42</｜DSML｜parameter>\n' +
+      '<｜DSML｜parameter name="n" string="false">42</｜DSML｜parameter>\n' +
+      '<｜DSML｜parameter name="o" string="false">{"a": [1]}</｜DSML｜parameter>\n' +
+      `</｜DSML｜invoke>\n</｜DSML｜${block}>`;
+    for (
+      const [name, block] of [['deepseek_v3_2', 'function_calls'], ['deepseek_v4', 'tool_calls']]
+    ) {
+      const f = same(xml(name!), `Hi.${call(block!)}`);
+      assert.equal(f.content, 'Hi.');
+      assert.deepEqual(args(f), [['f', { q: '42', n: 42, o: { a: [1] } }]]);
+    }
+  });
 });

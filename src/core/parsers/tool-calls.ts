@@ -17,6 +17,9 @@
  * - deepseek_v3_1: `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>N<｜tool▁sep｜>{...}<｜tool▁call▁end｜>...<｜tool▁calls▁end｜>`
  * - kimi_k2: `<|tool_calls_section_begin|><|tool_call_begin|>functions.N:0<|tool_call_argument_begin|>{...}<|tool_call_end|>...<|tool_calls_section_end|>`
  * - qwen3_coder, nemotron_nano: `<tool_call><function=N><parameter=K>V</parameter>...</function></tool_call>`
+ * - minimax_m2: `<minimax:tool_call><invoke name="N"><parameter name="K">V</parameter></invoke>...`
+ * - deepseek_v3_2, deepseek_v4 (DSML): `<｜DSML｜function_calls>` (v4: `tool_calls`) around
+ *   `<｜DSML｜invoke name="N"><｜DSML｜parameter name="K" string="true|false">V</｜DSML｜parameter></｜DSML｜invoke>`
  * - harmony (gpt-oss): see `harmony.ts`
  *
  * Text that looks like a call but does not parse stays text.
@@ -503,17 +506,61 @@ function typedValue(raw: string, schema: unknown, key: string): unknown {
   }
 }
 
+/** The markers of an XML-style call format. */
+interface XmlStyle {
+  /** Opens a function; its name follows, up to `>`. */
+  fn: string;
+  fnEnd: string;
+  /** Opens a parameter; its name (and attributes) follow, up to `>`. */
+  param: string;
+  paramEnd: string;
+  /** Closes the wrapper around the calls. */
+  wrapEnd: string;
+}
+
+const QWEN_XML: XmlStyle = {
+  fn: '<function=',
+  fnEnd: '</function>',
+  param: '<parameter=',
+  paramEnd: '</parameter>',
+  wrapEnd: '</tool_call>',
+};
+const MINIMAX_XML: XmlStyle = {
+  fn: '<invoke name=',
+  fnEnd: '</invoke>',
+  param: '<parameter name=',
+  paramEnd: '</parameter>',
+  wrapEnd: '</minimax:tool_call>',
+};
+const dsml = (block: string): XmlStyle => ({
+  fn: '<｜DSML｜invoke name=',
+  fnEnd: '</｜DSML｜invoke>',
+  param: '<｜DSML｜parameter name=',
+  paramEnd: '</｜DSML｜parameter>',
+  wrapEnd: `</｜DSML｜${block}>`,
+});
+
+/** `"name" string="true"` (or `name`) -> the name and its `string` attribute. */
+function headerOf(text: string): { name: string; string?: boolean } {
+  const m = /^\s*"([^"]*)"|^\s*'([^']*)'|^\s*([^\s"'>]+)/.exec(text);
+  const name = m?.[1] ?? m?.[2] ?? m?.[3] ?? '';
+  const flag = /\bstring\s*=\s*"(true|false)"/.exec(text)?.[1];
+  return { name, ...(flag ? { string: flag === 'true' } : {}) };
+}
+
 /**
- * Qwen3-Coder's XML calls: `<tool_call><function=N><parameter=K>V</parameter>...</function>
- * </tool_call>` (the wrapper may be missing). Arguments stream as JSON, one parameter at a
- * time: `{` when the function opens, `"K": V` as each parameter closes, `}` at its end.
+ * XML-style calls: Qwen3-Coder's `<tool_call><function=N><parameter=K>V</parameter>...
+ * </function></tool_call>` (the wrapper may be missing), MiniMax's `<invoke name="N">` and
+ * DeepSeek's DSML `<｜DSML｜invoke name="N">` (with `string="true|false"` parameters).
+ * Arguments stream as JSON, one parameter at a time: `{` when the function opens, `"K": V` as
+ * each parameter closes, `}` at its end.
  */
-function xmlBody(sink: Sink, options: { wrapped: boolean; tools: ToolSchemas }): Body {
-  const FN = '<function=';
-  const FN_END = '</function>';
-  const P = '<parameter=';
-  const P_END = '</parameter>';
-  const WRAP_END = '</tool_call>';
+function xmlBody(
+  sink: Sink,
+  options: { wrapped: boolean; tools: ToolSchemas; style: XmlStyle },
+): Body {
+  const { fn: FN, fnEnd: FN_END, param: P, paramEnd: P_END, wrapEnd: WRAP_END } = options.style;
+  let stringFlag: boolean | undefined;
   let state: 'between' | 'fname' | 'params' | 'pname' | 'pvalue' = options.wrapped
     ? 'between'
     : 'fname';
@@ -531,7 +578,11 @@ function xmlBody(sink: Sink, options: { wrapped: boolean; tools: ToolSchemas }):
   };
   const param = (raw: string) => {
     const value = raw.replace(/^\n/, '').replace(/\n$/, '');
-    const typed = typedValue(value, options.tools.get(fn), key);
+    const typed = stringFlag === true
+      ? value
+      : stringFlag === false
+      ? typedValue(value, { properties: { [key]: { type: 'any' } } }, key)
+      : typedValue(value, options.tools.get(fn), key);
     sink.args(index, `${first ? '' : ', '}${JSON.stringify(key)}: ${JSON.stringify(typed)}`);
     first = false;
   };
@@ -555,14 +606,17 @@ function xmlBody(sink: Sink, options: { wrapped: boolean; tools: ToolSchemas }):
         case 'pname': {
           const at = buffer.indexOf('>');
           if (at < 0) return undefined;
-          const name = buffer.slice(0, at).trim();
+          const header = headerOf(buffer.slice(0, at));
           buffer = buffer.slice(at + 1);
           if (state === 'fname') {
-            fn = name;
-            index = sink.call(name);
+            fn = header.name;
+            index = sink.call(fn);
             sink.args(index, '{');
             first = true;
-          } else key = name;
+          } else {
+            key = header.name;
+            stringFlag = header.string;
+          }
           state = state === 'fname' ? 'params' : 'pvalue';
           continue;
         }
@@ -615,6 +669,12 @@ function xmlBody(sink: Sink, options: { wrapped: boolean; tools: ToolSchemas }):
   };
 }
 
+/** An XML-style family: its wrapper, or (when the wrapper is missing) a bare function opener. */
+const xmlFamily = (wrap: string, style: XmlStyle): Family => ({
+  starts: [wrap, style.fn],
+  body: (sink, marker, tools) => xmlBody(sink, { wrapped: marker === wrap, tools, style }),
+});
+
 const DS_CALLS_BEGIN = '<｜tool▁calls▁begin｜>';
 const DS_CALLS_END = '<｜tool▁calls▁end｜>';
 const DS_CALL_BEGIN = '<｜tool▁call▁begin｜>';
@@ -630,14 +690,11 @@ const KIMI_SECTION = ['<|tool_calls_section_begin|>', '<|tool_call_section_begin
 const KIMI_SECTION_END = ['<|tool_calls_section_end|>', '<|tool_call_section_end|>'];
 
 const FAMILIES: Readonly<Record<string, Family>> = {
-  qwen3_coder: {
-    starts: ['<tool_call>', '<function='],
-    body: (sink, marker, tools) => xmlBody(sink, { wrapped: marker === '<tool_call>', tools }),
-  },
-  nemotron_nano: {
-    starts: ['<tool_call>', '<function='],
-    body: (sink, marker, tools) => xmlBody(sink, { wrapped: marker === '<tool_call>', tools }),
-  },
+  qwen3_coder: xmlFamily('<tool_call>', QWEN_XML),
+  nemotron_nano: xmlFamily('<tool_call>', QWEN_XML),
+  minimax_m2: xmlFamily('<minimax:tool_call>', MINIMAX_XML),
+  deepseek_v3_2: xmlFamily('<｜DSML｜function_calls>', dsml('function_calls')),
+  deepseek_v4: xmlFamily('<｜DSML｜tool_calls>', dsml('tool_calls')),
   hermes: wrapped('<tool_call>', '</tool_call>'),
   qwen25: wrapped('<tool_call>', '</tool_call>'),
   nemotron_deci: wrapped('<TOOLCALL>', '</TOOLCALL>'),
