@@ -370,4 +370,31 @@ describe('XML tool calls (qwen3_coder)', () => {
       assert.deepEqual(args(f), [['f', { q: '42', n: 42, o: { a: [1] } }]]);
     }
   });
+
+  test('glm47: <arg_key>/<arg_value> pairs, one call per wrapper', () => {
+    const f = same(
+      xml('glm47'),
+      'Let me look.<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Rome</arg_value>\n' +
+        '<arg_key>days</arg_key>\n<arg_value>4</arg_value>\n</tool_call><tool_call>get_time\n' +
+        '</tool_call>',
+    );
+    assert.equal(f.content, 'Let me look.');
+    assert.deepEqual(args(f), [['get_weather', { city: 'Rome', days: 4 }], ['get_time', {}]]);
+  });
+
+  test('pythonic: a list of calls as the answer; Python literals become JSON', () => {
+    const f = same(
+      auto('pythonic'),
+      "[get_weather(city='San Francisco', days=3, opts={'u': True, 'n': None}), get_time()]",
+    );
+    assert.deepEqual(args(f), [
+      ['get_weather', { city: 'San Francisco', days: 3, opts: { u: true, n: null } }],
+      ['get_time', {}],
+    ]);
+    const wrapped = same(auto('pythonic'), '<|python_start|>[f(x="a, b")]<|python_end|>');
+    assert.deepEqual(args(wrapped), [['f', { x: 'a, b' }]]);
+    const text = same(auto('pythonic'), '[1] is a footnote, not a call.');
+    assert.equal(text.content, '[1] is a footnote, not a call.');
+    assert.equal(text.calls.length, 0);
+  });
 });

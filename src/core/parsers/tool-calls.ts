@@ -17,6 +17,8 @@
  * - deepseek_v3_1: `<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>N<｜tool▁sep｜>{...}<｜tool▁call▁end｜>...<｜tool▁calls▁end｜>`
  * - kimi_k2: `<|tool_calls_section_begin|><|tool_call_begin|>functions.N:0<|tool_call_argument_begin|>{...}<|tool_call_end|>...<|tool_calls_section_end|>`
  * - qwen3_coder, nemotron_nano: `<tool_call><function=N><parameter=K>V</parameter>...</function></tool_call>`
+ * - pythonic: `[f(a=1), g(b='x')]` as the answer, or in `<|python_start|>...<|python_end|>`
+ * - glm47: `<tool_call>N<arg_key>K</arg_key><arg_value>V</arg_value>...</tool_call>`
  * - minimax_m2: `<minimax:tool_call><invoke name="N"><parameter name="K">V</parameter></invoke>...`
  * - deepseek_v3_2, deepseek_v4 (DSML): `<｜DSML｜function_calls>` (v4: `tool_calls`) around
  *   `<｜DSML｜invoke name="N"><｜DSML｜parameter name="K" string="true|false">V</｜DSML｜parameter></｜DSML｜invoke>`
@@ -484,8 +486,8 @@ function mistralBody(sink: Sink): Body {
 interface Family {
   /** Markers that open a tool section anywhere in the content. */
   starts: readonly string[];
-  /** A `{` as the first non-space character of the answer also opens one (Llama 3). */
-  bareJsonAtStart?: boolean;
+  /** This character first in the answer also opens one (`{` for Llama 3, `[` pythonic). */
+  bareStart?: string;
   body(sink: Sink, marker: string, tools: ToolSchemas): Body;
 }
 
@@ -669,6 +671,261 @@ function xmlBody(
   };
 }
 
+/**
+ * GLM-4.5/4.7: `<tool_call>N<arg_key>K</arg_key><arg_value>V</arg_value>...</tool_call>`, one
+ * call per wrapper; arguments stream as JSON, one pair at a time, typed like the XML formats.
+ */
+function glmBody(sink: Sink, tools: ToolSchemas): Body {
+  const END = '</tool_call>';
+  let state: 'name' | 'pairs' | 'key' | 'seek' | 'value' = 'name';
+  let buffer = '';
+  let index = -1;
+  let fn = '';
+  let key = '';
+  let first = true;
+  const close = () => {
+    if (index < 0) return;
+    sink.args(index, '}');
+    sink.end(index);
+    index = -1;
+  };
+  const run = (final: boolean): string | undefined => {
+    for (;;) {
+      if (state === 'name') {
+        const found = findFirst(buffer, ['<arg_key>', END]);
+        if (!found) {
+          if (final && buffer.trim()) {
+            index = sink.call(buffer.trim());
+            sink.args(index, '{');
+          }
+          return undefined;
+        }
+        fn = buffer.slice(0, found.at).trim();
+        buffer = buffer.slice(found.at);
+        index = sink.call(fn);
+        sink.args(index, '{');
+        first = true;
+        state = 'pairs';
+        continue;
+      }
+      if (state === 'pairs') {
+        const found = findFirst(buffer, ['<arg_key>', END]);
+        if (!found) {
+          buffer = buffer.slice(buffer.length - partialLength(buffer, ['<arg_key>', END]));
+          return undefined;
+        }
+        buffer = buffer.slice(found.at + found.marker.length);
+        if (found.marker === END) {
+          close();
+          return buffer;
+        }
+        state = 'key';
+        continue;
+      }
+      const marker = state === 'key'
+        ? '</arg_key>'
+        : state === 'seek'
+        ? '<arg_value>'
+        : '</arg_value>';
+      const at = buffer.indexOf(marker);
+      if (at < 0) {
+        if (final && state === 'value') {
+          sink.args(index, pair(buffer));
+          buffer = '';
+        }
+        return undefined;
+      }
+      const text = buffer.slice(0, at);
+      buffer = buffer.slice(at + marker.length);
+      if (state === 'key') {
+        key = text.trim();
+        state = 'seek';
+      } else if (state === 'seek') {
+        state = 'value';
+      } else {
+        sink.args(index, pair(text));
+        state = 'pairs';
+      }
+    }
+  };
+  const pair = (raw: string) => {
+    const text = `${first ? '' : ', '}${JSON.stringify(key)}: ${
+      JSON.stringify(typedValue(raw.trim(), tools.get(fn), key))
+    }`;
+    first = false;
+    return text;
+  };
+  return {
+    push(text) {
+      buffer += text;
+      return run(false);
+    },
+    finish() {
+      run(true);
+      close();
+    },
+  };
+}
+
+/** A Python literal (strings in either quote, True/False/None) as JSON text. */
+function pythonToJson(src: string): string {
+  let out = '';
+  for (let i = 0; i < src.length; i++) {
+    const ch = src[i]!;
+    if (ch === '"' || ch === "'") {
+      let value = '';
+      let j = i + 1;
+      for (; j < src.length && src[j] !== ch; j++) {
+        if (src[j] === '\\' && j + 1 < src.length) {
+          const e = src[++j]!;
+          value += e === 'n' ? '\n' : e === 't' ? '\t' : e === 'r' ? '\r' : e;
+        } else value += src[j];
+      }
+      out += JSON.stringify(value);
+      i = j;
+    } else if (/[A-Za-z_]/.test(ch)) {
+      const word = /^[A-Za-z_]\w*/.exec(src.slice(i))![0];
+      out += word === 'True'
+        ? 'true'
+        : word === 'False'
+        ? 'false'
+        : word === 'None'
+        ? 'null'
+        : word;
+      i += word.length - 1;
+    } else out += ch;
+  }
+  return out;
+}
+
+/** Splits `text` at top-level `sep`s (outside brackets and strings). */
+function splitTopLevel(text: string, sep: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let quote = '';
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quote) {
+      if (ch === '\\') i++;
+      else if (ch === quote) quote = '';
+    } else if (ch === '"' || ch === "'") quote = ch;
+    else if ('([{'.includes(ch)) depth++;
+    else if (')]}'.includes(ch)) depth--;
+    else if (ch === sep && depth === 0) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts.map((p) => p.trim()).filter((p) => p !== '');
+}
+
+/** `[f(a=1, b='x'), g()]` -> calls, or undefined when it is not such a list. */
+function parsePythonicCalls(text: string): Array<{ name: string; arguments: string }> | undefined {
+  const inner = /^\s*\[([\s\S]*)\]\s*$/.exec(text)?.[1];
+  if (inner === undefined) return undefined;
+  const calls: Array<{ name: string; arguments: string }> = [];
+  for (const part of splitTopLevel(inner, ',')) {
+    const m = /^([A-Za-z_][\w.]*)\s*\(([\s\S]*)\)$/.exec(part);
+    if (!m) return undefined;
+    const args: Record<string, unknown> = {};
+    for (const kv of splitTopLevel(m[2]!, ',')) {
+      const eq = /^([A-Za-z_]\w*)\s*=\s*([\s\S]+)$/.exec(kv);
+      if (!eq) return undefined;
+      try {
+        args[eq[1]!] = JSON.parse(pythonToJson(eq[2]!));
+      } catch {
+        return undefined;
+      }
+    }
+    calls.push({ name: m[1]!, arguments: JSON.stringify(args) });
+  }
+  return calls.length > 0 ? calls : undefined;
+}
+
+/**
+ * Pythonic calls (Llama 3.2 / 4): `[f(a=1), g(b='x')]` as the answer (or inside
+ * `<|python_start|>...<|python_end|>`). The list is parsed when it closes; each call is sent
+ * whole. A list that is not calls stays text.
+ */
+function pythonicBody(sink: Sink, opener: string): Body {
+  let text = '';
+  let depth = 0;
+  let quote = '';
+  let scanned = 0;
+  let started = false;
+  const fail = (rest = '') => {
+    sink.content(opener + text + rest);
+    text = '';
+  };
+  const END = '<|python_end|>';
+  /** After the list: an optional `<|python_end|>` may still be arriving. */
+  let tail: string | undefined;
+  const afterList = (): string | undefined => {
+    const lead = tail!.trimStart();
+    if (lead.startsWith(END)) return lead.slice(END.length);
+    if (lead === '' || END.startsWith(lead)) return undefined;
+    return tail;
+  };
+  return {
+    push(chunk) {
+      if (tail !== undefined) {
+        tail += chunk;
+        return afterList();
+      }
+      const from = text.length;
+      text += chunk;
+      for (let i = Math.max(scanned, from); i < text.length; i++) {
+        const ch = text[i]!;
+        if (quote) {
+          if (ch === '\\') i++;
+          else if (ch === quote) quote = '';
+          continue;
+        }
+        if (!started) {
+          if (/\s/.test(ch)) continue;
+          if (ch !== '[') {
+            fail();
+            return '';
+          }
+          started = true;
+        }
+        if (ch === '"' || ch === "'") quote = ch;
+        else if ('([{'.includes(ch)) depth++;
+        else if (')]}'.includes(ch)) {
+          depth--;
+          if (depth === 0) {
+            const list = text.slice(0, i + 1);
+            let rest = text.slice(i + 1);
+            const calls = parsePythonicCalls(list);
+            if (!calls) {
+              text = list;
+              fail();
+              return rest;
+            }
+            for (const call of calls) {
+              const index = sink.call(call.name);
+              sink.args(index, call.arguments);
+              sink.end(index);
+            }
+            text = '';
+            if (opener === '') return rest;
+            tail = rest;
+            return afterList();
+          }
+        }
+      }
+      scanned = text.length;
+      return undefined;
+    },
+    finish() {
+      if (tail !== undefined) sink.content(tail.trimStart());
+      else if (text !== '') fail();
+    },
+  };
+}
+
 /** An XML-style family: its wrapper, or (when the wrapper is missing) a bare function opener. */
 const xmlFamily = (wrap: string, style: XmlStyle): Family => ({
   starts: [wrap, style.fn],
@@ -691,10 +948,18 @@ const KIMI_SECTION_END = ['<|tool_calls_section_end|>', '<|tool_call_section_end
 
 const FAMILIES: Readonly<Record<string, Family>> = {
   qwen3_coder: xmlFamily('<tool_call>', QWEN_XML),
+  pythonic: {
+    starts: ['<|python_start|>'],
+    bareStart: '[',
+    body: (sink, marker) => pythonicBody(sink, marker),
+  },
+  glm47: { starts: ['<tool_call>'], body: (sink, _marker, tools) => glmBody(sink, tools) },
   nemotron_nano: xmlFamily('<tool_call>', QWEN_XML),
   minimax_m2: xmlFamily('<minimax:tool_call>', MINIMAX_XML),
   deepseek_v3_2: xmlFamily('<｜DSML｜function_calls>', dsml('function_calls')),
   deepseek_v4: xmlFamily('<｜DSML｜tool_calls>', dsml('tool_calls')),
+  'deepseek-v4': xmlFamily('<｜DSML｜tool_calls>', dsml('tool_calls')),
+  deepseekv4: xmlFamily('<｜DSML｜tool_calls>', dsml('tool_calls')),
   hermes: wrapped('<tool_call>', '</tool_call>'),
   qwen25: wrapped('<tool_call>', '</tool_call>'),
   nemotron_deci: wrapped('<TOOLCALL>', '</TOOLCALL>'),
@@ -708,7 +973,7 @@ const FAMILIES: Readonly<Record<string, Family>> = {
   },
   llama3_json: {
     starts: ['<|python_tag|>'],
-    bareJsonAtStart: true,
+    bareStart: '{',
     body: (sink, marker) => jsonBody(sink, { opener: marker, separator: ';' }),
   },
   mistral: { starts: ['[TOOL_CALLS]'], body: (sink) => mistralBody(sink) },
@@ -865,14 +1130,14 @@ export function createToolCallParser(
         buffer = rest;
         continue;
       }
-      if (family.bareJsonAtStart && !answered) {
+      if (family.bareStart && !answered) {
         const lead = buffer.trimStart();
         if (lead === '') {
           if (final) content(buffer);
           return;
         }
         answered = true;
-        if (lead[0] === '{') {
+        if (lead[0] === family.bareStart) {
           body = family.body(proxy, '', tools);
           buffer = lead;
           continue;
