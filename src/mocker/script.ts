@@ -38,25 +38,28 @@ export interface Script {
   answer(prompt: string): string | undefined;
 }
 
-/** Parses a script file's text; throws an Error saying what is wrong. */
+/** A `--script` file that cannot be read or used; the message says why. */
+export class ScriptError extends Error {}
+
+/** Parses a script file's text; throws a ScriptError saying what is wrong. */
 export function parseScript(text: string, source = 'script'): Script {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new Error(`${source} is not JSON: ${(error as Error).message}`);
+    throw new ScriptError(`${source} is not JSON: ${(error as Error).message}`);
   }
   const parsed = ScriptSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new Error(`${source}: ${issue?.path.join('.') || 'root'}: ${issue?.message}`);
+    throw new ScriptError(`${source}: ${issue?.path.join('.') || 'root'}: ${issue?.message}`);
   }
   const rules = parsed.data.rules.map((rule, i) => {
     let regex: RegExp;
     try {
       regex = new RegExp(rule.match, 's');
     } catch (error) {
-      throw new Error(
+      throw new ScriptError(
         `${source}: rules.${i}.match is not a regular expression: ${(error as Error).message}`,
       );
     }

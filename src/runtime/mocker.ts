@@ -5,7 +5,7 @@ import type { MockerConfig } from '../mocker/config.ts';
 import { type RunningMocker, startMocker } from '../mocker/worker.ts';
 import { createInfra, type Env, type LocalBus } from './infra.ts';
 import { readModelDir } from './model-dir.ts';
-import { parseScript } from '../mocker/script.ts';
+import { parseScript, ScriptError } from '../mocker/script.ts';
 import { readFile } from 'node:fs/promises';
 
 export interface MockerProcessOptions {
@@ -21,7 +21,12 @@ export async function startMockerProcess(
 ): Promise<RunningMocker> {
   const files = await readModelDir(config.modelPath);
   const script = config.script
-    ? parseScript(await readFile(config.script, 'utf8'), config.script)
+    ? parseScript(
+      await readFile(config.script, 'utf8').catch((error: Error) => {
+        throw new ScriptError(`--script ${config.script} cannot be read: ${error.message}`);
+      }),
+      config.script,
+    )
     : undefined;
   const infra = createInfra(config, options);
   await infra.checkNats();
