@@ -410,4 +410,36 @@ describe(`tool calls, reasoning and structured outputs on ${currentRuntime()}`, 
       );
     }
   });
+
+  test('Anthropic tool_choice any and tool: guided JSON, answered as tool_use blocks', async () => {
+    const tools = [{
+      name: 'get_weather',
+      input_schema: {
+        type: 'object' as const,
+        properties: { city: { type: 'string' } },
+        required: ['city'],
+      },
+    }];
+    const any = await anthropic.messages.create({
+      model: MODEL,
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'Weather?' }],
+      tools,
+      tool_choice: { type: 'any' },
+    });
+    assert.deepEqual(
+      any.content.map((b) => b.type === 'tool_use' ? [b.name, b.input] : b.type),
+      [['get_weather', { city: 'text' }]],
+    );
+    assert.equal(any.stop_reason, 'tool_use');
+    const named = await anthropic.messages.create({
+      model: MODEL,
+      max_tokens: 100,
+      messages: [{ role: 'user', content: say('{"city": "Bergen"}') }],
+      tools,
+      tool_choice: { type: 'tool', name: 'get_weather' },
+    });
+    const [block] = named.content;
+    assert.deepEqual(block?.type === 'tool_use' && block.input, { city: 'Bergen' });
+  });
 });
