@@ -169,14 +169,13 @@ interface JsonBodyOptions {
 /** Calls as JSON: one object, several objects (separated), or an array of them. */
 function jsonBody(sink: Sink, options: JsonBodyOptions): Body {
   const ends = options.end ?? [];
-  let state: 'lead' | 'array' | 'object' | 'between' | 'tail' | 'raw' = 'lead';
+  let state: 'lead' | 'object' | 'between' | 'tail' | 'raw' = 'lead';
   let inArray = false;
   let buffer = '';
   let raw = options.opener;
   let object: ReturnType<typeof createCallObject> | undefined;
   let calls = 0;
 
-  const leave = (rest: string) => rest;
   const fail = (text: string) => {
     state = 'raw';
     raw += text;
@@ -241,19 +240,19 @@ function jsonBody(sink: Sink, options: JsonBodyOptions): Body {
           continue;
         }
         case 'tail': {
-          if (ends.length === 0) return leave(buffer);
+          if (ends.length === 0) return buffer;
           const lead = buffer.trimStart();
           const found = findFirst(buffer, ends);
           if (found) {
             const rest = buffer.slice(found.at + found.marker.length);
             buffer = '';
-            return leave(rest);
+            return rest;
           }
           if (options.endOptional) {
             if (lead === '' || ends.some((e) => e.startsWith(lead))) return undefined;
             const rest = buffer;
             buffer = '';
-            return leave(rest);
+            return rest;
           }
           // Text between the calls and the end marker is dropped; a marker may be arriving.
           buffer = buffer.slice(buffer.length - partialLength(buffer, ends));
@@ -267,7 +266,7 @@ function jsonBody(sink: Sink, options: JsonBodyOptions): Body {
             const rest = buffer.slice(found.at + found.marker.length);
             buffer = '';
             raw = '';
-            return leave(rest);
+            return rest;
           }
           const keep = partialLength(buffer, ends);
           raw += buffer.slice(0, buffer.length - keep);
@@ -342,10 +341,8 @@ function markerSection(sink: Sink, options: MarkerSectionOptions): Body {
       }
       if (state === 'header') {
         const at = buffer.indexOf(options.headerEnd);
-        if (at < 0) {
-          if (final) return undefined;
-          return undefined;
-        }
+        // The header is still arriving (at the end of the stream it is dropped).
+        if (at < 0) return undefined;
         const header = options.header(buffer.slice(0, at));
         buffer = buffer.slice(at + options.headerEnd.length);
         if (!header) {
