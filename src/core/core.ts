@@ -31,6 +31,8 @@ import {
   type Inhibitor,
   type RoutingPolicy,
 } from './router/policy.ts';
+import { createLoadTracker, type LoadTracker } from './router/load.ts';
+import { createSessionTable, type SessionTable } from './router/sessions.ts';
 
 /**
  * A model's preprocessor, loaded from the files its card names. `renderChat` and
@@ -94,6 +96,10 @@ export interface Core {
   readonly preprocessors: PreprocessorSource;
   readonly policy: RoutingPolicy;
   readonly inhibitor: Inhibitor;
+  /** What this frontend has in flight on each worker (least-loaded, power-of-two-choices). */
+  readonly load: LoadTracker;
+  /** Session affinity: which worker each session is bound to. */
+  readonly sessions: SessionTable;
   /** Set in `--router-mode kv`. */
   readonly kv?: KvRoutingControl;
   /** Models that had prefill workers at some point (disaggregated serving). */
@@ -159,6 +165,7 @@ export function createCore(ports: CorePorts, config: Config): Core {
     active_prefill_tokens_threshold: config.activePrefillTokensThreshold ?? null,
     active_prefill_tokens_threshold_frac: config.activePrefillTokensThresholdFrac ?? null,
   });
+  const load = createLoadTracker();
   const busy = createBusyDetector({
     thresholds,
     now: monotonic,
@@ -172,7 +179,9 @@ export function createCore(ports: CorePorts, config: Config): Core {
       get: () => Promise.reject(new Error('no preprocessor source is configured')),
       close: () => Promise.resolve(),
     },
-    policy: createPolicy(config.routerMode, ports.random),
+    policy: createPolicy(config.routerMode, { random: ports.random, load }),
+    load,
+    sessions: createSessionTable({ now: monotonic, ttlSecs: config.routerSessionAffinityTtlSecs }),
     inhibitor: createInhibitor({ now: monotonic, durationMs: config.inhibitedDurationSecs * 1000 }),
     disaggregated: new Set(),
     config,

@@ -61,6 +61,7 @@ export const BUCKETS = {
   outputSequence: generateLogBuckets(50, 32000, 10),
   ttft: generateLogBuckets(0.001, 480, 18),
   itl: generateLogBuckets(0.001, 2, 13),
+  eventLag: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   embeddingLatency: generateLogBuckets(0.001, 10, 14),
   tokenizerLatencyMs: [0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
   httpDuration: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
@@ -167,6 +168,12 @@ export const FRONTEND_METRICS = {
     'model_migration_total',
     'Requests migrated to another worker',
     ['model', 'migration_type'],
+  ),
+  kvEventLag: histogram(
+    'kv_event_lag_seconds',
+    'Time from a worker publishing an event (KV event or load report) to the frontend applying it',
+    ['topic'],
+    BUCKETS.eventLag,
   ),
   httpRequestsTotal: counter(
     'http_requests_total',

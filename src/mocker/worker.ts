@@ -41,6 +41,8 @@ export interface MockerPorts {
   events(store: KvStore): EventPlane;
   clock: Clock;
   logger: Logger;
+  /** See `WorkerRuntimeOptions.loadReportIntervalMs`. @default 25 */
+  loadReportIntervalMs?: number;
   /** The parsed `--script` file, read by the runtime. @default none */
   script?: Script;
 }
@@ -139,6 +141,9 @@ export async function startMocker(
       plane: ports.plane(),
       events: ports.events(store),
       logger: ports.logger,
+      ...(ports.loadReportIntervalMs !== undefined
+        ? { loadReportIntervalMs: ports.loadReportIntervalMs }
+        : {}),
     });
     const publish = (what: string, sent: Promise<void>) =>
       sent.catch((error) => ports.logger.warn(`could not publish ${what}`, { error }));

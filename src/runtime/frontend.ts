@@ -23,7 +23,7 @@ import {
   writeTextFile,
 } from './host.ts';
 import { serve, type ServerHandle } from './serve.ts';
-import type { EventPlane } from '../core/events/types.ts';
+import type { EventEnvelope, EventPlane } from '../core/events/types.ts';
 import { subjectSegment } from '../worker/runtime.ts';
 import { createKvEventSink } from './kv-event-pool.ts';
 import { type RunningKserve, startKserveServer } from './kserve.ts';
@@ -90,7 +90,7 @@ export async function startFrontend(
   const core = createCore({
     logger,
     metrics: createPromMetricFactory(),
-    plane: infra.planeClient(),
+    plane: infra.planeClient({ handshakeTimeoutMs: config.workerHandshakeTimeoutSecs * 1000 }),
     preprocessors: createPreprocessorSource({ workers: config.dynPreprocessWorkers, logger }),
     ...(config.routerEventThreads > 1
       ? {
@@ -113,13 +113,22 @@ export async function startFrontend(
     },
   }, config);
   const store = await infra.store();
+  /** `kv_event_lag_seconds`: published (the worker's clock) -> handed to the router (ours). */
+  const observeLag = (e: EventEnvelope) =>
+    core.metrics.kvEventLag.observe(
+      { topic: e.topic },
+      Math.max(0, Date.now() - e.published_at) / 1000,
+    );
   /** Worker load (`kv_metrics`) for load shedding, once a threshold is in force. */
   let loadFeed = false;
   const feedLoad = () => {
     if (loadFeed || !core.thresholds.any()) return;
     loadFeed = true;
     events ??= infra.events(store);
-    events.subscribe('namespace.*.kv_metrics', (e) => core.busy.onLoad(e.payload));
+    events.subscribe('namespace.*.kv_metrics', (e) => {
+      observeLag(e);
+      core.busy.onLoad(e.payload);
+    });
   };
   if (core.kv && (config.routerKvEvents || config.routerReplicaSync)) {
     try {
@@ -141,7 +150,10 @@ export async function startFrontend(
             event_plane: config.eventPlane,
           });
         }
-        events.subscribe(subject, (e) => kv.onKvEvent(e.payload));
+        events.subscribe(subject, (e) => {
+          observeLag(e);
+          kv.onKvEvent(e.payload);
+        });
       }
     }
     if (config.routerReplicaSync) {

@@ -18,15 +18,13 @@ import { createMemEventBus, type MemEventBus } from '../adapters/events/mem.ts';
 import { createNatsEventPlane } from '../adapters/events/nats.ts';
 import { createZmqEventPlane } from '../adapters/events/zmq.ts';
 import { createHttpPlaneClient, createHttpPlaneServer } from '../adapters/plane/http.ts';
-import {
-  createNatsPlaneClient,
-  createNatsPlaneServer,
-  natsWebSocketServers,
-} from '../adapters/plane/nats.ts';
+import { createNatsPlaneClient, createNatsPlaneServer } from '../adapters/plane/nats.ts';
 import { createTcpPlaneClient, createTcpPlaneServer } from '../adapters/plane/tcp.ts';
 import { createOpenAIPlaneClient } from '../adapters/plane/openai.ts';
 import { PlaneError } from '../core/plane/errors.ts';
 import { createNodeNetwork } from './net.ts';
+import { natsFromEnv } from './nats-env.ts';
+import { createSharedFileToucher, type SharedFileToucher } from './file-toucher.ts';
 import { serve } from './serve.ts';
 
 export type InfraConfig = Pick<Config, 'discoveryBackend' | 'requestPlane' | 'eventPlane'>;
@@ -59,6 +57,14 @@ export function createLocalBus(): LocalBus {
   return { kv: createMemKvServer(), events: createMemEventBus() };
 }
 
+export interface PlaneClientOptions {
+  /**
+   * How long a worker has to acknowledge a request and to open its response stream
+   * (`--worker-handshake-timeout-secs`). @default each transport's own (5000)
+   */
+  handshakeTimeoutMs?: number;
+}
+
 export interface InfraOptions {
   env: Env;
   logger: Logger;
@@ -69,14 +75,25 @@ export interface InfraOptions {
 export function createInfra(config: InfraConfig, options: InfraOptions) {
   const { env, logger } = options;
   const local = options.local ?? createLocalBus();
-  const natsServers = natsWebSocketServers({
-    natsServer: env.NATS_SERVER,
-    natsWsServer: env.NATS_WS_SERVER,
-  });
+  const nats = (() => {
+    try {
+      return natsFromEnv(env);
+    } catch (error) {
+      throw new InfraUnavailableError(`NATS settings: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  })();
+  const natsServers = nats.servers;
+  const natsOptions = { servers: natsServers, auth: nats.auth };
   const etcdEndpoints = env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379';
   const network = createNodeNetwork();
   const host = env.DYN_TCP_RPC_HOST ?? '127.0.0.1';
   const fileTtl = seconds(env.DYN_FILE_KV_TTL_SECS);
+  // The file store's own heartbeat interval: max(ttl / 3, 1 s).
+  let shared: SharedFileToucher | undefined;
+  const toucher = () =>
+    shared ??= createSharedFileToucher(Math.max((fileTtl ?? 10) * 1000 / 3, 1000));
   const leaseTtl = seconds(env.ETCD_LEASE_TTL);
 
   return {
@@ -90,6 +107,7 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
             root: env.DYN_FILE_KV ?? join(tmpdir(), 'dynamo_store_kv'),
             ...(fileTtl ? { ttlMs: fileTtl * 1000 } : {}),
             logger,
+            toucher: toucher().forStore(),
           });
         case 'etcd':
           try {
@@ -123,11 +141,19 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
      * called (so a frontend reaches tcp, http, nats and plain OpenAI workers alike); the NATS
      * connection opens only when a NATS worker is first called.
      */
-    planeClient(): RequestPlaneClient {
+    planeClient(options: PlaneClientOptions = {}): RequestPlaneClient {
+      const handshake = options.handshakeTimeoutMs;
       const clients = {
-        tcp: createTcpPlaneClient({ network, host: env.DYN_TCP_RESPONSE_STREAM_HOST ?? host }),
-        http: createHttpPlaneClient(),
-        nats_tcp: createNatsPlaneClient({ servers: natsServers }),
+        tcp: createTcpPlaneClient({
+          network,
+          host: env.DYN_TCP_RESPONSE_STREAM_HOST ?? host,
+          ...(handshake ? { ackTimeoutMs: handshake, callHomeTimeoutMs: handshake } : {}),
+        }),
+        http: createHttpPlaneClient(handshake ? { ackTimeoutMs: handshake } : {}),
+        nats_tcp: createNatsPlaneClient({
+          ...natsOptions,
+          ...(handshake ? { ackTimeoutMs: handshake } : {}),
+        }),
         openai: createOpenAIPlaneClient(),
       };
       const kinds = Object.keys(clients) as (keyof typeof clients)[];
@@ -154,7 +180,7 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
         case 'http':
           return createHttpPlaneServer({ serve, host: env.DYN_HTTP_RPC_HOST ?? host });
         case 'nats':
-          return createNatsPlaneServer({ servers: natsServers });
+          return createNatsPlaneServer(natsOptions);
       }
     },
 
@@ -176,7 +202,7 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
         });
       }
       return createNatsEventPlane({
-        servers: natsServers,
+        ...natsOptions,
         onError: (error) => logger.warn('event plane error', { error }),
       });
     },
@@ -186,7 +212,7 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
       const needsNats = config.requestPlane === 'nats' ||
         (config.discoveryBackend !== 'mem' && config.eventPlane === 'nats');
       if (!needsNats) return;
-      const probe = createNatsEventPlane({ servers: natsServers, onError: () => {} });
+      const probe = createNatsEventPlane({ ...natsOptions, onError: () => {} });
       try {
         await Promise.race([
           probe.publish('switchboard.probe', null).then(() => probe.flush()),
@@ -196,10 +222,9 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
         ]);
       } catch (error) {
         throw new InfraUnavailableError(
-          `NATS is not reachable at ${
-            natsServers.join(', ')
-          } (set NATS_SERVER or NATS_WS_SERVER to ` +
-            `change it); ${EMBEDDED}`,
+          `NATS is not reachable at ${natsServers.join(', ')} (from ${nats.describe}; set ` +
+            `NATS_SERVER, e.g. nats://host:4222, or NATS_WS_SERVER to change it): ` +
+            `${(error as Error).message}; ${EMBEDDED}`,
           { cause: error },
         );
       } finally {

@@ -15,6 +15,14 @@ export interface MockerProcessOptions {
   local?: LocalBus;
 }
 
+/** `DYN_WORKER_LOAD_REPORT_INTERVAL_MS`: milliseconds >= 0, else the runtime's default. */
+function loadInterval(value: string | undefined): { loadReportIntervalMs?: number } {
+  const n = Number(value);
+  return value !== undefined && value !== '' && Number.isFinite(n) && n >= 0
+    ? { loadReportIntervalMs: n }
+    : {};
+}
+
 export async function startMockerProcess(
   config: MockerConfig,
   options: MockerProcessOptions,
@@ -36,6 +44,7 @@ export async function startMockerProcess(
     events: (store) => infra.events(store),
     clock: realClock,
     logger: options.logger,
+    ...loadInterval(options.env.DYN_WORKER_LOAD_REPORT_INTERVAL_MS),
     ...(script ? { script } : {}),
   });
   options.logger.info('simulated workers ready', {

@@ -894,7 +894,7 @@ function pythonicBody(sink: Sink, opener: string): Body {
           depth--;
           if (depth === 0) {
             const list = text.slice(0, i + 1);
-            let rest = text.slice(i + 1);
+            const rest = text.slice(i + 1);
             const calls = parsePythonicCalls(list);
             if (!calls) {
               text = list;

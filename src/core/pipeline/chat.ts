@@ -78,6 +78,27 @@ export interface Started<Chunk> {
   metrics: RequestMetrics;
 }
 
+/**
+ * The response-side `nvext` that `nvext.extra_fields` asked for: `worker_id` (the decode worker
+ * of choice 0, after any migration), attached to each choice's finishing chunk; else undefined.
+ */
+function responseNvext(
+  extra: readonly string[] | null | undefined,
+  generation: { workerId(): string | undefined },
+): Record<string, unknown> | undefined {
+  if (!extra?.includes('worker_id')) return undefined;
+  const id = generation.workerId();
+  if (id === undefined) return undefined;
+  return {
+    worker_id: {
+      prefill_worker_id: null,
+      prefill_dp_rank: null,
+      decode_worker_id: Number(BigInt(`0x${id}`)),
+      decode_dp_rank: null,
+    },
+  };
+}
+
 /** Resolves the model and its live workers, or the right error (404 / 503). */
 export function servedModel(core: Core, name: string): ServedModel {
   const model = core.models.get(name);
@@ -343,6 +364,10 @@ export async function startChat(
       const includeUsage = request.stream_options?.include_usage === true;
       const base = { id, object: 'chat.completion.chunk' as const, created, model: model.name };
       const roleSent = new Set<number>();
+      const withNvext = (event: ChoiceEvent) => {
+        const nvext = event.finishReason && responseNvext(call.nvext?.extra_fields, generation);
+        return nvext ? { nvext } : {};
+      };
       const shape = (event: ChoiceEvent): ChatCompletionChunk | undefined => {
         const logprobs = request.logprobs
           ? chatLogprobsOf(pre.tokenizer, event, request.top_logprobs ?? 0)
@@ -381,6 +406,7 @@ export async function startChat(
               : {}),
           }],
           ...(includeUsage ? { usage: null } : {}),
+          ...withNvext(event),
         } as ChatCompletionChunk;
       };
       const chunks = (async function* () {
@@ -407,7 +433,9 @@ export async function collectChat(
     logprobs: unknown[] | null;
   }
   const choices = new Map<number, Entry>();
+  let nvext: unknown;
   for await (const chunk of started.chunks) {
+    nvext ??= (chunk as { nvext?: unknown }).nvext;
     for (const choice of chunk.choices) {
       const entry = choices.get(choice.index) ??
         { content: '', reasoning: '', calls: [], finish: null, logprobs: null };
@@ -453,6 +481,7 @@ export async function collectChat(
       finish_reason: c.finish ?? 'stop',
     })),
     usage: usageOf(started.usage()),
+    ...(nvext ? { nvext } : {}),
   } as ChatCompletionResponse;
 }
 
@@ -540,6 +569,10 @@ export async function startCompletion(
       const includeUsage = request.stream_options?.include_usage === true;
       const base = { id, object: 'text_completion' as const, created, model: model.name };
       const echoed = new Set<number>();
+      const withNvext = (event: ChoiceEvent) => {
+        const nvext = event.finishReason && responseNvext(call.nvext?.extra_fields, generation);
+        return nvext ? { nvext } : {};
+      };
       const logprobsOf = request.logprobs === undefined || request.logprobs === null
         ? () => null
         : completionLogprobs(pre.tokenizer, request.logprobs);
@@ -562,6 +595,7 @@ export async function startCompletion(
             finish_reason: event.finishReason ?? null,
           }],
           ...(includeUsage ? { usage: null } : {}),
+          ...withNvext(event),
         } as CompletionResponse;
       };
       const chunks = (async function* () {
@@ -590,7 +624,9 @@ export async function collectCompletion(
     text_offset: number[];
   };
   const choices = new Map<number, { text: string; finish: string | null; logprobs: Lp | null }>();
+  let nvext: unknown;
   for await (const chunk of started.chunks) {
+    nvext ??= (chunk as { nvext?: unknown }).nvext;
     for (const choice of chunk.choices) {
       const entry = choices.get(choice.index) ?? { text: '', finish: null, logprobs: null };
       entry.text += choice.text;
@@ -618,5 +654,6 @@ export async function collectCompletion(
       finish_reason: c.finish ?? 'stop',
     })),
     usage: usageOf(started.usage()),
+    ...(nvext ? { nvext } : {}),
   } as CompletionResponse;
 }

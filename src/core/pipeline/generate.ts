@@ -81,6 +81,8 @@ export interface GenerationUsage {
 export interface Generation {
   events: AsyncIterable<ChoiceEvent>;
   usage(): GenerationUsage;
+  /** The worker (instance id, hex) that serves choice 0 now (after any migration). */
+  workerId(): string | undefined;
 }
 
 /** The prompt text of `max_tokens` errors and context checks, OpenAI's wording. */
@@ -245,6 +247,7 @@ export async function startGeneration(
   let reportedCached: number | undefined;
 
   let started;
+  let workerId: string | undefined;
   try {
     started = await Promise.all(
       plan.choices.map((choice, i) =>
@@ -253,6 +256,7 @@ export async function startGeneration(
           headers: plan.headers,
           signal: (aborts[i] as AbortController).signal,
           nvext: plan.params.nvext,
+          ...(i === 0 ? { onSelected: (instance) => workerId = instance.instanceId } : {}),
         }, workerRequest(plan, choice))
       ),
     );
@@ -340,5 +344,6 @@ export async function startGeneration(
       completionTokens: usage.completionTokens,
       ...(reportedCached !== undefined ? { cachedTokens: reportedCached } : {}),
     }),
+    workerId: () => workerId,
   };
 }

@@ -104,6 +104,7 @@ export async function dispatchMigratable(
           // Known before the worker answers: a worker that hangs before its first item is
           // watched too.
           onSelected: (instance) => {
+            call.onSelected?.(instance);
             instanceId = instance.instanceId;
             progress.at = core.monotonic();
             if (!timer && !listed(instance.instanceId)) timer = setTimeout(watchdog, GONE_STALL_MS);

@@ -11,7 +11,7 @@ import { ServiceUnavailableError } from '../errors.ts';
 import type { NvExt } from '../protocols/nvext.ts';
 import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.ts';
 import type { KvRouteOverrides, KvRouteRequest } from '../router/kv/types.ts';
-import { busyOf, dispatch, type DispatchCall, type Dispatched } from './dispatch.ts';
+import { busyOf, dispatch, type DispatchCall, type Dispatched, routingOf } from './dispatch.ts';
 import { pinPrefix } from './cache-control.ts';
 
 export interface GenerationCall extends DispatchCall {
@@ -59,6 +59,7 @@ function send(
   const { model, call, body, pool } = options;
   const router = core.kv?.routerFor(model, pool);
   return dispatch({
+    ...routingOf(core, { model: model.name, call, tokens: body.token_ids.length, pool }),
     plane: core.plane,
     policy: core.policy,
     inhibitor: core.inhibitor,

@@ -322,11 +322,13 @@ export const ChatCompletionRequestSchema = z.looseObject({
 
 const tokenIds = () => arrayOf(u32(), { min: 1 });
 
+// Token ids first: zod checks every item of an array branch, so a 15k-token prompt tried against
+// "array of strings" first made 15k issues before matching (35 ms a request; 2-4 ms this way).
 export const PromptSchema = z.union([
-  nonEmptyString(),
-  arrayOf(nonEmptyString(), { min: 1 }),
   tokenIds(),
+  nonEmptyString(),
   arrayOf(tokenIds(), { min: 1 }),
+  arrayOf(nonEmptyString(), { min: 1 }),
 ]).meta({
   id: 'Prompt',
   description: 'A string, strings, token ids, or lists of token ids; none empty.',
