@@ -41,6 +41,18 @@ import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { startPerfTrace, traced } from './perf.ts';
 import { startRequestTrace } from '../tracing.ts';
 import type { DispatchedTo } from './route-generation.ts';
+import {
+  checkGuidedSupport,
+  type GuidedPlan,
+  type GuidedRequest,
+  planGuidedDecoding,
+} from '../preprocess/guided.ts';
+import {
+  createChatDeltaParser,
+  parserNamesOf,
+  type ToolCallDelta,
+  toolSchemasOf,
+} from '../parsers/chat-deltas.ts';
 
 export interface CallContext {
   requestId: string;
@@ -131,30 +143,22 @@ function paramsOf(
     maxTokens: number | undefined;
     nvext: NvExt | undefined;
     logprobs: number | undefined;
+    /** The guided-decoding request (`planGuidedDecoding`). */
+    guided: GuidedPlan['guided'];
+    /** An output parser reads markers that are special tokens: they must stay in the text. */
+    keepSpecialTokens?: boolean;
   },
 ): GenerationParams {
-  const { maxTokens, nvext } = options;
+  const { maxTokens, nvext, guided } = options;
   const r = request as Record<string, unknown> & SamplingRequest;
   const num = (key: string) => (typeof r[key] === 'number' ? r[key] as number : undefined);
-  const guided: Record<string, unknown> = {};
-  for (
-    const [key, field] of [['guided_json', 'json'], ['guided_regex', 'regex'], [
-      'guided_grammar',
-      'grammar',
-    ], [
-      'guided_choice',
-      'choice',
-    ], ['guided_decoding_backend', 'backend']] as const
-  ) {
-    if (r[key] !== undefined && r[key] !== null) guided[field] = r[key];
-  }
   return {
     maxTokens,
     minTokens: num('min_tokens'),
     ignoreEos: r.ignore_eos === true || nvext?.ignore_eos === true,
     ...splitStops(r.stop as StopInput, r.stop_token_ids as number[] | undefined),
     includeStopStr: r.include_stop_str_in_output === true,
-    skipSpecialTokens: r.skip_special_tokens === true,
+    skipSpecialTokens: r.skip_special_tokens === true && options.keepSpecialTokens !== true,
     temperature: num('temperature'),
     topP: num('top_p'),
     topK: num('top_k'),
@@ -164,7 +168,7 @@ function paramsOf(
     frequencyPenalty: num('frequency_penalty'),
     repetitionPenalty: num('repetition_penalty'),
     logprobs: options.logprobs,
-    ...(Object.keys(guided).length > 0 ? { guidedDecoding: guided } : {}),
+    ...(guided ? { guidedDecoding: guided } : {}),
     nvext,
   };
 }
@@ -381,6 +385,9 @@ export async function startChat(
         };
       }
       const endpoint = call.endpoint ?? 'chat_completions';
+      // Structured outputs and forced tool calls: refused before any work if the workers can't.
+      const guided = planGuidedDecoding(request);
+      checkGuidedSupport(model.card, guided);
       const perf = startPerfTrace(core, { requestId: call.requestId, model: model.name, endpoint });
       const preprocessStart = core.monotonic();
       const pre = await core.preprocessors.get(model);
@@ -406,6 +413,14 @@ export async function startChat(
         asked === undefined ? 'messages' : 'max_tokens',
       );
       const n = request.n ?? 1;
+      const parsed = createChatDeltaParser({
+        ...parserNamesOf(model.card, core.logger),
+        tools: guided.tools,
+        toolSchemas: toolSchemasOf(request.tools),
+        prompt: rendered.prompt,
+        parallelToolCalls: request.parallel_tool_calls ?? undefined,
+        newId: () => core.newId(),
+      });
       const generation = await startGeneration(core, {
         model,
         tokenizer: perf?.tokenizer(pre.tokenizer) ?? pre.tokenizer,
@@ -415,6 +430,8 @@ export async function startChat(
           maxTokens,
           nvext: call.nvext,
           logprobs: request.logprobs ? (request.top_logprobs ?? 0) : undefined,
+          guided: guided.guided,
+          keepSpecialTokens: parsed.active,
         }),
         requestId: call.requestId,
         ...observed(metrics, call.headers),
@@ -434,20 +451,35 @@ export async function startChat(
         const logprobs = request.logprobs
           ? chatLogprobsOf(pre.tokenizer, event, request.top_logprobs ?? 0)
           : null;
-        // Chunks with nothing to say (a token that completed no character) are dropped.
-        if (event.text === '' && !event.finishReason && !logprobs) return undefined;
+        const out = parsed.active
+          ? parsed.push(event.index, event.text, event.finishReason !== undefined)
+          : { content: event.text };
+        const content = out.content ?? '';
+        // Chunks with nothing to say (a token that completed no character, or text an output
+        // parser holds back) are dropped.
+        if (
+          content === '' && !out.reasoning_content && !out.tool_calls && !event.finishReason &&
+          !logprobs
+        ) return undefined;
         const first = !roleSent.has(event.index);
         roleSent.add(event.index);
         const delta: Record<string, unknown> = {};
         if (first) delta.role = 'assistant';
-        if (event.text !== '' || first) delta.content = event.text;
+        if (content !== '' || (first && !out.reasoning_content && !out.tool_calls)) {
+          delta.content = content;
+        }
+        if (out.reasoning_content) delta.reasoning_content = out.reasoning_content;
+        if (out.tool_calls) delta.tool_calls = out.tool_calls;
+        const finish = event.finishReason === 'stop' && parsed.sawToolCall(event.index)
+          ? 'tool_calls'
+          : event.finishReason ?? null;
         return {
           ...base,
           choices: [{
             index: event.index,
             delta,
             logprobs,
-            finish_reason: event.finishReason ?? null,
+            finish_reason: finish,
             ...(call.stopReasons && event.stopReason !== undefined
               ? { stop_reason: event.stopReason }
               : {}),
@@ -472,16 +504,37 @@ export async function startChat(
 export async function collectChat(
   started: Started<ChatCompletionChunk>,
 ): Promise<ChatCompletionResponse> {
-  const choices = new Map<
-    number,
-    { content: string; finish: string | null; logprobs: unknown[] | null }
-  >();
+  interface Entry {
+    content: string;
+    reasoning: string;
+    calls: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+    finish: string | null;
+    logprobs: unknown[] | null;
+  }
+  const choices = new Map<number, Entry>();
   let nvext: unknown;
   for await (const chunk of started.chunks) {
     nvext ??= (chunk as { nvext?: unknown }).nvext;
     for (const choice of chunk.choices) {
-      const entry = choices.get(choice.index) ?? { content: '', finish: null, logprobs: null };
-      entry.content += (choice.delta as { content?: string | null }).content ?? '';
+      const entry = choices.get(choice.index) ??
+        { content: '', reasoning: '', calls: [], finish: null, logprobs: null };
+      const delta = choice.delta as {
+        content?: string | null;
+        reasoning_content?: string | null;
+        tool_calls?: ToolCallDelta[];
+      };
+      entry.content += delta.content ?? '';
+      entry.reasoning += delta.reasoning_content ?? '';
+      for (const call of delta.tool_calls ?? []) {
+        const slot = entry.calls[call.index] ??= {
+          id: '',
+          type: 'function',
+          function: { name: '', arguments: '' },
+        };
+        if (call.id) slot.id = call.id;
+        if (call.function?.name) slot.function.name += call.function.name;
+        slot.function.arguments += call.function?.arguments ?? '';
+      }
       if (choice.finish_reason) entry.finish = choice.finish_reason;
       const content = (choice.logprobs as { content?: unknown[] } | null | undefined)?.content;
       if (content) entry.logprobs = [...(entry.logprobs ?? []), ...content];
@@ -495,7 +548,14 @@ export async function collectChat(
     model: started.model,
     choices: [...choices.entries()].sort(([a], [b]) => a - b).map(([index, c]) => ({
       index,
-      message: { role: 'assistant', content: c.content, refusal: null },
+      message: {
+        role: 'assistant',
+        // OpenAI's shape: a message of only tool calls has null content.
+        content: c.content === '' && c.calls.length > 0 ? null : c.content,
+        refusal: null,
+        ...(c.reasoning !== '' ? { reasoning_content: c.reasoning } : {}),
+        ...(c.calls.length > 0 ? { tool_calls: c.calls.filter(Boolean) } : {}),
+      },
       logprobs: c.logprobs ? { content: c.logprobs, refusal: null } : null,
       finish_reason: c.finish ?? 'stop',
     })),
@@ -543,6 +603,8 @@ export async function startCompletion(
           metrics,
         };
       }
+      const guided = planGuidedDecoding(request as GuidedRequest);
+      checkGuidedSupport(model.card, guided);
       const perf = startPerfTrace(core, {
         requestId: call.requestId,
         model: model.name,
@@ -576,6 +638,7 @@ export async function startCompletion(
           maxTokens,
           nvext: call.nvext,
           logprobs: request.logprobs ?? undefined,
+          guided: guided.guided,
         }),
         requestId: call.requestId,
         ...observed(metrics, call.headers),

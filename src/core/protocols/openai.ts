@@ -725,9 +725,24 @@ export const ResponsesOutputFunctionCallSchema = z.object({
   status: z.enum(['in_progress', 'completed', 'incomplete']),
 }).meta({ id: 'ResponsesOutputFunctionCall' });
 
+export const ResponsesReasoningTextSchema = z.object({
+  type: z.literal('reasoning_text'),
+  text: z.string(),
+}).meta({ id: 'ResponsesReasoningText' });
+
+/** The model's reasoning, parsed off its answer by the card's reasoning parser. */
+export const ResponsesOutputReasoningSchema = z.object({
+  type: z.literal('reasoning'),
+  id: z.string(),
+  summary: z.array(z.unknown()),
+  content: z.array(ResponsesReasoningTextSchema),
+  status: z.enum(['in_progress', 'completed', 'incomplete']),
+}).meta({ id: 'ResponsesOutputReasoning' });
+
 export const ResponsesOutputItemSchema = z.discriminatedUnion('type', [
   ResponsesOutputMessageSchema,
   ResponsesOutputFunctionCallSchema,
+  ResponsesOutputReasoningSchema,
 ]).meta({ id: 'ResponsesOutputItem' });
 
 export const ResponsesUsageSchema = z.object({
@@ -831,6 +846,7 @@ export type ResponsesOutputText = z.output<typeof ResponsesOutputTextSchema>;
 export type ResponsesOutputMessage = z.output<typeof ResponsesOutputMessageSchema>;
 export type ResponsesOutputFunctionCall = z.output<typeof ResponsesOutputFunctionCallSchema>;
 export type ResponsesOutputItem = z.output<typeof ResponsesOutputItemSchema>;
+export type ResponsesOutputReasoning = z.output<typeof ResponsesOutputReasoningSchema>;
 export type ResponsesUsage = z.output<typeof ResponsesUsageSchema>;
 export type ResponsesError = z.output<typeof ResponsesErrorSchema>;
 export type ResponseObject = z.output<typeof ResponseObjectSchema>;
