@@ -157,6 +157,16 @@ const ALLOWED: ReadonlyArray<
       '(`ChatCompletionStreamOptions.include_usage`, which completions use) says every chunk ' +
       'but the last carries `usage: null`',
   },
+  ...['ResponseCreatedEvent', 'ResponseInProgressEvent', 'ResponseFailedEvent'].map((
+    component,
+  ) => ({
+    component,
+    path: /^\/response\/usage$/,
+    kind: 'null' as const,
+    streamed: true as const,
+    why: 'OpenResponses (and its compliance suite) requires `usage` on every `response` object, ' +
+      "`null` until known; OpenAI's document marks it optional but not nullable",
+  })),
 ];
 
 /** The value at a JSON pointer such as `/choices/0/finish_reason`. */

@@ -13,6 +13,7 @@ import type {
 import {
   buildResponse,
   prefixedId,
+  type ResponseFields,
   type ResponseIdOptions,
   toResponsesUsage,
 } from './_response.ts';
@@ -84,14 +85,20 @@ export function stripToolCallText(text: string): string {
 export interface ChatToResponseOptions extends Pick<ResponseIdOptions, 'newId'> {
   /** The Responses request, whose values the response echoes. */
   request: ResponsesRequest;
+  /** The response id. @default a fresh `resp_...` */
+  responseId?: string;
+  /** `store` and `previous_response_id` as served. @default from the request */
+  fields?: Pick<ResponseFields, 'store' | 'previousResponseId'>;
 }
 
-function message(id: string, text: string): ResponsesOutputItem {
+type ItemStatus = 'completed' | 'incomplete';
+
+function message(id: string, text: string, status: ItemStatus): ResponsesOutputItem {
   return {
     type: 'message',
     id,
     role: 'assistant',
-    status: 'completed',
+    status,
     content: [{ type: 'output_text', text, annotations: [], logprobs: [] }],
   };
 }
@@ -102,9 +109,11 @@ export function chatToResponse(
   options: ChatToResponseOptions,
 ): ResponseObject {
   const { request, newId } = options;
-  const id = prefixedId('resp', newId);
+  const id = options.responseId ?? prefixedId('resp', newId);
   const output: ResponsesOutputItem[] = [];
   const choice = chat.choices[0];
+  // Cut by the token limit: `incomplete`, with the reason (OpenAI's `max_output_tokens`).
+  const status: ItemStatus = choice?.finish_reason === 'length' ? 'incomplete' : 'completed';
   for (const call of choice?.message.tool_calls ?? []) {
     output.push({
       type: 'function_call',
@@ -112,7 +121,7 @@ export function chatToResponse(
       call_id: call.id,
       name: call.function.name,
       arguments: call.function.arguments,
-      status: 'completed',
+      status,
     });
   }
   const text = choice?.message.content ?? '';
@@ -125,23 +134,25 @@ export function chatToResponse(
         call_id: prefixedId('call', newId),
         name: call.name,
         arguments: call.arguments,
-        status: 'completed',
+        status,
       });
     }
     const rest = stripToolCallText(text);
     if (calls.length === 0 || rest.trim() !== '') {
-      output.push(message(prefixedId('msg', newId), rest));
+      output.push(message(prefixedId('msg', newId), rest, status));
     }
   }
-  if (output.length === 0) output.push(message(prefixedId('msg', newId), ''));
+  if (output.length === 0) output.push(message(prefixedId('msg', newId), '', status));
 
   return buildResponse(request, {
+    ...options.fields,
     id,
     model: chat.model,
-    status: 'completed',
+    status,
     createdAt: chat.created,
-    completedAt: chat.created,
+    completedAt: status === 'completed' ? chat.created : null,
     output,
-    ...(chat.usage ? { usage: toResponsesUsage(chat.usage) } : {}),
+    usage: chat.usage ? toResponsesUsage(chat.usage) : null,
+    ...(status === 'incomplete' ? { incompleteReason: 'max_output_tokens' } : {}),
   });
 }
