@@ -27,6 +27,7 @@ import type { EventPlane } from '../core/events/types.ts';
 import { subjectSegment } from '../worker/runtime.ts';
 import { createKvEventSink } from './kv-event-pool.ts';
 import { type RunningKserve, startKserveServer } from './kserve.ts';
+import { createNatsResponseStore, natsTcpServers } from '../adapters/responses-store-nats.ts';
 
 export interface FrontendOptions {
   /** Route modules to mount. @default the generated manifest */
@@ -87,7 +88,16 @@ export async function startFrontend(
   }
   const infra = createInfra(config, { env: options.env ?? {}, logger, local: options.local });
   let events: EventPlane | undefined;
+  const responseStore = config.responsesStore === 'nats'
+    ? await createNatsResponseStore({
+      servers: natsTcpServers(options.env?.NATS_SERVER),
+      bucket: config.responsesStoreBucket,
+      ttlMs: config.responsesStoreTtlSecs * 1000,
+      maxBytes: Math.floor(config.responsesStoreMaxMb * 1024 * 1024),
+    })
+    : undefined;
   const core = createCore({
+    ...(responseStore ? { responseStore } : {}),
     logger,
     metrics: createPromMetricFactory(),
     plane: infra.planeClient(),
@@ -231,6 +241,7 @@ export async function startFrontend(
         core.preprocessors.close(),
         events?.close(),
         core.kv?.close(),
+        core.responseStore?.close(),
       ]);
       await store.close().catch((error: unknown) =>
         logger.warn('discovery close failed', { error })

@@ -497,9 +497,14 @@ export const ResponsesRequestSchema = z.object({
   }).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({}).nullish(),
-  store: z.boolean().nullish(),
+  store: z.boolean().nullish().describe(
+    'Keep the response for retrieval and continuation (default true unless the frontend runs ' +
+      'with --responses-store none, where true is answered with 501).',
+  ),
   background: z.boolean().nullish().describe('true is answered with 501.'),
-  previous_response_id: z.string().nullish().describe('Answered with 501.'),
+  previous_response_id: z.string().nullish().describe(
+    'Continue a stored response: its context and output come before this input.',
+  ),
   prompt: z.unknown().optional().describe('Answered with 501.'),
   max_tool_calls: z.number().nullish().describe('Answered with 501.'),
   reasoning: z.looseObject({}).nullish(),

@@ -486,7 +486,7 @@ export function parseEmbeddingRequest(body: unknown): EmbeddingRequest {
 const UNSUPPORTED_EXTRA_FIELDS = ['completion_token_ids', 'prompt_logprobs'];
 
 /**
- * The Responses rules of §4.4: 501 for what needs stored state or server-side tools, and the
+ * The Responses rules of §4.4: 501 for background runs, stored prompts and server-side tools, and the
  * `text.format` rules. The translated chat request is validated again by `responsesToChat()`.
  */
 export function validateResponsesRequest(request: ResponsesRequest): ResponsesRequest {
@@ -494,9 +494,6 @@ export function validateResponsesRequest(request: ResponsesRequest): ResponsesRe
     new NotImplementedError(`"${param}" is not supported: ${why}`, { param });
   if (request.background === true) {
     throw unsupported('background', 'responses run in the foreground only');
-  }
-  if (set(request.previous_response_id)) {
-    throw unsupported('previous_response_id', 'responses are not stored');
   }
   if (set(request.prompt)) throw unsupported('prompt', 'prompt templates are not stored');
   if (set(request.max_tool_calls)) {
