@@ -7,6 +7,7 @@ import { type Core, createCore } from '../core/core.ts';
 import { createJsonLogger, type Logger } from '../core/logger.ts';
 import { createPromMetricFactory } from '../adapters/prom-metrics.ts';
 import { createApp } from '../http/app.ts';
+import { responsesWebSocket } from '../http/responses-ws.ts';
 import type { RouteModule } from '../http/types.ts';
 import { routes as manifest } from '../../routes/_manifest.gen.ts';
 import { createDiscovery } from '../core/discovery/discovery.ts';
@@ -176,6 +177,10 @@ export async function startFrontend(
       hostname: config.httpHost,
       port: config.httpPort,
       tls,
+      websocket: {
+        accept: responsesWebSocket(core),
+        maxMessageBytes: Math.floor(config.httpBodyLimitMb * 1024 * 1024),
+      },
     });
   } catch (error) {
     await store.close().catch(() => {});

@@ -82,8 +82,11 @@ function requireStore(core: Core, param: string, why: string): ResponseStore {
 export async function loadPrevious(
   core: Core,
   id: string | null | undefined,
+  local?: StoredResponse,
 ): Promise<StoredResponse | undefined> {
   if (id === null || id === undefined) return undefined;
+  // WebSocket mode keeps the connection's latest response, stored or not (`store: false`).
+  if (local?.response.id === id) return local;
   const store = requireStore(core, 'previous_response_id', 'it needs stored responses');
   const previous = await store.get(id);
   if (!previous) throw new PreviousResponseNotFoundError(id);
@@ -104,16 +107,32 @@ export function contextOf(
   return [...before, ...inputItems];
 }
 
+export interface PlanOptions {
+  /** A response this connection holds (WebSocket mode), found before the store is asked. */
+  local?: StoredResponse;
+  /**
+   * A warm-up (`generate: false`): nothing runs, so no input is needed and no chat request is
+   * built when there is none. @default false
+   */
+  warmup?: boolean;
+}
+
 /** Loads what the request continues and translates it to the chat request it runs as. */
-export async function planResponse(core: Core, request: ResponsesRequest): Promise<ResponsePlan> {
+export async function planResponse(
+  core: Core,
+  request: ResponsesRequest,
+  options: PlanOptions = {},
+): Promise<ResponsePlan> {
   const store = request.store === true
     ? (requireStore(core, 'store', 'responses are not kept'), true)
     : request.store ?? core.responseStore !== undefined;
-  const previous = await loadPrevious(core, request.previous_response_id);
+  const previous = await loadPrevious(core, request.previous_response_id, options.local);
   const inputItems = inputItemsOf(request.input, () => core.newId());
   const context = contextOf(previous, inputItems);
   // Without anything to continue, the request's own input rules apply (missing, empty).
-  const chat = responsesToChat(previous ? { ...request, input: context } : request);
+  const chat = options.warmup && context.length === 0
+    ? { model: request.model, messages: [] }
+    : responsesToChat(previous ? { ...request, input: context } : request);
   return {
     request,
     chat,
@@ -124,18 +143,27 @@ export async function planResponse(core: Core, request: ResponsesRequest): Promi
   };
 }
 
-function fieldsOf(plan: ResponsePlan) {
+export function fieldsOf(plan: ResponsePlan) {
   return { store: plan.store, previousResponseId: plan.request.previous_response_id ?? null };
 }
 
-async function keep(core: Core, plan: ResponsePlan, response: ResponseObject): Promise<void> {
+export interface RunOptions {
+  /** Told of every finished response's record, stored or not (WebSocket mode keeps the latest). */
+  onRecord?: (record: StoredResponse) => void;
+}
+
+/** The record of a finished response, handed to `onRecord` and stored when `store` holds. */
+export async function keep(
+  core: Core,
+  plan: ResponsePlan,
+  response: ResponseObject,
+  options: RunOptions = {},
+): Promise<void> {
+  const record = { response, input_items: plan.inputItems, context: plan.context };
+  options.onRecord?.(record);
   if (!plan.store || !core.responseStore) return;
   try {
-    await core.responseStore.put({
-      response,
-      input_items: plan.inputItems,
-      context: plan.context,
-    });
+    await core.responseStore.put(record);
   } catch (error) {
     // The answer still reaches the client; a later retrieval answers 404.
     core.logger.warn('could not store the response', { id: response.id, error });
@@ -155,6 +183,7 @@ export async function runResponse(
   core: Core,
   plan: ResponsePlan,
   call: CallContext,
+  options: RunOptions = {},
 ): Promise<ResponseObject> {
   const started = await start(core, plan, call, false);
   const response = chatToResponse(await collectChat(started), {
@@ -163,7 +192,7 @@ export async function runResponse(
     responseId: plan.responseId,
     fields: fieldsOf(plan),
   });
-  await keep(core, plan, response);
+  await keep(core, plan, response, options);
   return response;
 }
 
@@ -176,6 +205,7 @@ export async function streamResponse(
   core: Core,
   plan: ResponsePlan,
   call: CallContext,
+  options: RunOptions = {},
 ): Promise<
   { started: Started<ChatCompletionChunk>; events: AsyncGenerator<ResponsesStreamEvent> }
 > {
@@ -189,7 +219,7 @@ export async function streamResponse(
   async function* events(): AsyncGenerator<ResponsesStreamEvent> {
     for await (const event of converter.convert(started.chunks)) {
       if (converter.final && 'response' in event.data && event.data.response === converter.final) {
-        await keep(core, plan, converter.final);
+        await keep(core, plan, converter.final, options);
       }
       yield event;
     }
