@@ -167,6 +167,23 @@ const ALLOWED: ReadonlyArray<
     why: 'OpenResponses (and its compliance suite) requires `usage` on every `response` object, ' +
       "`null` until known; OpenAI's document marks it optional but not nullable",
   })),
+  ...[
+    ['Response', /^\/user$/, false],
+    ...[
+      'ResponseCreatedEvent',
+      'ResponseInProgressEvent',
+      'ResponseCompletedEvent',
+      'ResponseIncompleteEvent',
+      'ResponseFailedEvent',
+    ].map((c) => [c, /^\/response\/user$/, true]),
+  ].map(([component, path, streamed]) => ({
+    component: component as string,
+    path: path as RegExp,
+    kind: 'null' as const,
+    ...(streamed ? { streamed: true as const } : {}),
+    why: 'OpenResponses requires `user` on the response object (null when the request set none); ' +
+      "OpenAI's document types it as an optional string",
+  })),
 ];
 
 /** The value at a JSON pointer such as `/choices/0/finish_reason`. */

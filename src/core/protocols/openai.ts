@@ -785,7 +785,7 @@ export const ResponseObjectSchema = z.object({
   prompt_cache_key: z.string().nullable(),
   prompt_cache_retention: z.string().nullable(),
   safety_identifier: z.string().nullable(),
-  user: z.string().optional(),
+  user: z.string().nullable(),
   nvext: NvExtResponseSchema.optional(),
 }).meta({ id: 'Response', description: 'OpenAI Responses API response object.' });
 

@@ -113,6 +113,7 @@ export function buildResponse(request: ResponsesRequest, fields: ResponseFields)
     prompt_cache_key: request.prompt_cache_key ?? null,
     prompt_cache_retention: request.prompt_cache_retention ?? null,
     safety_identifier: request.safety_identifier ?? null,
-    ...(typeof request.user === 'string' ? { user: request.user } : {}),
+    // OpenResponses requires the key (null when unset); OpenAI's document types it string only.
+    user: typeof request.user === 'string' ? request.user : null,
   };
 }

@@ -77,9 +77,17 @@ function assertConformsToSpec(events: ResponsesStreamEvent[]) {
     assert.ok(component, `no component for ${event}`);
     // OpenResponses requires `usage` on every response object, `null` until known; OpenAI's
     // document marks it optional but not nullable. The null is checked, then left out here.
-    const response = (data as { response?: { usage?: unknown } }).response;
-    const checked = response?.usage === null
-      ? { ...data, response: { ...response, usage: undefined } }
+    // Likewise `user`: OpenResponses requires the key (null when unset), OpenAI types it string.
+    const response = (data as { response?: { usage?: unknown; user?: unknown } }).response;
+    const checked = response
+      ? {
+        ...data,
+        response: {
+          ...response,
+          ...(response.usage === null ? { usage: undefined } : {}),
+          ...(response.user === null ? { user: undefined } : {}),
+        },
+      }
       : data;
     assert.deepEqual(spec?.validateAgainstSpec(component, checked), [], event);
   }
