@@ -151,6 +151,12 @@ export const configSchema = z.object({
     description: 'HTTP status of load-shed rejections (Dynamo uses 529)',
     group: G_HTTP,
   }),
+  multimodalMaxMb: o.opt(values.num(0.000001).default(20), {
+    env: ['DYN_MULTIMODAL_MAX_MB'],
+    hint: 'MB',
+    description: 'Largest base64 data-URL image or video in a chat request (larger ones get 400)',
+    group: G_HTTP,
+  }),
   ignoreUnsupportedFields: o.opt(values.bool(false), {
     env: ['DYN_IGNORE_OPENAI_FE_UNSUPPORTED_FIELDS'],
     description: 'Drop unknown request fields instead of answering 400',

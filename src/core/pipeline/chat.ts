@@ -39,6 +39,7 @@ import { defaultMaxTokens } from '../preprocess/preprocessor.ts';
 import { startPassthrough } from './passthrough.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { startPerfTrace, traced } from './perf.ts';
+import { multimodalDataOf } from '../preprocess/multimodal.ts';
 
 export interface CallContext {
   requestId: string;
@@ -284,6 +285,11 @@ export async function startChat(
       }
       const endpoint = call.endpoint ?? 'chat_completions';
       const perf = startPerfTrace(core, { requestId: call.requestId, model: model.name, endpoint });
+      // Media URLs are checked before anything is rendered; the worker gets them as Dynamo's
+      // multi_modal_data, the template renders a placeholder for each.
+      const multiModalData = multimodalDataOf(request.messages, {
+        maxDataBytes: Math.floor(core.config.multimodalMaxMb * 1024 * 1024),
+      });
       const pre = await core.preprocessors.get(model);
       perf?.mark('load');
       const rendered = await pre.renderChat({
@@ -318,6 +324,7 @@ export async function startChat(
         }),
         requestId: call.requestId,
         headers: call.headers,
+        ...(multiModalData ? { multiModalData } : {}),
       }, call.signal);
       perf?.mark('dispatch');
 
