@@ -10,6 +10,8 @@
  *   response store.
  * - `generate: false` prepares a response without running the model (a warm-up): it answers
  *   `response.created` and `response.completed` with no output, and can be continued.
+ * - The create body may also come as `{"type":"response.create","response":{...}}`; a
+ *   `stream_id` is echoed on every event of its response (messages are still handled in order).
  * - A message that fails before its response starts gets one `error` event,
  *   `{"type":"error","status":400,"error":{"type","code","message","param"}}`; the connection
  *   stays open. A failure mid-response ends that response with `response.failed`.
@@ -66,7 +68,7 @@ export function createResponsesSession(core: Core, peer: WsPeer, headers: Header
   let closed = false;
   let inFlight: AbortController | undefined;
   let latest: StoredResponse | undefined;
-  const send = (data: unknown) => peer.send(JSON.stringify(data));
+  const sendRaw = (data: unknown) => peer.send(JSON.stringify(data));
 
   function parse(text: string) {
     let body: unknown;
@@ -82,7 +84,18 @@ export function createResponsesSession(core: Core, peer: WsPeer, headers: Header
         { param: 'type' },
       );
     }
-    const { type: _type, stream, generate, ...fields } = body;
+    // The create body is the message itself (OpenAI's WebSocket mode) or, in the envelope form
+    // some clients send, its `response` object; `stream_id` names the lane, echoed on events.
+    const envelope = isObject(body.response) && body.model === undefined;
+    const { type: _type, stream_id: streamId, ...flat } = body;
+    if (streamId !== undefined && typeof streamId !== 'string') {
+      throw new ValidationError('Invalid type for "stream_id": expected a string', {
+        param: 'stream_id',
+      });
+    }
+    const { stream, generate, ...fields } = envelope
+      ? (body.response as Record<string, unknown>)
+      : flat;
     if (stream === false) {
       throw new ValidationError('"stream" is implicit over WebSocket and cannot be false', {
         param: 'stream',
@@ -100,15 +113,22 @@ export function createResponsesSession(core: Core, peer: WsPeer, headers: Header
     }
     const parsed = ResponsesRequestSchema.safeParse(fields);
     if (!parsed.success) throw issuesToValidationError(parsed.error.issues, fields);
-    return { request: validateResponsesRequest(parsed.data), generate: generate !== false };
+    return {
+      request: validateResponsesRequest(parsed.data),
+      generate: generate !== false,
+      streamId: streamId as string | undefined,
+    };
   }
 
   async function handle(text: string) {
     const requestId = core.newId();
     const controller = new AbortController();
     inFlight = controller;
+    let lane: { stream_id?: string } = {};
     try {
-      const { request, generate } = parse(text);
+      const { request, generate, streamId } = parse(text);
+      if (streamId !== undefined) lane = { stream_id: streamId };
+      const send = (data: object) => sendRaw({ ...data, ...lane });
       if (core.lifecycle.phase !== 'ready') throw new NotReadyError();
       const plan = await planResponse(core, request, { local: latest, warmup: !generate });
       const onRecord = (record: StoredResponse) => {
@@ -157,7 +177,7 @@ export function createResponsesSession(core: Core, peer: WsPeer, headers: Header
       if (error.status >= 500) {
         core.logger.error('websocket response failed', { request_id: requestId, error: thrown });
       }
-      if (!closed) send(errorEvent(error));
+      if (!closed) sendRaw({ ...errorEvent(error), ...lane });
     } finally {
       inFlight = undefined;
     }
@@ -174,7 +194,7 @@ export function createResponsesSession(core: Core, peer: WsPeer, headers: Header
     message(text) {
       if (closed) return;
       if (queue.length >= MAX_QUEUED) {
-        send(errorEvent(
+        sendRaw(errorEvent(
           new ValidationError(
             `Too many queued messages: at most ${MAX_QUEUED} may wait behind the response in flight`,
           ),

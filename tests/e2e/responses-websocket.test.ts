@@ -216,6 +216,24 @@ describe('Responses API WebSocket mode', { timeout: 180_000 }, () => {
     ws.close();
   });
 
+  test('the envelope form {response: {...}} works, and stream_id is echoed on every event', async () => {
+    const ws = connect(url);
+    await ws.opened;
+    ws.send({
+      type: 'response.create',
+      stream_id: 'lane-1',
+      response: { model: MODEL, input: 'hello', max_output_tokens: 2 },
+    });
+    const events = await ws.turn();
+    assert.equal(events.at(-1)?.type, 'response.incomplete');
+    for (const e of events) assert.equal((e as { stream_id?: string }).stream_id, 'lane-1');
+    ws.send({ type: 'response.create', stream_id: 'lane-2', model: 'no-such-model', input: 'x' });
+    const [error] = await ws.turn();
+    assert.equal(error?.type, 'error');
+    assert.equal((error as { stream_id?: string }).stream_id, 'lane-2');
+    ws.close();
+  });
+
   test('an upgrade on another path is refused', async () => {
     const ws = connect(`${server.url.replace('http', 'ws')}/v1/chat/completions`);
     await assert.rejects(ws.opened);
