@@ -238,4 +238,13 @@ describe('Responses API WebSocket mode', { timeout: 180_000 }, () => {
     const ws = connect(`${server.url.replace('http', 'ws')}/v1/chat/completions`);
     await assert.rejects(ws.opened);
   });
+
+  // Last: it stops the server.
+  test('shutdown closes open sockets with 1001 (going away) and the frontend exits 0', async () => {
+    const ws = connect(url);
+    await ws.opened;
+    const code = server.stop();
+    assert.equal(await ws.closed, 1001);
+    assert.equal(await code, 0);
+  });
 });
