@@ -515,7 +515,7 @@ export const ResponsesRequestSchema = z.object({
   safety_identifier: z.string().nullish(),
   prompt_cache_key: z.string().nullish(),
   prompt_cache_retention: z.string().nullish(),
-  conversation: z.unknown().optional(),
+  conversation: z.unknown().optional().describe('Answered with 501: use previous_response_id.'),
   nvext: NvExtSchema.nullish(),
 }).meta({
   id: 'CreateResponse',

@@ -436,6 +436,7 @@ describe('embedding and Responses validation (reference §4.3, §4.4)', () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ background: true }, 'background'],
       [{ prompt: { id: 'pmpt_1' } }, 'prompt'],
+      [{ conversation: 'conv_1' }, 'conversation'],
       [{ max_tool_calls: 3 }, 'max_tool_calls'],
       [{ nvext: { extra_fields: ['prompt_logprobs'] } }, 'nvext.extra_fields'],
     ];

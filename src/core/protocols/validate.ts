@@ -496,6 +496,9 @@ export function validateResponsesRequest(request: ResponsesRequest): ResponsesRe
     throw unsupported('background', 'responses run in the foreground only');
   }
   if (set(request.prompt)) throw unsupported('prompt', 'prompt templates are not stored');
+  if (set(request.conversation)) {
+    throw unsupported('conversation', 'conversations are not stored; use previous_response_id');
+  }
   if (set(request.max_tool_calls)) {
     throw unsupported('max_tool_calls', 'tools are not executed by this server');
   }
