@@ -12,6 +12,7 @@
  * the first SSE event with content. "Added TTFT" is a profile's p50 minus the p50 of the CLI
  * profile on the same runtime (Deno for both edge hosts: workerd is V8 too, but not Deno).
  */
+import { finishBench } from './_provenance.ts';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -207,6 +208,7 @@ async function main() {
       ...rows,
     ].join('\n'),
   );
+  finishBench('edge', { tokens: TOKENS, durationMs: DURATION_MS, rows });
 }
 
 await main();

@@ -11,6 +11,7 @@
  * /dev/null: the logging work stays in the measurement, and no reader competes for the CPU.
  * Readiness is therefore detected by polling `GET /live`, not by reading the "listening" line.
  */
+import { finishBench } from './_provenance.ts';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -510,6 +511,7 @@ async function main(): Promise<void> {
       ? `${JSON.stringify({ machine, options, results }, null, 2)}\n`
       : report(machine, results, options),
   );
+  finishBench('http', { machine, options, results }, { stdoutIsJson: options.json });
 }
 
 await main();

@@ -21,6 +21,7 @@
  * The driver (this file, run by Node) spawns the same file with `--child` on each runtime in turn;
  * a child prints one JSON line and the driver prints one table.
  */
+import { finishBench } from './_provenance.ts';
 import { spawn } from 'node:child_process';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
@@ -313,6 +314,7 @@ async function driver(): Promise<void> {
   for (const runtime of runtimes) results.push(await runChild(runtime));
   if (values.json) {
     console.log(JSON.stringify(results, null, 2));
+    finishBench('indexer', results, { stdoutIsJson: true });
     return;
   }
   const first = results[0];
@@ -338,6 +340,7 @@ async function driver(): Promise<void> {
       } MB (${Math.round(r.rssBaseMb)} MB) |`,
     );
   }
+  finishBench('indexer', results);
 }
 
 if (values.child) await child();

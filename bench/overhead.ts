@@ -38,6 +38,7 @@
  *    samples from start-up and warm-up are left out. Self time by function and by file, inclusive
  *    time of this repository's functions. (Deno 2.9 has no CPU-profile flag.)
  */
+import { finishBench } from './_provenance.ts';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
@@ -1101,6 +1102,7 @@ async function main(): Promise<void> {
   machine.loadEnd = loadAverage();
   results.totalS = (performance.now() - started) / 1000;
   process.stdout.write(options.json ? `${JSON.stringify(results, null, 2)}\n` : report(results));
+  finishBench('overhead', results, { stdoutIsJson: options.json });
   // Keep the profiles; remove the rest (discovery files, logs).
   if (results.profiles.length === 0) rmSync(workDir, { recursive: true, force: true });
   else {

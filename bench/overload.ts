@@ -39,6 +39,7 @@
  * this workload never gets there, it is the setting a user would add anyway). See
  * docs/benchmarks.md ("Overload and load shedding") for why and for the results.
  */
+import { finishBench } from './_provenance.ts';
 import process from 'node:process';
 import { parseArgs } from 'node:util';
 import { resolveConfig } from '../src/core/config.ts';
@@ -686,6 +687,9 @@ async function main(options: Options): Promise<void> {
         goals: goals(results),
       }),
     );
+    finishBench('overload', { options, saturation: saturationRate, capacity, results }, {
+      stdoutIsJson: true,
+    });
     return;
   }
   const version = runtime === 'node'
@@ -711,6 +715,13 @@ async function main(options: Options): Promise<void> {
         `mode's peak (goal >= 95 %): ${g.ratio >= 0.95 ? 'met' : 'MISSED'}`,
     );
   }
+  finishBench('overload', {
+    options,
+    saturation: saturationRate,
+    capacity,
+    results,
+    goals: goals(results),
+  });
 }
 
 await main(parseOptions(process.argv.slice(2)));

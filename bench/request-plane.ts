@@ -27,6 +27,7 @@
  * window follows its warm-up without a pause, so it starts in a steady state rather than with
  * every loop sending at the same instant.
  */
+import { finishBench } from './_provenance.ts';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -37,7 +38,7 @@ import { createHttpPlaneClient, createHttpPlaneServer } from '../src/adapters/pl
 import {
   createNatsPlaneClient,
   createNatsPlaneServer,
-  DEFAULT_NATS_WS_SERVER,
+  DEFAULT_NATS_SERVER,
 } from '../src/adapters/plane/nats.ts';
 import { createTcpPlaneClient, createTcpPlaneServer } from '../src/adapters/plane/tcp.ts';
 import type { EndpointId, TransportAddress } from '../src/core/discovery/types.ts';
@@ -242,8 +243,8 @@ async function setUpPlane(plane: Plane, handler: EndpointHandler): Promise<Plane
       server = createHttpPlaneServer({ serve });
       break;
     case 'nats':
-      client = createNatsPlaneClient({ servers: DEFAULT_NATS_WS_SERVER });
-      server = createNatsPlaneServer({ servers: DEFAULT_NATS_WS_SERVER });
+      client = createNatsPlaneClient({ servers: DEFAULT_NATS_SERVER });
+      server = createNatsPlaneServer({ servers: DEFAULT_NATS_SERVER });
       break;
   }
   const close = async () => {
@@ -677,6 +678,7 @@ async function driver(options: Options): Promise<void> {
   }
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ options, results }, null, 2)}\n`);
+    finishBench('request-plane', { options, results }, { stdoutIsJson: true });
     return;
   }
   const versions = results.map((r) => `${r.runtime} ${r.version}`).join(', ');
@@ -694,6 +696,7 @@ async function driver(options: Options): Promise<void> {
       '',
     ].join('\n'),
   );
+  finishBench('request-plane', { options, results });
 }
 
 const options = parseOptions(process.argv.slice(2));

@@ -38,6 +38,7 @@
  * one seeded PRNG, so every mode gets the same sessions, questions, lengths and timings; only the
  * answers' words differ (each worker draws its own tokens).
  */
+import { finishBench } from './_provenance.ts';
 import { spawn } from 'node:child_process';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
@@ -847,6 +848,9 @@ async function driver(options: Options): Promise<void> {
   }
   if (options.json) {
     console.log(JSON.stringify({ fleet: options.fleet, workload: options.workload, results }));
+    finishBench('routing', { fleet: options.fleet, workload: options.workload, results }, {
+      stdoutIsJson: true,
+    });
     return;
   }
   const { fleet: f, workload: w } = options;
@@ -863,6 +867,12 @@ async function driver(options: Options): Promise<void> {
   );
   console.log(table(results));
   console.log(`\n${goals(results)}`);
+  finishBench('routing', {
+    fleet: options.fleet,
+    workload: options.workload,
+    routerArgs: options.routerArgs,
+    results,
+  });
 }
 
 const options = parseOptions(process.argv.slice(2));

@@ -10,6 +10,7 @@
  *   deno run -A bench/tokenizer.ts
  *   node --import tsx bench/tokenizer.ts --all      # runs itself on node, bun and deno
  */
+import { finishBench } from './_provenance.ts';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import process from 'node:process';
@@ -201,6 +202,7 @@ if (values.all) {
     [bin('bun'), [self]],
     [bin('deno'), ['run', '-A', self]],
   ];
+  const all: unknown[] = [];
   for (const [cmd, args] of commands) {
     const out = spawnSync(cmd, [...args, '--runs', values.runs, '--json'], {
       cwd: ROOT,
@@ -213,13 +215,18 @@ if (values.all) {
     console.log(`\n${runtime}`);
     console.table(results);
     console.log('incremental detokenizer:', streaming);
+    all.push({ runtime, results, streaming });
   }
+  finishBench('tokenizer', all);
 } else {
   const report = await bench(Number(values.runs));
-  if (values.json) console.log(JSON.stringify(report));
-  else {
+  if (values.json) {
+    console.log(JSON.stringify(report));
+    finishBench('tokenizer', [report], { stdoutIsJson: true });
+  } else {
     console.log(report.runtime);
     console.table(report.results);
     console.log('incremental detokenizer:', report.streaming);
+    finishBench('tokenizer', [report]);
   }
 }

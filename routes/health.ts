@@ -2,6 +2,7 @@
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { HealthSchema } from '../src/core/protocols/admin.ts';
 import type { AppEnv, RouteOptions } from '../src/http/types.ts';
+import { stringifyExactJson } from '../src/core/json.ts';
 
 export const route = createRoute({
   method: 'get',
@@ -21,7 +22,8 @@ export const handler: RouteHandler<typeof route, AppEnv> = (c) => {
   const { lifecycle, models } = c.get('core');
   const instances = models.allInstances().map((i) => ({
     ...i.endpoint,
-    instance_id: Number(BigInt(`0x${i.instanceId}`)),
+    // A u64: written as its exact digits (a double would round 5141444950165349785).
+    instance_id: BigInt(`0x${i.instanceId}`),
     instance_id_hex: i.instanceId,
     transport: i.transport,
   }));
@@ -35,14 +37,17 @@ export const handler: RouteHandler<typeof route, AppEnv> = (c) => {
     endpoints,
     instances,
   };
+  // c.json() cannot write a bigint: the body is exact JSON text, typed as the schema says.
+  const json = (body: Record<string, unknown>, status: 200 | 503) =>
+    c.body(stringifyExactJson(body), status, { 'content-type': 'application/json' }) as never;
   if (lifecycle.closing) {
-    return c.json({ status: 'shutting_down', message: 'Service is shutting down', ...base }, 503);
+    return json({ status: 'shutting_down', message: 'Service is shutting down', ...base }, 503);
   }
   if (lifecycle.phase === 'starting') {
     const message = lifecycle.discoveryError
       ? `Initial model discovery failed: ${lifecycle.discoveryError}`
       : 'Initial model discovery in progress';
-    return c.json({ status: 'not_ready', message, ...base }, 503);
+    return json({ status: 'not_ready', message, ...base }, 503);
   }
-  return c.json({ status: 'healthy', message: 'Service is healthy', ...base }, 200);
+  return json({ status: 'healthy', message: 'Service is healthy', ...base }, 200);
 };

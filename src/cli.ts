@@ -22,6 +22,7 @@ import {
   writeStdout,
 } from './runtime/host.ts';
 import { InfraUnavailableError } from './runtime/infra.ts';
+import { ScriptError } from './mocker/script.ts';
 import { interactiveConfig, interactiveLogger, runInteractive } from './runtime/interactive.ts';
 import { startMockerProcess } from './runtime/mocker.ts';
 import { ModelDirError } from './runtime/model-dir.ts';
@@ -83,7 +84,7 @@ async function reportStartup(work: () => Promise<unknown>): Promise<void> {
   } catch (error) {
     if (
       error instanceof PortInUseError || error instanceof InfraUnavailableError ||
-      error instanceof ModelDirError
+      error instanceof ModelDirError || error instanceof ScriptError
     ) {
       writeStderr(`switchboard: ${error.message}\n`);
       exit(1);

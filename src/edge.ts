@@ -203,7 +203,10 @@ export function createEdgeHandler(options: EdgeOptions = {}): EdgeHandler {
   if (problems.length > 0) throw new EdgeConfigError(problems);
 
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
-  const http = createHttpPlaneClient({ fetch: doFetch });
+  const http = createHttpPlaneClient({
+    fetch: doFetch,
+    ackTimeoutMs: config.workerHandshakeTimeoutSecs * 1000,
+  });
   const openai = createOpenAIPlaneClient({ fetch: doFetch });
   const plane: RequestPlaneClient = {
     send(address, request, sendOptions) {

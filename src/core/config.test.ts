@@ -35,6 +35,8 @@ describe('resolveConfig()', () => {
     assert.equal(config.routerEventThreads, 1);
     assert.equal(config.routerQueueThreshold, undefined);
     assert.equal(config.migrationLimit, 0);
+    assert.equal(config.routerSessionAffinityTtlSecs, 300);
+    assert.equal(config.workerHandshakeTimeoutSecs, 5);
     assert.equal(config.discoveryBackend, 'etcd');
     assert.equal(config.requestPlane, 'tcp');
     assert.equal(config.eventPlane, 'nats');
@@ -54,6 +56,39 @@ describe('resolveConfig()', () => {
     assert.equal(ok(['--http-port', '9002'], { DYN_HTTP_PORT: '9001' }).config.httpPort, 9002);
     assert.equal(ok(['--http-port=9003']).config.httpPort, 9003);
     assert.equal(ok([], { DYN_ROUTER_MODE: 'kv' }).config.routerMode, 'kv');
+  });
+
+  test('the routing modes Dynamo added: least-loaded, power-of-two-choices (alias power-of-two)', () => {
+    assert.equal(ok(['--router-mode', 'least-loaded']).config.routerMode, 'least-loaded');
+    assert.equal(
+      ok(['--router-mode', 'power-of-two-choices']).config.routerMode,
+      'power-of-two-choices',
+    );
+    assert.equal(ok(['--router-mode', 'power-of-two']).config.routerMode, 'power-of-two-choices');
+    assert.equal(
+      ok([], { DYN_ROUTER_MODE: 'power-of-two' }).config.routerMode,
+      'power-of-two-choices',
+    );
+    const [error] = errors(['--router-mode', 'fastest']);
+    assert.match(error ?? '', /--router-mode .*least-loaded, power-of-two-choices/);
+  });
+
+  test('session affinity TTL and worker handshake deadline: flags and env vars', () => {
+    const { config } = ok(['--router-session-affinity-ttl-secs', '0'], {
+      DYN_WORKER_HANDSHAKE_TIMEOUT_SECS: '2.5',
+    });
+    assert.equal(config.routerSessionAffinityTtlSecs, 0);
+    assert.equal(config.workerHandshakeTimeoutSecs, 2.5);
+    assert.equal(
+      ok([], { DYN_ROUTER_SESSION_AFFINITY_TTL_SECS: '60' }).config.routerSessionAffinityTtlSecs,
+      60,
+    );
+    assert.match(errors(['--worker-handshake-timeout-secs', '0'])[0] ?? '', /handshake/);
+  });
+
+  test('--router-snapshot-threshold says in --help that it has no effect', () => {
+    const option = OPTIONS.find((o) => o.flag === 'router-snapshot-threshold');
+    assert.match(option?.description ?? '', /has no effect/);
   });
 
   test('boolean pairs: --x, --no-x, env spellings, and -i for --interactive', () => {
@@ -95,9 +130,11 @@ describe('resolveConfig()', () => {
         'router-track-output-blocks',
         'router-event-threads',
         'router-queue-threshold',
+        'router-session-affinity-ttl-secs',
         'enable-cache-control',
         'decode-fallback',
         'migration-limit',
+        'worker-handshake-timeout-secs',
         'active-decode-blocks-threshold',
         'active-prefill-tokens-threshold',
         'active-prefill-tokens-threshold-frac',
@@ -137,7 +174,7 @@ describe('resolveConfig()', () => {
     assert.match(found.join('\n'), /--http-port \(DYN_HTTP_PORT\): must be from 1 to 65535/);
     assert.match(
       found.join('\n'),
-      /--router-mode \(DYN_ROUTER_MODE\): must be one of round-robin, random, kv, direct \(got "foo"/,
+      /--router-mode \(DYN_ROUTER_MODE\): must be one of round-robin, random, kv, direct, least-loaded, power-of-two-choices \(got "foo"/,
     );
     assert.match(found.join('\n'), /DYN_ROUTER_PRUNE_TARGET_RATIO\): must be from 0 to 1/);
     assert.match(

@@ -21,7 +21,18 @@ const o = createOptionRegistry();
 
 const U32_MAX = 4294967295;
 
-export const ROUTER_MODES = ['round-robin', 'random', 'kv', 'direct'] as const;
+export const ROUTER_MODES = [
+  'round-robin',
+  'random',
+  'kv',
+  'direct',
+  'least-loaded',
+  'power-of-two-choices',
+] as const;
+/** Other spellings `--router-mode` accepts, and the mode each one means. */
+export const ROUTER_MODE_ALIASES: Readonly<Record<string, (typeof ROUTER_MODES)[number]>> = {
+  'power-of-two': 'power-of-two-choices',
+};
 export const DISCOVERY_BACKENDS = ['kubernetes', 'etcd', 'file', 'mem'] as const;
 export const REQUEST_PLANES = ['tcp', 'nats', 'http'] as const;
 export const EVENT_PLANES = ['nats', 'zmq'] as const;
@@ -174,11 +185,26 @@ export const configSchema = z.object({
   }),
 
   // Router
-  routerMode: o.opt(values.oneOf(ROUTER_MODES).default('round-robin'), {
-    flag: 'router-mode',
-    env: ['DYN_ROUTER_MODE'],
-    hint: ROUTER_MODES.join('|'),
-    description: 'Routing strategy',
+  routerMode: o.opt(
+    z.preprocess(
+      (v) => typeof v === 'string' ? ROUTER_MODE_ALIASES[v] ?? v : v,
+      values.oneOf(ROUTER_MODES),
+    ).default('round-robin'),
+    {
+      flag: 'router-mode',
+      env: ['DYN_ROUTER_MODE'],
+      hint: ROUTER_MODES.join('|'),
+      description: 'Routing strategy (power-of-two is short for power-of-two-choices); ' +
+        'see docs/routing.md',
+      group: G_ROUTER,
+    },
+  ),
+  routerSessionAffinityTtlSecs: o.opt(values.num(0).default(300), {
+    flag: 'router-session-affinity-ttl-secs',
+    env: ['DYN_ROUTER_SESSION_AFFINITY_TTL_SECS'],
+    hint: 'seconds',
+    description: 'How long an idle session (x-dynamo-session-id, nvext.session_control) stays ' +
+      'on its worker, in every router mode; 0 turns session affinity off',
     group: G_ROUTER,
   }),
   routerKvOverlapScoreWeight: o.opt(values.num(0).default(1), {
@@ -232,7 +258,8 @@ export const configSchema = z.object({
     flag: 'router-snapshot-threshold',
     env: ['DYN_ROUTER_SNAPSHOT_THRESHOLD'],
     hint: 'messages',
-    description: 'Messages between router state snapshots',
+    description: 'Accepted for compatibility with Dynamo and has no effect: there is no ' +
+      'JetStream snapshot; a replica that starts late asks each worker for its KV blocks',
     group: G_ROUTER,
   }),
   routerResetStates: o.opt(values.bool(false), {
@@ -292,6 +319,21 @@ export const configSchema = z.object({
     env: ['DYN_MIGRATION_LIMIT'],
     hint: 'n',
     description: 'Max migrations of a request when its worker is lost; 0 disables',
+    group: G_FAULT,
+  }),
+  workerHandshakeTimeoutSecs: o.opt(values.num(0.001).default(5), {
+    flag: 'worker-handshake-timeout-secs',
+    env: ['DYN_WORKER_HANDSHAKE_TIMEOUT_SECS'],
+    hint: 'seconds',
+    description: 'How long a worker has to accept a request and to open its response stream; ' +
+      'past it the request goes to another worker',
+    group: G_FAULT,
+  }),
+  migrationMaxSeqLen: o.opt(values.int(1, Number.MAX_SAFE_INTEGER).optional(), {
+    flag: 'migration-max-seq-len',
+    env: ['DYN_MIGRATION_MAX_SEQ_LEN'],
+    hint: 'tokens',
+    description: 'A request whose prompt plus output passes this many tokens is no longer migrated',
     group: G_FAULT,
   }),
   inhibitedDurationSecs: o.opt(values.num(0).default(5), {

@@ -7,7 +7,14 @@ import { type Config, sanitizeMetricsPrefix } from './config.ts';
 import { createModelRegistry, type ModelRegistry } from './discovery/models.ts';
 import { createLifecycle, type Lifecycle } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
-import { createFrontendMetrics, type FrontendMetrics, type MetricFactory } from './metrics.ts';
+import type { SpanExporter } from './tracing.ts';
+import { workerLabels } from './pipeline/request-metrics.ts';
+import {
+  type BucketName,
+  createFrontendMetrics,
+  type FrontendMetrics,
+  type MetricFactory,
+} from './metrics.ts';
 import { PlaneError } from './plane/errors.ts';
 import type { RequestPlaneClient } from './plane/types.ts';
 import type { ModelPreprocessor } from './preprocess/preprocessor.ts';
@@ -32,6 +39,8 @@ import {
   type Inhibitor,
   type RoutingPolicy,
 } from './router/policy.ts';
+import { createLoadTracker, type LoadTracker } from './router/load.ts';
+import { createSessionTable, type SessionTable } from './router/sessions.ts';
 
 /**
  * A model's preprocessor, loaded from the files its card names. `renderChat` and
@@ -82,6 +91,10 @@ export interface CorePorts {
    * `none`; `nats` needs the runtime to pass its adapter
    */
   responseStore?: ResponseStore;
+  /** Where request spans go (`OTEL_EXPORTER_OTLP_ENDPOINT`). @default none: tracing off */
+  tracer?: SpanExporter;
+  /** Histogram layouts from `DYN_METRICS_*` (`metricBucketsFromEnv`). @default the reference's */
+  metricBuckets?: Partial<Record<BucketName, readonly number[]>>;
 }
 
 /** The KV routers of `--router-mode kv`: one per model and pool (aggregated/decode, prefill). */
@@ -91,6 +104,8 @@ export interface KvRouting {
 
 export interface Core {
   readonly config: Config;
+  /** Set when request spans are exported. */
+  readonly tracer?: SpanExporter;
   readonly logger: Logger;
   readonly metrics: FrontendMetrics;
   readonly lifecycle: Lifecycle;
@@ -100,6 +115,10 @@ export interface Core {
   readonly preprocessors: PreprocessorSource;
   readonly policy: RoutingPolicy;
   readonly inhibitor: Inhibitor;
+  /** What this frontend has in flight on each worker (least-loaded, power-of-two-choices). */
+  readonly load: LoadTracker;
+  /** Session affinity: which worker each session is bound to. */
+  readonly sessions: SessionTable;
   /** Set in `--router-mode kv`. */
   readonly kv?: KvRoutingControl;
   /** Models that had prefill workers at some point (disaggregated serving). */
@@ -167,9 +186,17 @@ export function createCore(ports: CorePorts, config: Config): Core {
     active_prefill_tokens_threshold: config.activePrefillTokensThreshold ?? null,
     active_prefill_tokens_threshold_frac: config.activePrefillTokensThresholdFrac ?? null,
   });
+  const load = createLoadTracker();
+  const metrics = createFrontendMetrics(ports.metrics, prefix, { buckets: ports.metricBuckets });
   const busy = createBusyDetector({
     thresholds,
-    now: monotonic,
+    onReport: ({ workerId, dpRank, waitingRequests }) => {
+      if (waitingRequests === undefined) return;
+      metrics.workerWaitingRequests.set(
+        workerLabels({ instanceId: workerId, dpRank, type: 'decode' }),
+        waitingRequests,
+      );
+    },
     routerLoad: kv ? (model, workerId, dpRank) => kv.loadOf(model, workerId, dpRank) : undefined,
   });
   const responseStore = ports.responseStore ??
@@ -192,12 +219,15 @@ export function createCore(ports: CorePorts, config: Config): Core {
       get: () => Promise.reject(new Error('no preprocessor source is configured')),
       close: () => Promise.resolve(),
     },
-    policy: createPolicy(config.routerMode, ports.random),
+    policy: createPolicy(config.routerMode, { random: ports.random, load }),
+    load,
+    sessions: createSessionTable({ now: monotonic, ttlSecs: config.routerSessionAffinityTtlSecs }),
     inhibitor: createInhibitor({ now: monotonic, durationMs: config.inhibitedDurationSecs * 1000 }),
     disaggregated: new Set(),
     config,
     logger: ports.logger,
-    metrics: createFrontendMetrics(ports.metrics, prefix),
+    metrics,
+    ...(ports.tracer ? { tracer: ports.tracer } : {}),
     lifecycle: createLifecycle(),
     models,
     thresholds,

@@ -4,8 +4,10 @@ import {
   BUCKETS,
   createFrontendMetrics,
   generateLogBuckets,
+  metricBucketsFromEnv,
   type MetricFactory,
 } from './metrics.ts';
+import { createPromMetricFactory } from '../adapters/prom-metrics.ts';
 
 test('generateLogBuckets() reproduces the reference bucket tables', () => {
   assert.deepEqual(generateLogBuckets(1, 512, 10), [0, 2, 4, 8, 16, 32, 64, 130, 260, 510]);
@@ -73,4 +75,64 @@ test('createFrontendMetrics() registers every family under the prefix', () => {
       'counter:p_http_requests_total',
     ]
   ) assert.ok(names.includes(expected), `missing ${expected}`);
+});
+
+test('metricBucketsFromEnv() reads DYN_METRICS_<NAME>_{MIN,MAX,COUNT}, defaults filling the gaps', () => {
+  assert.deepEqual(
+    metricBucketsFromEnv({
+      DYN_METRICS_TTFT_MIN: '0.01',
+      DYN_METRICS_TTFT_MAX: '10',
+      DYN_METRICS_TTFT_COUNT: '4',
+      // Only COUNT: MIN and MAX keep the reference's (1, 512).
+      DYN_METRICS_REQUEST_DURATION_COUNT: '3',
+      // The deprecated spelling still counts.
+      DYN_HISTOGRAM_METRICS_ITL_COUNT: '2',
+    }),
+    {
+      ttft: [0, 0.1, 1, 10],
+      requestDuration: [0, 23, 510],
+      itl: [0, 2],
+    },
+  );
+  assert.deepEqual(metricBucketsFromEnv({}), {});
+});
+
+test('metricBucketsFromEnv() keeps the defaults for an invalid triple and says which', () => {
+  const invalid: string[] = [];
+  const out = metricBucketsFromEnv({
+    DYN_METRICS_TTFT_MIN: '5',
+    DYN_METRICS_TTFT_MAX: '1',
+    DYN_METRICS_ITL_COUNT: '600',
+    DYN_METRICS_INPUT_SEQUENCE_MIN: 'abc',
+  }, (name) => invalid.push(name));
+  assert.deepEqual(out, {});
+  assert.deepEqual(invalid.sort(), [
+    'DYN_METRICS_INPUT_SEQUENCE',
+    'DYN_METRICS_ITL',
+    'DYN_METRICS_TTFT',
+  ]);
+});
+
+test('createFrontendMetrics() uses replaced buckets, and the per-worker families keep the dynamo_frontend_ prefix', async () => {
+  const factory = createPromMetricFactory();
+  const metrics = createFrontendMetrics(factory, 'edge', { buckets: { ttft: [0, 0.5, 5] } });
+  metrics.timeToFirstToken.observe({ model: 'm' }, 1);
+  metrics.workerLastTimeToFirstToken.set(
+    { worker_id: '1', dp_rank: 'none', worker_type: 'decode' },
+    1,
+  );
+  metrics.cachedTokens.observe({ model: 'm' }, 1);
+  const text = await metrics.render();
+  assert.match(text, /edge_time_to_first_token_seconds_bucket\{le="0.5",model="m"\} 0/);
+  assert.match(text, /edge_time_to_first_token_seconds_bucket\{le="5",model="m"\} 1/);
+  assert.doesNotMatch(text, /edge_time_to_first_token_seconds_bucket\{le="0.0022"/);
+  assert.match(
+    text,
+    /^dynamo_frontend_worker_last_time_to_first_token_seconds\{worker_id="1",dp_rank="none",worker_type="decode"\} 1$/m,
+  );
+  for (const family of ['stage_duration_seconds', 'kv_hit_rate', 'admission_rejection_total']) {
+    assert.match(text, new RegExp(`# TYPE dynamo_frontend_${family} `));
+  }
+  assert.match(text, /# TYPE edge_model_migration_duration_seconds histogram/);
+  assert.match(text, /# TYPE edge_images_per_request histogram/);
 });

@@ -25,6 +25,15 @@ describe('infrastructure endpoints', () => {
     assert.equal((await draining.json() as { status: string }).status, 'shutting_down');
   });
 
+  test('/health writes a 64-bit instance_id exactly (5141444950165349785, not ...349000)', async () => {
+    const { app, core } = testApp();
+    const id = 5141444950165349785n;
+    addWorker(core, testCard('m1'), id.toString(16));
+    const text = await (await app.request('/health')).text();
+    assert.match(text, /"instance_id":5141444950165349785,/);
+    assert.match(text, new RegExp(`"instance_id_hex":"${id.toString(16)}"`));
+  });
+
   test('/health is 503 not_ready before initial discovery completes', async () => {
     const { app } = testApp({ starting: true });
     const res = await app.request('/health');

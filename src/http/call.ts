@@ -6,6 +6,7 @@
 import type { Context } from 'hono';
 import type { CallContext } from '../core/pipeline/chat.ts';
 import { applyRoutingHeaders, type NvExt } from '../core/protocols/nvext.ts';
+import { refuseUnsupportedHints } from '../core/protocols/agent-hints.ts';
 import type { AppEnv } from './types.ts';
 
 const PROPAGATED = ['traceparent', 'tracestate'];
@@ -28,15 +29,11 @@ export function callContext(
   const signal = options.stream
     ? controller.signal
     : AbortSignal.any([controller.signal, c.req.raw.signal]);
-  return {
-    requestId,
-    headers,
-    signal,
-    nvext: applyRoutingHeaders(nvext, c.req.raw.headers, {
-      enabled: !core.config.disableFrontendNvext,
-    }),
-    cancel: () => controller.abort(),
-  };
+  const merged = applyRoutingHeaders(nvext, c.req.raw.headers, {
+    enabled: !core.config.disableFrontendNvext,
+  });
+  refuseUnsupportedHints(merged);
+  return { requestId, headers, signal, nvext: merged, cancel: () => controller.abort() };
 }
 
 /** Annotation events a request asked for (`nvext.annotations`) that the HTTP layer emits. */

@@ -12,6 +12,7 @@ import {
   resolveOptions,
   values,
 } from '../core/options.ts';
+import { parserFields } from '../worker/parser-flags.ts';
 
 const o = createOptionRegistry();
 const G_MODEL = 'Model';
@@ -183,6 +184,21 @@ export const mockerSchema = z.object({
     description: 'Seed of the simulated output tokens',
     group: G_ENGINE,
   }),
+  script: o.opt(values.text().optional(), {
+    flag: 'script',
+    env: ['DYN_MOCKER_SCRIPT'],
+    hint: 'file',
+    description:
+      'Answer from a script instead of random words: a JSON file {"rules": [{"match": REGEX, "output": TEXT}]}; the first rule matching the decoded prompt answers (docs/mocker.md)',
+    group: G_ENGINE,
+  }),
+  echoMarked: o.opt(values.bool(false), {
+    flag: 'echo-marked',
+    env: ['DYN_MOCKER_ECHO_MARKED'],
+    description: 'Answer with the last [[say]]TEXT[[/say]] part of the prompt, when it has one',
+    group: G_ENGINE,
+  }),
+  ...parserFields(o, G_MODEL),
   workerGracefulShutdownTimeout: o.opt(values.int(0, 86_400).default(30), {
     env: ['DYN_WORKER_GRACEFUL_SHUTDOWN_TIMEOUT'],
     description: 'Seconds in-flight requests may run on after SIGTERM/SIGINT (the workers have ' +

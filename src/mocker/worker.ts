@@ -29,6 +29,9 @@ import {
 } from '../worker/runtime.ts';
 import { disaggregationMode, type MockerConfig, mockerEndpoint } from './config.ts';
 import { createMockEngine, type MockEngine } from './engine/engine.ts';
+import { loadTokenizer, type Tokenizer } from '../core/preprocess/tokenizer.ts';
+import { MOCKER_GUIDED_KINDS, type Script, scriptedAnswer } from './script.ts';
+import { parserRuntimeConfig } from '../worker/parser-flags.ts';
 
 /** What a simulated worker needs from the outside, one of each per worker instance. */
 export interface MockerPorts {
@@ -38,6 +41,10 @@ export interface MockerPorts {
   events(store: KvStore): EventPlane;
   clock: Clock;
   logger: Logger;
+  /** See `WorkerRuntimeOptions.loadReportIntervalMs`. @default 25 */
+  loadReportIntervalMs?: number;
+  /** The parsed `--script` file, read by the runtime. @default none */
+  script?: Script;
 }
 
 export interface MockWorker {
@@ -92,8 +99,19 @@ export async function startMocker(
       max_num_seqs: config.maxNumSeqs,
       max_num_batched_tokens: config.maxNumBatchedTokens,
       data_parallel_size: config.dataParallelSize,
+      ...parserRuntimeConfig(config),
+      // What this worker can constrain (docs/preprocessing.md, "Structured outputs").
+      runtime_data: { guided_decoding: [...MOCKER_GUIDED_KINDS] },
     },
   });
+  /** The model's tokenizer, for scripted answers and guided JSON (else loaded when needed). */
+  let tokenizer: Promise<Tokenizer> | undefined;
+  const tokenizerJson = files.tokenizer.text;
+  const tokenizerConfigJson = files.tokenizerConfig?.text;
+  const textTokenizer = () => tokenizer ??= loadTokenizer({ tokenizerJson, tokenizerConfigJson });
+  // Scripted workers read every prompt: load the tokenizer before registering, not on the
+  // first request (parsing it blocks the event loop for up to a second).
+  if (ports.script || config.echoMarked) await textTokenizer();
   if (config.startupTime) await ports.clock.sleep(config.startupTime * 1000);
 
   const workers: MockWorker[] = [];
@@ -123,6 +141,9 @@ export async function startMocker(
       plane: ports.plane(),
       events: ports.events(store),
       logger: ports.logger,
+      ...(ports.loadReportIntervalMs !== undefined
+        ? { loadReportIntervalMs: ports.loadReportIntervalMs }
+        : {}),
     });
     const publish = (what: string, sent: Promise<void>) =>
       sent.catch((error) => ports.logger.warn(`could not publish ${what}`, { error }));
@@ -178,10 +199,20 @@ export async function startMocker(
       if (!request.eos_token_ids?.length && eos.length > 0) request.eos_token_ids = eos;
       const rank = request.routing?.dp_rank ?? next++ % engines.length;
       const engine = engines[rank % engines.length] as MockEngine;
+      let script: number[] | undefined;
+      const guided = request.sampling_options?.guided_decoding;
+      if (ports.script || config.echoMarked || guided) {
+        const tok = await textTokenizer();
+        const text = scriptedAnswer(request, (ids) => tok.decode([...ids]), {
+          script: ports.script,
+          echoMarked: config.echoMarked,
+        });
+        if (text !== undefined) script = tok.encode(text, { addSpecialTokens: false });
+      }
       served++;
       active++;
       try {
-        for await (const output of engine.generate(request, context.signal)) {
+        for await (const output of engine.generate(request, context.signal, { script })) {
           if (mode === 'prefill' && output.finish_reason) {
             // What a decode worker needs to pull the KV (here: who computed it).
             output.disaggregated_params = {

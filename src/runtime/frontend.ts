@@ -6,6 +6,8 @@ import type { Config } from '../core/config.ts';
 import { type Core, createCore } from '../core/core.ts';
 import { createJsonLogger, type Logger } from '../core/logger.ts';
 import { createPromMetricFactory } from '../adapters/prom-metrics.ts';
+import { metricBucketsFromEnv } from '../core/metrics.ts';
+import { createOtlpHttpExporter, otlpOptionsFromEnv } from '../adapters/otlp-http.ts';
 import { createApp } from '../http/app.ts';
 import { responsesWebSocket } from '../http/responses-ws.ts';
 import type { RouteModule } from '../http/types.ts';
@@ -24,7 +26,7 @@ import {
   writeTextFile,
 } from './host.ts';
 import { serve, type ServerHandle } from './serve.ts';
-import type { EventPlane } from '../core/events/types.ts';
+import type { EventEnvelope, EventPlane } from '../core/events/types.ts';
 import { subjectSegment } from '../worker/runtime.ts';
 import { createKvEventSink } from './kv-event-pool.ts';
 import { type RunningKserve, startKserveServer } from './kserve.ts';
@@ -63,6 +65,9 @@ export function canonicalJson(value: unknown): string {
 
 const ENV_PREFIXES = ['DYN_', 'ETCD_', 'NATS_'];
 
+const BUSY_NEEDS = 'a busy threshold (--active-decode-blocks-threshold, ' +
+  "--active-prefill-tokens-threshold or POST /busy_threshold) needs the workers' load reports";
+
 export function configDump(config: Config, env: Readonly<Record<string, string | undefined>>) {
   const environment = Object.fromEntries(
     Object.entries(env).filter(([k, v]) =>
@@ -88,6 +93,19 @@ export async function startFrontend(
     }
   }
   const infra = createInfra(config, { env: options.env ?? {}, logger, local: options.local });
+  const otlp = otlpOptionsFromEnv(options.env ?? {});
+  let exportFailures = 0;
+  const tracer = otlp &&
+    createOtlpHttpExporter({
+      ...otlp,
+      // One warning per 100 failed batches: a collector that is down must not flood the log.
+      onError: (error) => {
+        if (exportFailures++ % 100 === 0) {
+          logger.warn('could not export spans', { url: otlp.url, error, failures: exportFailures });
+        }
+      },
+    });
+  if (otlp) logger.info('exporting request spans over OTLP/HTTP', { url: otlp.url });
   let events: EventPlane | undefined;
   const responseStore = config.responsesStore === 'nats'
     ? await createNatsResponseStore({
@@ -101,7 +119,15 @@ export async function startFrontend(
     ...(responseStore ? { responseStore } : {}),
     logger,
     metrics: createPromMetricFactory(),
-    plane: infra.planeClient(),
+    ...(tracer ? { tracer } : {}),
+    metricBuckets: metricBucketsFromEnv(
+      options.env ?? {},
+      (name, values) =>
+        logger.warn(`${name}_{MIN,MAX,COUNT} is invalid: the default buckets are used`, {
+          values,
+        }),
+    ),
+    plane: infra.planeClient({ handshakeTimeoutMs: config.workerHandshakeTimeoutSecs * 1000 }),
     preprocessors: createPreprocessorSource({ workers: config.dynPreprocessWorkers, logger }),
     ...(config.routerEventThreads > 1
       ? {
@@ -124,21 +150,44 @@ export async function startFrontend(
     },
   }, config);
   const store = await infra.store();
+  /** `kv_event_lag_seconds`: published (the worker's clock) -> handed to the router (ours). */
+  const observeLag = (e: EventEnvelope) =>
+    core.metrics.kvEventLag.observe(
+      { topic: e.topic },
+      Math.max(0, Date.now() - e.published_at) / 1000,
+    );
   /** Worker load (`kv_metrics`) for load shedding, once a threshold is in force. */
   let loadFeed = false;
-  const feedLoad = () => {
+  const feedLoad = (checked = false) => {
     if (loadFeed || !core.thresholds.any()) return;
     loadFeed = true;
+    // A threshold set later (POST /busy_threshold) cannot stop start-up: say what is missing.
+    if (!checked) {
+      infra.checkNats(BUSY_NEEDS).catch((error: unknown) => logger.warn((error as Error).message));
+    }
     events ??= infra.events(store);
-    events.subscribe('namespace.*.kv_metrics', (e) => core.busy.onLoad(e.payload));
+    events.subscribe('namespace.*.kv_metrics', (e) => {
+      observeLag(e);
+      core.busy.onLoad(e.payload);
+    });
   };
-  if (core.kv && (config.routerKvEvents || config.routerReplicaSync)) {
+  const needs = core.kv && config.routerKvEvents
+    ? "--router-mode kv needs the workers' KV events (--no-router-kv-events routes on the " +
+      "frontend's own bookkeeping instead)"
+    : core.kv && config.routerReplicaSync
+    ? '--router-replica-sync needs the event plane'
+    : core.thresholds.any()
+    ? BUSY_NEEDS
+    : undefined;
+  if (needs) {
     try {
-      await infra.checkNats();
+      await infra.checkNats(needs);
     } catch (error) {
       await store.close().catch(() => {});
       throw error;
     }
+  }
+  if (core.kv && (config.routerKvEvents || config.routerReplicaSync)) {
     events = infra.events(store);
     const kv = core.kv;
     if (config.routerKvEvents) {
@@ -152,7 +201,10 @@ export async function startFrontend(
             event_plane: config.eventPlane,
           });
         }
-        events.subscribe(subject, (e) => kv.onKvEvent(e.payload));
+        events.subscribe(subject, (e) => {
+          observeLag(e);
+          kv.onKvEvent(e.payload);
+        });
       }
     }
     if (config.routerReplicaSync) {
@@ -163,8 +215,8 @@ export async function startFrontend(
       );
     }
   }
-  feedLoad();
-  core.thresholds.onChange(feedLoad);
+  feedLoad(true);
+  core.thresholds.onChange(() => feedLoad());
   const watching = new AbortController();
   const app = createApp(options.routes ?? manifest, core, { assets: swaggerUiAssets() });
   const tls = config.tlsCertPath && config.tlsKeyPath
@@ -247,6 +299,7 @@ export async function startFrontend(
         events?.close(),
         core.kv?.close(),
         core.responseStore?.close(),
+        tracer?.close(),
       ]);
       await store.close().catch((error: unknown) =>
         logger.warn('discovery close failed', { error })

@@ -18,15 +18,13 @@ import { createMemEventBus, type MemEventBus } from '../adapters/events/mem.ts';
 import { createNatsEventPlane } from '../adapters/events/nats.ts';
 import { createZmqEventPlane } from '../adapters/events/zmq.ts';
 import { createHttpPlaneClient, createHttpPlaneServer } from '../adapters/plane/http.ts';
-import {
-  createNatsPlaneClient,
-  createNatsPlaneServer,
-  natsWebSocketServers,
-} from '../adapters/plane/nats.ts';
+import { createNatsPlaneClient, createNatsPlaneServer } from '../adapters/plane/nats.ts';
 import { createTcpPlaneClient, createTcpPlaneServer } from '../adapters/plane/tcp.ts';
 import { createOpenAIPlaneClient } from '../adapters/plane/openai.ts';
 import { PlaneError } from '../core/plane/errors.ts';
 import { createNodeNetwork } from './net.ts';
+import { natsFromEnv } from './nats-env.ts';
+import { createSharedFileToucher, type SharedFileToucher } from './file-toucher.ts';
 import { serve } from './serve.ts';
 
 export type InfraConfig = Pick<Config, 'discoveryBackend' | 'requestPlane' | 'eventPlane'>;
@@ -59,6 +57,14 @@ export function createLocalBus(): LocalBus {
   return { kv: createMemKvServer(), events: createMemEventBus() };
 }
 
+export interface PlaneClientOptions {
+  /**
+   * How long a worker has to acknowledge a request and to open its response stream
+   * (`--worker-handshake-timeout-secs`). @default each transport's own (5000)
+   */
+  handshakeTimeoutMs?: number;
+}
+
 export interface InfraOptions {
   env: Env;
   logger: Logger;
@@ -69,14 +75,25 @@ export interface InfraOptions {
 export function createInfra(config: InfraConfig, options: InfraOptions) {
   const { env, logger } = options;
   const local = options.local ?? createLocalBus();
-  const natsServers = natsWebSocketServers({
-    natsServer: env.NATS_SERVER,
-    natsWsServer: env.NATS_WS_SERVER,
-  });
+  const nats = (() => {
+    try {
+      return natsFromEnv(env);
+    } catch (error) {
+      throw new InfraUnavailableError(`NATS settings: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  })();
+  const natsServers = nats.servers;
+  const natsOptions = { servers: natsServers, auth: nats.auth };
   const etcdEndpoints = env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379';
   const network = createNodeNetwork();
   const host = env.DYN_TCP_RPC_HOST ?? '127.0.0.1';
   const fileTtl = seconds(env.DYN_FILE_KV_TTL_SECS);
+  // The file store's own heartbeat interval: max(ttl / 3, 1 s).
+  let shared: SharedFileToucher | undefined;
+  const toucher = () =>
+    shared ??= createSharedFileToucher(Math.max((fileTtl ?? 10) * 1000 / 3, 1000));
   const leaseTtl = seconds(env.ETCD_LEASE_TTL);
 
   return {
@@ -90,6 +107,7 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
             root: env.DYN_FILE_KV ?? join(tmpdir(), 'dynamo_store_kv'),
             ...(fileTtl ? { ttlMs: fileTtl * 1000 } : {}),
             logger,
+            toucher: toucher().forStore(),
           });
         case 'etcd':
           try {
@@ -123,11 +141,19 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
      * called (so a frontend reaches tcp, http, nats and plain OpenAI workers alike); the NATS
      * connection opens only when a NATS worker is first called.
      */
-    planeClient(): RequestPlaneClient {
+    planeClient(options: PlaneClientOptions = {}): RequestPlaneClient {
+      const handshake = options.handshakeTimeoutMs;
       const clients = {
-        tcp: createTcpPlaneClient({ network, host: env.DYN_TCP_RESPONSE_STREAM_HOST ?? host }),
-        http: createHttpPlaneClient(),
-        nats_tcp: createNatsPlaneClient({ servers: natsServers }),
+        tcp: createTcpPlaneClient({
+          network,
+          host: env.DYN_TCP_RESPONSE_STREAM_HOST ?? host,
+          ...(handshake ? { ackTimeoutMs: handshake, callHomeTimeoutMs: handshake } : {}),
+        }),
+        http: createHttpPlaneClient(handshake ? { ackTimeoutMs: handshake } : {}),
+        nats_tcp: createNatsPlaneClient({
+          ...natsOptions,
+          ...(handshake ? { ackTimeoutMs: handshake } : {}),
+        }),
         openai: createOpenAIPlaneClient(),
       };
       const kinds = Object.keys(clients) as (keyof typeof clients)[];
@@ -154,7 +180,7 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
         case 'http':
           return createHttpPlaneServer({ serve, host: env.DYN_HTTP_RPC_HOST ?? host });
         case 'nats':
-          return createNatsPlaneServer({ servers: natsServers });
+          return createNatsPlaneServer(natsOptions);
       }
     },
 
@@ -176,17 +202,40 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
         });
       }
       return createNatsEventPlane({
-        servers: natsServers,
+        ...natsOptions,
         onError: (error) => logger.warn('event plane error', { error }),
       });
     },
 
+    /**
+     * The event plane for a worker process. On `file` (or `mem`) discovery NATS is optional for a
+     * worker: when it is not reachable (and the request plane is not NATS) the worker runs with
+     * its events off and says so once, since a round-robin frontend consumes none of them. On
+     * etcd or kubernetes discovery (a multi-machine fleet) an unreachable NATS stays fatal.
+     */
+    async workerEvents(): Promise<(store: KvStore) => EventPlane> {
+      try {
+        await this.checkNats();
+      } catch (error) {
+        const optional = config.discoveryBackend === 'file' && config.requestPlane !== 'nats' &&
+          error instanceof InfraUnavailableError;
+        if (!optional) throw error;
+        logger.warn(
+          `NATS is not reachable at ${natsServers.join(', ')}: KV events and load reports are ` +
+            'off (a frontend with --router-mode kv or a busy threshold needs them: start ' +
+            'nats-server, set NATS_SERVER, or use --event-plane zmq on every process)',
+        );
+        return () => createOffEventPlane();
+      }
+      return (store) => this.events(store);
+    },
+
     /** Fails fast with a clear message when NATS is needed but not reachable. */
-    async checkNats(): Promise<void> {
+    async checkNats(needs?: string): Promise<void> {
       const needsNats = config.requestPlane === 'nats' ||
         (config.discoveryBackend !== 'mem' && config.eventPlane === 'nats');
       if (!needsNats) return;
-      const probe = createNatsEventPlane({ servers: natsServers, onError: () => {} });
+      const probe = createNatsEventPlane({ ...natsOptions, onError: () => {} });
       try {
         await Promise.race([
           probe.publish('switchboard.probe', null).then(() => probe.flush()),
@@ -196,10 +245,10 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
         ]);
       } catch (error) {
         throw new InfraUnavailableError(
-          `NATS is not reachable at ${
-            natsServers.join(', ')
-          } (set NATS_SERVER or NATS_WS_SERVER to ` +
-            `change it); ${EMBEDDED}`,
+          `${needs ? `${needs}, but ` : ''}NATS is not reachable at ${natsServers.join(', ')} ` +
+            `(from ${nats.describe}: start nats-server there, or set NATS_SERVER, e.g. ` +
+            `nats://host:4222, or NATS_WS_SERVER to change it; --event-plane zmq carries events ` +
+            `without NATS): ${(error as Error).message}; ${EMBEDDED}`,
           { cause: error },
         );
       } finally {
@@ -210,3 +259,12 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
 }
 
 export type Infra = ReturnType<typeof createInfra>;
+
+/** An event plane that carries nothing: publishing succeeds and goes nowhere. */
+export function createOffEventPlane(): EventPlane {
+  return {
+    publish: () => Promise.resolve(),
+    subscribe: () => () => {},
+    close: () => Promise.resolve(),
+  };
+}

@@ -176,7 +176,11 @@ export async function runChatRepl(core: Core, options: ChatReplOptions = {}): Pr
         signal: controller.signal,
       });
       for await (const chunk of started.chunks) {
-        const delta = chunk.choices[0]?.delta as { content?: string | null } | undefined;
+        const delta = chunk.choices[0]?.delta as
+          | { content?: string | null; reasoning_content?: string | null }
+          | undefined;
+        // Reasoning parsed off by the model's reasoning parser is shown as it streams.
+        if (delta?.reasoning_content) say(delta.reasoning_content);
         if (delta?.content) {
           reply += delta.content;
           say(delta.content);

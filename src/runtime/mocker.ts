@@ -5,6 +5,8 @@ import type { MockerConfig } from '../mocker/config.ts';
 import { type RunningMocker, startMocker } from '../mocker/worker.ts';
 import { createInfra, type Env, type LocalBus } from './infra.ts';
 import { readModelDir } from './model-dir.ts';
+import { parseScript, ScriptError } from '../mocker/script.ts';
+import { readFile } from 'node:fs/promises';
 
 export interface MockerProcessOptions {
   env: Env;
@@ -13,19 +15,37 @@ export interface MockerProcessOptions {
   local?: LocalBus;
 }
 
+/** `DYN_WORKER_LOAD_REPORT_INTERVAL_MS`: milliseconds >= 0, else the runtime's default. */
+function loadInterval(value: string | undefined): { loadReportIntervalMs?: number } {
+  const n = Number(value);
+  return value !== undefined && value !== '' && Number.isFinite(n) && n >= 0
+    ? { loadReportIntervalMs: n }
+    : {};
+}
+
 export async function startMockerProcess(
   config: MockerConfig,
   options: MockerProcessOptions,
 ): Promise<RunningMocker> {
   const files = await readModelDir(config.modelPath);
+  const script = config.script
+    ? parseScript(
+      await readFile(config.script, 'utf8').catch((error: Error) => {
+        throw new ScriptError(`--script ${config.script} cannot be read: ${error.message}`);
+      }),
+      config.script,
+    )
+    : undefined;
   const infra = createInfra(config, options);
-  await infra.checkNats();
+  const events = await infra.workerEvents();
   const running = await startMocker(config, files, {
     store: () => infra.store(),
     plane: () => infra.planeServer(),
-    events: (store) => infra.events(store),
+    events,
     clock: realClock,
     logger: options.logger,
+    ...loadInterval(options.env.DYN_WORKER_LOAD_REPORT_INTERVAL_MS),
+    ...(script ? { script } : {}),
   });
   options.logger.info('simulated workers ready', {
     model: running.modelName,

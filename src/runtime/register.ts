@@ -13,6 +13,7 @@ import { createInfra, type Env, InfraUnavailableError, type LocalBus } from './i
 import { createBlockHasher } from '../core/kv/hash.ts';
 import { createEngineEventDecoder, subscribeEngineEvents } from '../core/kv/engine-events.ts';
 import { createWorkerRuntime } from '../worker/runtime.ts';
+import { parserRuntimeConfig } from '../worker/parser-flags.ts';
 import { createNodeNetwork } from './net.ts';
 import { readModelDir } from './model-dir.ts';
 
@@ -73,7 +74,13 @@ export async function startRegistration(
       kvCacheBlockSize: config.blockSize,
       modelTypes,
       modelInput: 'Tokens',
-      ...(contextLength ? { runtimeConfig: { context_length: contextLength } } : {}),
+      runtimeConfig: {
+        ...(contextLength ? { context_length: contextLength } : {}),
+        ...parserRuntimeConfig(config),
+        // The server is called as /v1/completions on token ids, which carries no guided
+        // decoding: such requests are refused by the frontend (docs/workers.md).
+        runtime_data: { guided_decoding: [] },
+      },
     })
     : {
       display_name: config.modelName,

@@ -9,6 +9,7 @@ import {
   resolveOptions,
   values,
 } from '../core/options.ts';
+import { parserFields } from './parser-flags.ts';
 
 const o = createOptionRegistry();
 const G = 'Engine';
@@ -105,6 +106,7 @@ export const registerSchema = z.object({
     description: "The engine's KV block size (vLLM --block-size), published in the model card",
     group: G,
   }),
+  ...parserFields(o, G),
   eventPlane: o.opt(values.oneOf(['nats', 'zmq'] as const).default('nats'), {
     flag: 'event-plane',
     env: ['DYN_EVENT_PLANE'],
@@ -137,6 +139,15 @@ export function resolveRegisterConfig(sources: OptionSources): OptionsResult<Reg
         problems.push(
           `${label('modelPath')}: required with --model-input tokens (the frontend tokenizes)`,
         );
+      }
+      for (const key of ['dynToolCallParser', 'dynReasoningParser'] as const) {
+        if (raw[key] !== undefined && raw.modelInput !== 'tokens') {
+          problems.push(
+            `${
+              label(key)
+            }: needs --model-input tokens (with text input the server parses its own output)`,
+          );
+        }
       }
       if (raw.kvEventsEndpoint !== undefined && raw.modelInput !== 'tokens') {
         problems.push(

@@ -72,3 +72,53 @@ test('WorkerRuntime.close() without a drain timeout closes at once', async () =>
   await runtime.close();
   assert.deepEqual(fake.calls, ['close']);
 });
+
+test('WorkerRuntime.publishLoad() sends the first report at once, then coalesces to the latest per interval', async () => {
+  const bus = createMemEventBus();
+  const seen: number[] = [];
+  bus.plane().subscribe('namespace.dynamo.kv_metrics', (e) => {
+    seen.push((e.payload as { active_decode_blocks: number }).active_decode_blocks);
+  });
+  const fake = fakePlane(() => {});
+  const runtime = createWorkerRuntime({
+    store: createMemStore({ server: createMemKvServer() }),
+    plane: fake.plane,
+    events: bus.plane(),
+    logger: silentLogger,
+    loadReportIntervalMs: 50,
+  });
+  const load = (blocks: number) => ({
+    activeLoad: { worker_id: runtime.workerId, dp_rank: 0, active_decode_blocks: blocks },
+    forwardPass: {} as never,
+  });
+  // A burst of per-step reports: the first goes out, the rest collapse into the last one.
+  for (let blocks = 1; blocks <= 10; blocks++) await runtime.publishLoad(ENDPOINT, load(blocks));
+  await waitFor(() => seen.length === 2, { what: 'the trailing report' });
+  assert.deepEqual(seen, [1, 10]);
+  fake.finishDrain();
+  await runtime.close();
+});
+
+test('WorkerRuntime.publishLoad() with a 0 interval sends every report', async () => {
+  const bus = createMemEventBus();
+  const seen: number[] = [];
+  bus.plane().subscribe('namespace.dynamo.kv_metrics', (e) => {
+    seen.push((e.payload as { active_decode_blocks: number }).active_decode_blocks);
+  });
+  const runtime = createWorkerRuntime({
+    store: createMemStore({ server: createMemKvServer() }),
+    plane: fakePlane(() => {}).plane,
+    events: bus.plane(),
+    logger: silentLogger,
+    loadReportIntervalMs: 0,
+  });
+  for (let blocks = 1; blocks <= 3; blocks++) {
+    await runtime.publishLoad(ENDPOINT, {
+      activeLoad: { worker_id: runtime.workerId, dp_rank: 0, active_decode_blocks: blocks },
+      forwardPass: {} as never,
+    });
+  }
+  await waitFor(() => seen.length === 3, { what: 'every report' });
+  assert.deepEqual(seen, [1, 2, 3]);
+  await runtime.close();
+});

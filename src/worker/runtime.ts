@@ -29,6 +29,14 @@ export interface WorkerRuntimeOptions {
   /** Event plane for KV events and load. */
   events: EventPlane;
   logger: Logger;
+  /**
+   * Load reports are coalesced: one goes out at once when none went out for this long, else the
+   * latest is sent when the interval ends (so the frontend's view is at most this stale, and an
+   * engine stepping every few milliseconds does not send a message pair per step). 0 sends every
+   * report. `DYN_WORKER_LOAD_REPORT_INTERVAL_MS` on the mocker.
+   * @default 25
+   */
+  loadReportIntervalMs?: number;
 }
 
 export interface WorkerRuntime {
@@ -113,6 +121,18 @@ export function createWorkerRuntime(options: WorkerRuntimeOptions): WorkerRuntim
   const models: Array<{ endpoint: EndpointId; suffix?: string }> = [];
   const workerId = BigInt(`0x${discovery.instanceId}`);
   let closing: Promise<void> | undefined;
+  const loadInterval = options.loadReportIntervalMs ?? 25;
+  type LoadReport = Parameters<WorkerRuntime['publishLoad']>;
+  /** Per endpoint and dp rank: when a report last went out, and the one waiting to go. */
+  const loadSlots = new Map<
+    string,
+    { last: number; latest?: LoadReport; timer?: ReturnType<typeof setTimeout> }
+  >();
+  const sendLoad = (endpoint: EndpointId, load: LoadReport[1]) =>
+    Promise.all([
+      events.publish(kvMetricsSubject(endpoint), load.activeLoad),
+      events.publish(forwardPassSubject(endpoint), load.forwardPass),
+    ]).then(() => {});
   const logs = new Map<number, KvEventLog>();
   const logOf = (dpRank: number) => {
     let log = logs.get(dpRank);
@@ -173,14 +193,32 @@ export function createWorkerRuntime(options: WorkerRuntimeOptions): WorkerRuntim
       logOf(event.dp_rank).record(event);
       await events.publish(kvEventsSubject(endpoint), { worker_id: workerId, event });
     },
-    async publishLoad(endpoint, load) {
-      await Promise.all([
-        events.publish(kvMetricsSubject(endpoint), load.activeLoad),
-        events.publish(forwardPassSubject(endpoint), load.forwardPass),
-      ]);
+    publishLoad(endpoint, load) {
+      if (loadInterval <= 0 || closing) return sendLoad(endpoint, load);
+      const key = `${kvMetricsSubject(endpoint)}#${load.activeLoad.dp_rank}`;
+      let slot = loadSlots.get(key);
+      if (!slot) loadSlots.set(key, slot = { last: -Infinity });
+      const now = Date.now();
+      if (!slot.timer && now - slot.last >= loadInterval) {
+        slot.last = now;
+        return sendLoad(endpoint, load);
+      }
+      slot.latest = [endpoint, load];
+      const s = slot;
+      s.timer ??= setTimeout(() => {
+        s.timer = undefined;
+        s.last = Date.now();
+        const latest = s.latest;
+        s.latest = undefined;
+        if (latest) {
+          sendLoad(...latest).catch((error) => logger.warn('could not publish load', { error }));
+        }
+      }, Math.max(0, loadInterval - (now - slot.last)));
+      return Promise.resolve();
     },
     close(options = {}) {
       return closing ??= (async () => {
+        for (const slot of loadSlots.values()) clearTimeout(slot.timer);
         // Leave discovery first so frontends stop routing here, then stop serving.
         const leave = [
           ...models.map((m) => discovery.unregisterModel(m.endpoint, m.suffix)),

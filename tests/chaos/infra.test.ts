@@ -40,6 +40,17 @@ const HANG_MS = 20_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** How many JSON log lines with this `msg` a process has written to stderr so far. */
+function logCount(stderr: string, msg: string): number {
+  return stderr.split('\n').filter((line) => {
+    try {
+      return line.startsWith('{') && (JSON.parse(line) as { msg?: unknown }).msg === msg;
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
 type Kind = 'ok' | 'clear_error' | 'unclear' | 'hung';
 
 interface Outcome {
@@ -279,14 +290,29 @@ describe(`infrastructure faults under load on ${currentRuntime()}`, () => {
         intervalMs: 50,
         what: 'the load loop under way',
       });
-      // Frozen past the store's 5 s request deadline: keepalives and watches time out.
+      // Frozen past the store's 5 s request deadline: frozen until a worker's keepalive has
+      // timed out (and its watches were reset with it).
+      const keepaliveFailed = 'etcd keepalive failed';
       etcd.pause();
-      await sleep(6_000);
+      await waitFor(() => logCount(a.stderr(), keepaliveFailed) > 0, {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        what: 'a keepalive to time out while etcd is frozen',
+      });
       etcd.resume();
-      await sleep(1_000);
-      // Gone: connections refused for a few seconds, then back on the same data.
+      const resumedAt = Date.now();
+      await waitFor(
+        () => load.outcomes.filter((o) => o.startedAt > resumedAt).length >= CONCURRENCY,
+        { timeoutMs: 30_000, intervalMs: 50, what: 'requests after etcd woke' },
+      );
+      // Gone: connections refused until a keepalive has failed on it, then back on the same data.
+      const failedBefore = logCount(a.stderr(), keepaliveFailed);
       await etcd.kill();
-      await sleep(3_000);
+      await waitFor(() => logCount(a.stderr(), keepaliveFailed) > failedBefore, {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        what: 'a keepalive to fail while etcd is down',
+      });
       await etcd.restart();
       const restartedAt = Date.now();
 
@@ -314,7 +340,8 @@ describe(`infrastructure faults under load on ${currentRuntime()}`, () => {
     }
   });
 
-  // With migration the streams cut by the drop continue on a worker; without, they fail clearly.
+  // With migration the streams cut by the drop continue on a worker (migrations counted); without,
+  // none migrates and they fail clearly.
   for (const migrationLimit of [3, 0]) {
     test(`nats-server killed and restarted under load (nats planes, --migration-limit ${migrationLimit}): no hangs, clear errors, new requests succeed, the KV index recovers`, async () => {
       const t = tracker();
@@ -410,10 +437,28 @@ describe(`infrastructure faults under load on ${currentRuntime()}`, () => {
           intervalMs: 50,
           what: 'the load loop under way',
         });
+        const migrations = () => metric(frontend.url, 'dynamo_frontend_model_migration_total');
+        assert.equal(await migrations(), 0, 'no migration before the fault');
         await sleep(500);
         await nats.kill();
         const killedAt = Date.now();
-        await sleep(1_500);
+        // Down until the drop has shown: with a limit, a cut stream is migrated (counted before
+        // it is sent again, which waits for NATS); without one, a cut stream fails clearly.
+        await waitFor(
+          async () =>
+            migrationLimit > 0
+              ? await migrations() > 0
+              : load.outcomes.some((o) =>
+                o.kind === 'clear_error' && o.startedAt < killedAt && o.endedAt >= killedAt
+              ),
+          {
+            timeoutMs: 30_000,
+            intervalMs: 100,
+            what: migrationLimit > 0
+              ? 'a stream cut by the drop to migrate'
+              : 'a stream cut by the drop to fail clearly',
+          },
+        );
         await nats.start();
         const restartedAt = Date.now();
 
@@ -447,15 +492,26 @@ describe(`infrastructure faults under load on ${currentRuntime()}`, () => {
           `requests after the recovery; ${JSON.stringify(counts)}`,
         );
         const inFlight = outcomes.filter((o) => o.startedAt < killedAt && o.endedAt > killedAt);
-        const migrations = await metric(frontend.url, 'dynamo_frontend_model_migration_total');
+        const migrated = await migrations();
         assert.ok(inFlight.length > 0, 'requests were in flight at the kill');
         console.log(
           `nats restart: ${JSON.stringify(counts)}; in flight at the kill: ${
             JSON.stringify(summary(inFlight))
-          }; migrations ${migrations}; a request succeeded ${
+          }; migrations ${migrated}; a request succeeded ${
             recoveredAt - restartedAt
           } ms after the restart`,
         );
+        // What the limit changes: migrations counted with one, none at all without.
+        if (migrationLimit > 0) {
+          assert.ok(migrated > 0, 'streams cut by the drop were migrated');
+          assert.ok(migrated <= outcomes.length * migrationLimit, `${migrated} migrations`);
+        } else {
+          assert.equal(migrated, 0, '--migration-limit 0 migrates nothing');
+          assert.ok(
+            inFlight.some((o) => o.kind === 'clear_error'),
+            `a stream cut by the drop failed clearly: ${JSON.stringify(summary(inFlight))}`,
+          );
+        }
 
         const lastFailure = Math.max(
           0,

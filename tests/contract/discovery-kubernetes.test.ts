@@ -80,6 +80,21 @@ describe('kubernetes store', () => {
     await api?.stop();
   });
 
+  test('a store that only reads (a frontend) never writes nor deletes a CR: the reader role of deploy/kubernetes/rbac.yaml suffices', async () => {
+    const store = await open('reader-pod');
+    const watching = new AbortController();
+    const events = store.watch('v1/instances/', watching.signal)[Symbol.asyncIterator]();
+    assert.equal((await events.next()).value?.kind, 'snapshot');
+    await store.list('v1/mdc/');
+    watching.abort();
+    await store.close();
+    const own = api.requests.filter((r) => r.includes('/dynamoworkermetadatas/reader-pod'));
+    assert.deepEqual(own, [], 'no apply, no delete of its own CR');
+    assert.ok(
+      api.requests.some((r) => r.startsWith('GET ') && r.includes('dynamoworkermetadatas')),
+    );
+  });
+
   test('writes one DynamoWorkerMetadata per pod, owned by the pod, values as JSON objects', async () => {
     const store = await open('layout-pod', { podUid: 'uid-123' });
     const ep = { namespace: 'dynamo', component: 'backend', endpoint: 'generate' };

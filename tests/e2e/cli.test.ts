@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,33 @@ describe(`CLI on ${currentRuntime()}`, () => {
     );
     assert.match(stderr, /--tls-key-path \(DYN_TLS_KEY_PATH\): required/);
     assert.doesNotMatch(stderr, /\n\s+at /);
+  });
+
+  test('mocker: an unknown parser name exits 2; a bad --script file is one line, exit 1', async () => {
+    const parser = await runEntry('src/main.ts', [
+      'mocker',
+      '--model-path',
+      'tests/fixtures/model',
+      '--dyn-reasoning-parser',
+      'granite',
+    ]);
+    assert.equal(parser.code, 2);
+    assert.match(parser.stderr, /--dyn-reasoning-parser \(DYN_REASONING_PARSER\): must be one of/);
+    const dir = await mkdtemp(join(tmpdir(), 'switchboard-cli-'));
+    const script = join(dir, 'script.json');
+    await writeFile(script, '{"rules": [{"match": "(", "output": "x"}]}');
+    const bad = await runEntry('src/main.ts', [
+      'mocker',
+      '--model-path',
+      'tests/fixtures/model',
+      '--discovery-backend',
+      'mem',
+      '--script',
+      script,
+    ]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /script\.json: rules\.0\.match is not a regular expression/);
+    assert.doesNotMatch(bad.stderr, /\n\s+at /);
   });
 
   test('an invalid env var is reported under its name', async () => {

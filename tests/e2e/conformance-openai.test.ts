@@ -282,7 +282,7 @@ async function stopAll(
 
 const spec = loadOpenAISpec();
 
-describe(`the official openai client (v7) on ${currentRuntime()}`, { skip: !spec }, () => {
+describe(`the official openai client (v7) on ${currentRuntime()}`, () => {
   const recorder = createRecorder();
   const started: Array<RunningServer | RunningMockerProcess> = [];
   let kvDir: string | undefined;
@@ -338,7 +338,7 @@ describe(`the official openai client (v7) on ${currentRuntime()}`, { skip: !spec
     assert.equal(completion.choices[0]?.message.role, 'assistant');
     assert.ok((completion.choices[0]?.message.content ?? '').length > 0);
     assert.ok(completion.usage && completion.usage.completion_tokens > 0);
-    await checkAll(spec!, recorder);
+    await checkAll(spec, recorder);
   });
 
   test('chat.completions.create, streaming with and without include_usage', async () => {
@@ -364,7 +364,7 @@ describe(`the official openai client (v7) on ${currentRuntime()}`, { skip: !spec
       assert.deepEqual(finishes, ['length']);
       if (includeUsage) assert.ok(usage && usage.completion_tokens > 0, 'usage chunk');
       else assert.equal(usage, undefined, 'no usage without include_usage');
-      const [checked] = await checkAll(spec!, recorder);
+      const [checked] = await checkAll(spec, recorder);
       assert.ok(checked!.values.length > 1, 'several chunks');
       assert.equal(checked!.last, '[DONE]');
     }
@@ -386,7 +386,7 @@ describe(`the official openai client (v7) on ${currentRuntime()}`, { skip: !spec
       max_tokens: 4,
     });
     assert.deepEqual(two.choices.map((c) => c.index).sort(), [0, 1]);
-    await checkAll(spec!, recorder, 2);
+    await checkAll(spec, recorder, 2);
 
     const stream = await client.completions.create({
       model: MODEL,
@@ -403,7 +403,7 @@ describe(`the official openai client (v7) on ${currentRuntime()}`, { skip: !spec
     }
     assert.ok(text.length > 0);
     assert.ok(usage && usage.completion_tokens > 0);
-    const [checked] = await checkAll(spec!, recorder);
+    const [checked] = await checkAll(spec, recorder);
     assert.equal(checked!.last, '[DONE]');
   });
 
@@ -414,7 +414,7 @@ describe(`the official openai client (v7) on ${currentRuntime()}`, { skip: !spec
     const model = await client.models.retrieve(MODEL);
     assert.equal(model.id, MODEL);
     assert.equal(model.object, 'model');
-    await checkAll(spec!, recorder, 2);
+    await checkAll(spec, recorder, 2);
   });
 
   test('responses.create, non-streaming', async () => {
@@ -430,7 +430,7 @@ describe(`the official openai client (v7) on ${currentRuntime()}`, { skip: !spec
     assert.deepEqual(response.incomplete_details, { reason: 'max_output_tokens' });
     assert.ok(response.output_text.length > 0, 'the SDK assembles output_text');
     assert.ok(response.usage && response.usage.output_tokens > 0);
-    await checkAll(spec!, recorder);
+    await checkAll(spec, recorder);
   });
 
   test('responses.create, streaming', async () => {
@@ -454,7 +454,7 @@ describe(`the official openai client (v7) on ${currentRuntime()}`, { skip: !spec
     assert.deepEqual(completed?.incomplete_details, { reason: 'max_output_tokens' });
     assert.ok(deltas.length > 0);
     assert.equal(completed?.output_text ?? outputText(completed), deltas);
-    const [checked] = await checkAll(spec!, recorder);
+    const [checked] = await checkAll(spec, recorder);
     assert.equal(checked!.values.length, types.length, 'every event the SDK saw was validated');
     assert.equal(checked!.last, '[DONE]');
   });
@@ -476,7 +476,7 @@ describe(`the official openai client (v7) on ${currentRuntime()}`, { skip: !spec
     for (const [i, x] of (floats.data[0]?.embedding ?? []).entries()) {
       assert.ok(Math.abs(x - (packed.data[0]?.embedding[i] ?? NaN)) < 1e-6, `component ${i}`);
     }
-    await checkAll(spec!, recorder, 2);
+    await checkAll(spec, recorder, 2);
   });
 
   test('unknown model: OpenAI.NotFoundError with code model_not_found', async () => {
@@ -497,7 +497,7 @@ describe(`the official openai client (v7) on ${currentRuntime()}`, { skip: !spec
         return true;
       });
     }
-    await checkAll(spec!, recorder, calls.length);
+    await checkAll(spec, recorder, calls.length);
   });
 
   test('temperature out of range: OpenAI.BadRequestError with param temperature', async () => {
@@ -515,7 +515,7 @@ describe(`the official openai client (v7) on ${currentRuntime()}`, { skip: !spec
         return true;
       });
     }
-    await checkAll(spec!, recorder, calls.length);
+    await checkAll(spec, recorder, calls.length);
   });
 });
 

@@ -72,10 +72,12 @@ describe(`interactive mode on ${currentRuntime()}`, () => {
         return answer !== undefined && answer.trim().length > 0;
       });
       assert.doesNotMatch(answerAfter(partial, 'Hello there') ?? '', /\n> ?$/, 'still streaming');
+      // 100 tokens of slow simulated time: 10-20 s on a quiet machine, longer on a loaded one
+      // (the simulation falls behind); the deadline only bounds a hang.
       const answered = await until('the answer to end', (t) => {
         const answer = answerAfter(t, 'Hello there');
         return answer !== undefined && /\S[\s\S]*\n> ?$/.test(answer);
-      });
+      }, 120_000);
       assert.ok((answerAfter(answered, 'Hello there') ?? '').split(/\s+/).length > 20, answered);
 
       // A trailing backslash continues the message on a "." prompt.

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { startPrivateNats } from '../helpers/nats.ts';
 import { currentRuntime, startFrontend, startMocker } from '../helpers/process.ts';
 import { metricValue } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -13,9 +14,21 @@ import { instanceIds, randomNamespace, sameIds, SEEN_MS, START_MS, tracker } fro
 const ETCD = ['--discovery-backend', 'etcd'];
 
 describe(`kv events across processes on ${currentRuntime()}`, () => {
-  for (const plane of ['nats', 'zmq']) {
-    test(`events over ${plane}: repeated prompts hit the cache the index learned`, async () => {
+  // `nats-stock`: a stock nats-server as deployments run it (TCP only, no websocket listener) with
+  // a password, reached through NATS_SERVER=nats://... and Dynamo's NATS_AUTH_* variables.
+  for (const variant of ['nats', 'zmq', 'nats-stock']) {
+    const plane = variant === 'zmq' ? 'zmq' : 'nats';
+    test(`events over ${variant}: repeated prompts hit the cache the index learned`, async () => {
       const t = tracker();
+      const stock = variant === 'nats-stock'
+        ? await startPrivateNats({
+          noWebSocket: true,
+          config: 'authorization { user: "dyn", password: "s3cret" }',
+        })
+        : undefined;
+      const env: Record<string, string> = stock
+        ? { NATS_SERVER: stock.url, NATS_AUTH_USERNAME: 'dyn', NATS_AUTH_PASSWORD: 's3cret' }
+        : {};
       try {
         const ns = randomNamespace();
         const events = ['--event-plane', plane];
@@ -23,6 +36,7 @@ describe(`kv events across processes on ${currentRuntime()}`, () => {
           [
             startFrontend([...ETCD, ...events, '--namespace', ns, '--router-mode', 'kv'], {
               timeoutMs: START_MS,
+              env,
             }),
             startMocker([
               ...ETCD,
@@ -37,7 +51,7 @@ describe(`kv events across processes on ${currentRuntime()}`, () => {
               '16',
               '--speedup-ratio',
               '100',
-            ]),
+            ], { env }),
           ] as const,
         );
         await waitFor(async () => sameIds(await instanceIds(frontend.url), mocker.workers), {
@@ -72,6 +86,7 @@ describe(`kv events across processes on ${currentRuntime()}`, () => {
         assert.equal(metricValue(text, 'dynamo_component_router_requests_total'), 4);
       } finally {
         await t.cleanup();
+        await stock?.stop();
       }
     });
   }

@@ -95,4 +95,42 @@ describe(`routing modes on ${currentRuntime()}`, () => {
       assert.equal(served(stack).reduce((a, b) => a + b, 0), 8);
     });
   });
+
+  test('nvext.extra_fields ["worker_id"] names the worker that served, streamed and not', async () => {
+    await withStack('round-robin', async (stack) => {
+      const ids = stack.workers.map((w) => Number(BigInt(`0x${w.runtime.instanceId}`)));
+      const ask = { nvext: { extra_fields: ['worker_id'] } };
+      const seen = new Set<number>();
+      for (let i = 0; i < 2; i++) {
+        const res = await stack.post(CHAT, { model: MODEL, messages, max_tokens: 2, ...ask });
+        assert.equal(res.status, 200);
+        const body = await res.json() as { nvext?: { worker_id?: { decode_worker_id?: number } } };
+        const id = body.nvext?.worker_id?.decode_worker_id;
+        assert.ok(id !== undefined && ids.includes(id), `worker_id ${id} is one of ${ids}`);
+        seen.add(id);
+      }
+      // Round-robin: the two requests went to both workers, and the field says so.
+      assert.equal(seen.size, 2);
+
+      const streamed = await stack.post('/v1/completions', {
+        model: MODEL,
+        prompt: 'route me',
+        max_tokens: 2,
+        stream: true,
+        ...ask,
+      });
+      const text = await streamed.text();
+      const finals = text.split('\n').filter((l) => l.startsWith('data: {'))
+        .map((l) =>
+          JSON.parse(l.slice(6)) as { nvext?: { worker_id?: { decode_worker_id?: number } } }
+        )
+        .filter((c) => c.nvext);
+      assert.equal(finals.length, 1, 'the finishing chunk carries nvext');
+      assert.ok(ids.includes(finals[0]?.nvext?.worker_id?.decode_worker_id ?? -1));
+
+      // Not asked for: no nvext in the answer.
+      const plain = await stack.post(CHAT, { model: MODEL, messages, max_tokens: 2 });
+      assert.equal((await plain.json() as { nvext?: unknown }).nvext, undefined);
+    });
+  });
 });

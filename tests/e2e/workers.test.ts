@@ -111,7 +111,9 @@ describe(`start-up errors on ${currentRuntime()}`, () => {
           MODEL_PATH,
           '--discovery-backend',
           'file',
-          '--event-plane',
+          // Its events are optional on file discovery (tests/e2e/no-servers.test.ts); a NATS
+          // request plane is not.
+          '--request-plane',
           'nats',
         ], { env: { NATS_WS_SERVER: nats, DYN_FILE_KV: await t.dir('kv') } }),
       ]);

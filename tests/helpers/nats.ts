@@ -37,15 +37,22 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-export async function startPrivateNats(): Promise<PrivateNats> {
+export interface PrivateNatsOptions {
+  /** More nats-server configuration (an `authorization {}` or `tls {}` block). @default none */
+  config?: string;
+  /** Leave out the websocket listener (a stock server has none). @default false */
+  noWebSocket?: boolean;
+}
+
+export async function startPrivateNats(options: PrivateNatsOptions = {}): Promise<PrivateNats> {
   const dir = await mkdtemp(join(tmpdir(), 'switchboard-nats-'));
   const [port, wsPort] = [await freePort(), await freePort()];
   const config = join(dir, 'nats.conf');
-  // nats.ws needs the websocket block; no TLS on loopback.
-  await writeFile(
-    config,
-    `listen: 127.0.0.1:${port}\nwebsocket { listen: "127.0.0.1:${wsPort}", no_tls: true }\n`,
-  );
+  // WebSocket clients need the websocket block; no TLS on loopback.
+  const ws = options.noWebSocket
+    ? ''
+    : `websocket { listen: "127.0.0.1:${wsPort}", no_tls: true }\n`;
+  await writeFile(config, `listen: 127.0.0.1:${port}\n${ws}${options.config ?? ''}\n`);
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
@@ -55,11 +62,14 @@ export async function startPrivateNats(): Promise<PrivateNats> {
     const proc = spawn(NATS_BIN, ['-c', config], { stdio: 'ignore' });
     child = proc;
     exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    await waitFor(async () => await listening(port) && await listening(wsPort), {
-      timeoutMs: 15_000,
-      intervalMs: 50,
-      what: `nats-server on ${port} (websocket ${wsPort})`,
-    });
+    await waitFor(
+      async () => await listening(port) && (!!options.noWebSocket || await listening(wsPort)),
+      {
+        timeoutMs: 15_000,
+        intervalMs: 50,
+        what: `nats-server on ${port} (websocket ${wsPort})`,
+      },
+    );
   };
   const kill = async () => {
     if (running() && child?.pid !== undefined) process.kill(child.pid, 'SIGKILL');

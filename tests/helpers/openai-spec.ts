@@ -1,9 +1,10 @@
 /**
  * Validates values against a component schema of OpenAI's own OpenAPI document
- * (`shared/openai-openapi.yaml`, beside the repository; `OPENAI_SPEC` overrides the path), for
- * conformance tests of what the server sends.
+ * (`tests/fixtures/openai/openapi.yaml`, pinned in the repository with its source and sha256 in
+ * the README beside it; `OPENAI_SPEC` overrides the path), for conformance tests of what the
+ * server sends.
  *
- *   const spec = loadOpenAISpec();            // undefined when the document is not there
+ *   const spec = loadOpenAISpec();            // throws when the document is missing
  *   assert.deepEqual(spec.validateAgainstSpec('CreateChatCompletionResponse', body), []);
  *
  * The document mixes OpenAPI 3.0 and 3.1 idioms, so before compiling with Ajv (JSON Schema
@@ -26,17 +27,24 @@ export interface OpenAISpec {
 }
 
 export interface LoadOpenAISpecOptions {
-  /** The YAML document. @default $OPENAI_SPEC, else ../shared/openai-openapi.yaml from the repo */
+  /** The YAML document. @default $OPENAI_SPEC, else tests/fixtures/openai/openapi.yaml */
   path?: string;
 }
 
-/** Where the document is, or undefined when it is not on this machine. */
-export function findOpenAISpecFile(): string | undefined {
-  const candidates = [
-    process.env.OPENAI_SPEC,
-    fileURLToPath(new URL('../../../shared/openai-openapi.yaml', import.meta.url)),
-  ];
-  return candidates.find((p): p is string => typeof p === 'string' && p !== '' && existsSync(p));
+/** The pinned copy in the repository. */
+export const OPENAI_SPEC_FILE = fileURLToPath(
+  new URL('../fixtures/openai/openapi.yaml', import.meta.url),
+);
+
+/** Where the document is: `$OPENAI_SPEC` when set, else the pinned copy. */
+export function findOpenAISpecFile(): string {
+  const path = process.env.OPENAI_SPEC || OPENAI_SPEC_FILE;
+  if (!existsSync(path)) {
+    throw new Error(
+      `OpenAI's OpenAPI document is not at ${path} (the repository pins it at ${OPENAI_SPEC_FILE})`,
+    );
+  }
+  return path;
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -82,9 +90,8 @@ function componentSchemas(path: string): { [key: string]: Json } {
 }
 
 /** Loads and prepares the document; compiles each component on first use. */
-export function loadOpenAISpec(options: LoadOpenAISpecOptions = {}): OpenAISpec | undefined {
+export function loadOpenAISpec(options: LoadOpenAISpecOptions = {}): OpenAISpec {
   const path = options.path ?? findOpenAISpecFile();
-  if (!path) return undefined;
   const schemas = componentSchemas(path);
   const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
   ajv.addSchema({ $id: 'openai', components: { schemas } }, 'openai');

@@ -16,6 +16,18 @@ export function currentRuntime(): Runtime {
   return g.Deno ? 'deno' : g.Bun ? 'bun' : 'node';
 }
 
+/**
+ * Bundles of spawned entries that scripts/test.ts built for this run (scripts/test-bundle.ts):
+ * entry (relative to the repository) -> bundle path. Empty when a test file runs by hand.
+ */
+function testBundles(): Record<string, string> {
+  try {
+    return JSON.parse(process.env.SWITCHBOARD_TEST_BUNDLES ?? '{}') as Record<string, string>;
+  } catch {
+    return {};
+  }
+}
+
 /** The command that runs a TypeScript entry file on the current runtime. */
 export function runtimeCommand(entry: string): [string, string[]] {
   switch (currentRuntime()) {
@@ -23,8 +35,13 @@ export function runtimeCommand(entry: string): [string, string[]] {
       return [process.execPath, ['run', '-A', entry]];
     case 'bun':
       return [process.execPath, [entry]];
-    default:
-      return [process.execPath, ['--import', 'tsx', '--experimental-websocket', entry]];
+    default: {
+      // Node: the run's prebuilt bundle when there is one, else tsx transforms on the way.
+      const bundle = testBundles()[entry.replace(/^\.\//, '')];
+      return bundle
+        ? [process.execPath, ['--enable-source-maps', '--experimental-websocket', bundle]]
+        : [process.execPath, ['--import', 'tsx', '--experimental-websocket', entry]];
+    }
   }
 }
 

@@ -53,6 +53,18 @@ export interface FileStoreOptions {
   now?: () => number;
   /** @default none */
   logger?: Logger;
+  /**
+   * Keeps own files fresh off the event loop (a thread; `src/runtime/file-toucher.ts`), given the
+   * paths whenever they change; the store's heartbeat still re-writes and sweeps.
+   * @default none: the heartbeat alone, on the event loop
+   */
+  toucher?: FileToucher;
+}
+
+/** Sets the mtime of the given files every heartbeat interval, whatever the event loop does. */
+export interface FileToucher {
+  set(paths: string[]): void;
+  close(): Promise<void>;
 }
 
 /** A file store; `heartbeat()` runs one touch-and-sweep cycle now (tests use it). */
@@ -119,6 +131,8 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<F
 
   /** Keys this process wrote (and keeps alive), with their values. */
   const owned = new Map<string, string>();
+  const toucher = options.toucher;
+  const ownedChanged = () => toucher?.set([...owned.keys()].map((key) => locate(key).path));
   const closed = new AbortController();
   await mkdir(root, { recursive: true });
 
@@ -335,7 +349,10 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<F
             if (errorCode(error) !== 'EEXIST') throw error;
           }
         });
-        if (created) owned.set(key, value);
+        if (created) {
+          owned.set(key, value);
+          ownedChanged();
+        }
         return created;
       });
     },
@@ -345,6 +362,7 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<F
       return await exclusive(async () => {
         await writeVia(key, value, (temp, path) => rename(temp, path));
         owned.set(key, value);
+        ownedChanged();
       });
     },
 
@@ -352,6 +370,7 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<F
       live();
       return await exclusive(async () => {
         owned.delete(key);
+        ownedChanged();
         await unlink(locate(key).path).catch((error) => {
           if (!isMissing(error)) throw error;
         });
@@ -371,6 +390,7 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<F
       if (closed.signal.aborted) return;
       closed.abort();
       clearInterval(timer);
+      await toucher?.close().catch(() => {});
       await beating?.catch(() => {});
       await exclusive(async () => {
         for (const key of owned.keys()) await unlink(locate(key).path).catch(() => {});

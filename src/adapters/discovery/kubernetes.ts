@@ -294,11 +294,15 @@ export function createKubernetesStore(options: KubernetesStoreOptions): Promise<
   }
 
   /** Server-side apply of the whole CR: creates it or replaces the fields this store owns. */
-  const apply = () =>
-    call('PATCH', `${ownCrPath}?fieldManager=switchboard&force=true`, {
+  /** Set once this store applied its CR: a reader (a frontend) never writes, nor deletes one. */
+  let wrote = false;
+  const apply = () => {
+    wrote = true;
+    return call('PATCH', `${ownCrPath}?fieldManager=switchboard&force=true`, {
       body: crBody(),
       contentType: 'application/apply-patch+yaml',
     });
+  };
 
   let lock: Promise<unknown> = Promise.resolve();
   function exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -491,6 +495,7 @@ export function createKubernetesStore(options: KubernetesStoreOptions): Promise<
       await lock;
       closed.abort();
       owned.clear();
+      if (!wrote) return;
       try {
         await call('DELETE', ownCrPath, { allow404: true });
       } catch (error) {

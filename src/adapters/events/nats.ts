@@ -1,11 +1,11 @@
 /**
- * The NATS event plane (reference §4.3): core pub/sub over `nats.ws`, one JSON `EventEnvelope`
+ * The NATS event plane (reference §4.3): core pub/sub (TCP or WebSocket, `nats-connect.ts`), one JSON `EventEnvelope`
  * `{topic, publisher_id, sequence, published_at, payload}` per message on the subject itself
  * (`namespace.{ns}.component.{c}.kv-events`, `namespace.{ns}.kv_metrics`). Wildcard subscriptions
  * work as NATS defines them.
  */
 import { parseExactJson, stringifyExactJson } from '../../core/json.ts';
-import type { NatsConnection, Subscription } from 'nats.ws';
+import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { EventEnvelope, EventPlane } from '../../core/events/types.ts';
 import { type NatsConnectionOptions, natsConnector } from '../plane/nats.ts';
 import { type EventPlaneHandleOptions, randomPublisherId, topicOf } from './mem.ts';
@@ -37,7 +37,7 @@ export function createNatsEventPlane(options: NatsEventPlaneOptions = {}): NatsE
   const onError = options.onError ?? ((error: unknown) => console.error(error));
   const subscriptions = new Set<{ cancel(): void }>();
   const pending = new Set<Promise<unknown>>();
-  // nats.ws discards what is published while it is disconnected: hold events until it is back,
+  // The client discards what is published while it is disconnected: hold events until it is back,
   // in order, then send them.
   const held: { subject: string; bytes: Uint8Array }[] = [];
   let droppedWhileDown = 0;

@@ -1,5 +1,6 @@
 /**
- * The NATS request plane over `nats.ws` (websocket; Node 20 needs `--experimental-websocket`).
+ * The NATS request plane over TCP (`nats://`, `tls://`) or WebSocket (`ws://`, `wss://`; Node 20
+ * needs `--experimental-websocket` for those); see `nats-connect.ts`.
  * The request is Dynamo's (`egress/nats_client.rs`, `ingress/push_endpoint.rs`): the worker
  * subscribes to its instance subject `{ns}_{component}.{endpoint}-{instance_id:x}` (published as
  * `{"nats_tcp": subject}`), the frontend publishes the TwoPart request there with a reply inbox and
@@ -21,14 +22,13 @@
  * frontend is gone = the handler is aborted).
  */
 import {
-  connect,
   createInbox,
   Empty,
   headers as natsHeaders,
   type Msg,
   type NatsConnection,
   type Subscription,
-} from 'nats.ws';
+} from '@nats-io/nats-core';
 import type { EndpointId, TransportAddress } from '../../core/discovery/types.ts';
 import {
   type Deferred,
@@ -49,31 +49,9 @@ import type {
   RequestPlaneServer,
 } from '../../core/plane/types.ts';
 import { cancelled, refusalError, refusals, textDecoder, textEncoder } from './_shared.ts';
+import { DEFAULT_NATS_SERVER, isNoResponders, type NatsAuth, openNats } from './nats-connect.ts';
 
-/** The websocket URL of the NATS server the tests and `scripts/services.sh` run. */
-export const DEFAULT_NATS_WS_SERVER = 'ws://127.0.0.1:4280';
-/** The websocket port assumed when only a `nats://host:port` URL is known. */
-export const DEFAULT_NATS_WS_PORT = 4280;
-
-/**
- * The websocket server URLs to connect to, from the two variables an operator sets:
- * `NATS_WS_SERVER` wins when set; a `ws://` / `wss://` `NATS_SERVER` is used as is; a
- * `nats://host:port` (or `tls://`) one maps to `ws://host:4280` (`wss://` for `tls://`), the
- * websocket port of `scripts/services.sh`. Both accept comma-separated lists.
- */
-export function natsWebSocketServers(
-  env: { natsServer?: string; natsWsServer?: string },
-): string[] {
-  const list = (value: string) => value.split(',').map((s) => s.trim()).filter(Boolean);
-  if (env.natsWsServer?.trim()) return list(env.natsWsServer);
-  if (!env.natsServer?.trim()) return [DEFAULT_NATS_WS_SERVER];
-  return list(env.natsServer).map((server) => {
-    if (/^wss?:\/\//i.test(server)) return server;
-    const match = /^(?:([a-z]+):\/\/)?(?:[^@/]*@)?(\[[^\]]+\]|[^:/]+)/i.exec(server);
-    const scheme = match?.[1]?.toLowerCase() === 'tls' ? 'wss' : 'ws';
-    return `${scheme}://${match?.[2] ?? '127.0.0.1'}:${DEFAULT_NATS_WS_PORT}`;
-  });
-}
+export { DEFAULT_NATS_SERVER, type NatsAuth, natsServers } from './nats-connect.ts';
 
 /** Dynamo's instance subject: `slug({ns}_{component}).{endpoint}-{instance_id:x}`. */
 export function natsInstanceSubject(endpoint: EndpointId, instanceId: string): string {
@@ -83,8 +61,10 @@ export function natsInstanceSubject(endpoint: EndpointId, instanceId: string): s
 }
 
 export interface NatsConnectionOptions {
-  /** Websocket URL(s) of the NATS server; see `natsWebSocketServers()`. @default DEFAULT_NATS_WS_SERVER */
+  /** NATS server URL(s), `nats://`/`tls://` (TCP) or `ws://`/`wss://`; see `natsServers()`. @default DEFAULT_NATS_SERVER */
   servers?: string | string[];
+  /** Credentials and TLS files. @default none */
+  auth?: NatsAuth;
   /** An open connection to share; the adapter then never closes it. @default a connection of its own */
   connection?: NatsConnection;
   /** Connection name shown by the server. @default 'switchboard' */
@@ -105,7 +85,7 @@ export interface NatsConnectionOptions {
 
 /**
  * A lazily opened NATS connection that `close()` closes only if it opened it. The connection
- * reconnects on its own (nats.ws re-sends its subscriptions, but discards whatever was published
+ * reconnects on its own (the client re-sends its subscriptions, but discards whatever was published
  * while it was down); `onDisconnect` listeners hear each drop and `ready()` waits for the
  * reconnect. A connection found closed is replaced by a new one on the next `get()`.
  */
@@ -158,12 +138,13 @@ export function natsConnector(options: NatsConnectionOptions): {
       }
       if (current?.isClosed()) opened = current = undefined;
       if (!opened) {
-        const opening = connect({
-          servers: options.servers ?? DEFAULT_NATS_WS_SERVER,
+        const servers = options.servers ?? DEFAULT_NATS_SERVER;
+        const opening = openNats({
+          servers: typeof servers === 'string' ? [servers] : servers,
           name: options.name ?? 'switchboard',
-          maxReconnectAttempts: -1,
-          reconnectTimeWait: options.reconnectWaitMs ?? 500,
-          pingInterval: options.pingIntervalMs ?? 10_000,
+          reconnectWaitMs: options.reconnectWaitMs ?? 500,
+          pingIntervalMs: options.pingIntervalMs ?? 10_000,
+          ...(options.auth ? { auth: options.auth } : {}),
         });
         opened = opening;
         opening.then((nc) => {
@@ -196,12 +177,6 @@ export function natsConnector(options: NatsConnectionOptions): {
       if (connection && !connection.isClosed()) await connection.close();
     },
   };
-}
-
-/** True for NATS's "no responders" (status 503), as a message or as a request error. */
-function isNoResponders(value: unknown): boolean {
-  const v = value as { headers?: { code?: number }; code?: string } | null;
-  return v?.headers?.code === 503 || v?.code === '503';
 }
 
 /** A push-to-pull queue of messages: subscription callbacks push, the stream reader pulls. */
@@ -312,7 +287,11 @@ export function createNatsPlaneClient(options: NatsPlaneClientOptions = {}): Req
             else queue.push(message);
           },
         }),
-        nc.subscribe(info.liveness, { callback: (_error, message) => message.respond(Empty) }),
+        nc.subscribe(info.liveness, {
+          callback: (_error, message) => {
+            message.respond(Empty);
+          },
+        }),
       ];
       const fail = (error: PlaneError) => queue.fail(error);
       let acked = false;
@@ -343,7 +322,7 @@ export function createNatsPlaneClient(options: NatsPlaneClientOptions = {}): Req
 
       let handedOver = false;
       try {
-        // nats.ws discards what is published while it is disconnected: wait for the reconnect.
+        // Nothing is published while the connection is down: wait for the reconnect.
         await waitFor(connector.ready(), {
           signal,
           timeoutMs: ackTimeoutMs,
@@ -409,7 +388,10 @@ export function createNatsPlaneClient(options: NatsPlaneClientOptions = {}): Req
       } catch (error) {
         if (error instanceof PlaneError || signal.aborted) throw error;
         const message = errorMessage(error);
-        if ((error as { code?: string }).code === 'MAX_PAYLOAD_EXCEEDED') {
+        if (
+          (error as { code?: string }).code === 'MAX_PAYLOAD_EXCEEDED' ||
+          /max_payload/i.test(message)
+        ) {
           throw new PlaneError('protocol', `Request too large for NATS: ${message}`, {
             cause: error,
           });

@@ -124,7 +124,13 @@ export function createOpenAIPlaneClient(
       try {
         response = await fetchImpl(`${base}/${path}`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-request-id': request.id },
+          headers: {
+            'content-type': 'application/json',
+            'x-request-id': request.id,
+            // W3C trace context: an engine that traces (vLLM with OTel) joins the request's trace.
+            ...(request.headers.traceparent ? { traceparent: request.headers.traceparent } : {}),
+            ...(request.headers.tracestate ? { tracestate: request.headers.tracestate } : {}),
+          },
           body: JSON.stringify(payload),
           signal,
         });

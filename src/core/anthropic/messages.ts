@@ -27,6 +27,15 @@ export async function startMessages(
   call: CallContext,
 ): Promise<StartedMessages> {
   const chat = messagesToChat(request);
+  // As Dynamo: a model with a reasoning parser thinks unless the client disabled thinking.
+  const card = core.models.get(request.model)?.card;
+  if (card?.runtime_config.reasoning_parser && request.thinking?.type !== 'disabled') {
+    chat.chat_template_args = {
+      enable_thinking: true,
+      truncate_history_thinking: false,
+      ...chat.chat_template_args,
+    };
+  }
   const started = await startChat(core, chat, {
     ...call,
     endpoint: 'anthropic_messages',
@@ -38,7 +47,6 @@ export async function startMessages(
     inputTokens: started.usage().promptTokens,
     newId: () => core.newId(),
     stopSequences: request.stop_sequences ?? [],
-    parseToolCalls: (chat.tools?.length ?? 0) > 0 && chat.tool_choice !== 'none',
     parseThinking: request.thinking?.type !== 'disabled',
   });
   return { started, events };

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ChatCompletionChunk } from '../protocols/openai.ts';
 import {
-  createTagSplitter,
   foldMessage,
   type MessagesStreamEvent,
   type MessagesStreamOptions,
@@ -57,35 +56,6 @@ async function all(events: AsyncIterable<MessagesStreamEvent>): Promise<Messages
 
 const usage = { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 };
 
-describe('createTagSplitter()', () => {
-  test('finds tags split across deltas and holds back only a possible tag start', () => {
-    const s = createTagSplitter({ thinking: true, toolCalls: true });
-    assert.deepEqual(s.push('<thi'), []);
-    assert.deepEqual(s.push('nk>plan</th'), [{ kind: 'thinking', text: 'plan' }]);
-    assert.deepEqual(s.push('ink>Hello <'), [{ kind: 'text', text: 'Hello ' }]);
-    assert.deepEqual(s.push('b>'), [{ kind: 'text', text: '<b>' }]);
-    assert.deepEqual(s.push('<tool_call>{"name":"f","argu'), []);
-    assert.deepEqual(s.push('ments":{"x":1}}</tool_call> done'), [
-      { kind: 'tool', name: 'f', arguments: '{"x":1}' },
-      { kind: 'text', text: ' done' },
-    ]);
-    assert.deepEqual(s.end(), []);
-  });
-
-  test('leaves tags alone when not asked, and keeps an unparsable call as text', () => {
-    const plain = createTagSplitter({ thinking: false, toolCalls: false });
-    assert.deepEqual(plain.push('<think>x</think><tool_call>'), [
-      { kind: 'text', text: '<think>x</think><tool_call>' },
-    ]);
-    const s = createTagSplitter({ thinking: true, toolCalls: true });
-    assert.deepEqual(s.push('<tool_call>not json</tool_call>'), [
-      { kind: 'text', text: '<tool_call>not json</tool_call>' },
-    ]);
-    assert.deepEqual(s.push('<tool_call>{"name":"g","arguments":{}}'), []);
-    assert.deepEqual(s.end(), [{ kind: 'tool', name: 'g', arguments: '{}' }]);
-  });
-});
-
 describe('toMessagesEvents()', () => {
   test('text: message_start, ping, one text block, message_delta with usage, message_stop', async () => {
     const events = await all(toMessagesEvents(chunks([' Hello', ' world'], { usage }), options()));
@@ -128,12 +98,21 @@ describe('toMessagesEvents()', () => {
   test('thinking then text then a tool call, folded into the unary message', async () => {
     const message = await foldMessage(toMessagesEvents(
       chunks([
-        '<think>Need the ',
-        'weather.</think>\n\n',
-        'Checking.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n',
-        '</tool_call>',
-      ], { usage }),
-      options({ parseToolCalls: true }),
+        { reasoning_content: 'Need the ' },
+        { reasoning_content: 'weather.' },
+        'Checking.\n',
+        {
+          tool_calls: [{
+            index: 0,
+            id: 'call_x',
+            type: 'function',
+            function: { name: 'get_weather', arguments: '' },
+          }],
+        },
+        { tool_calls: [{ index: 0, function: { arguments: '{"city": ' } }] },
+        { tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] },
+      ], { usage, finish: 'tool_calls' }),
+      options(),
     ));
     assert.equal(message.stop_reason, 'tool_use');
     assert.equal(message.content.length, 3);
@@ -154,17 +133,41 @@ describe('toMessagesEvents()', () => {
     });
   });
 
-  test('the thinking block closes with signature_delta "erased"; the tool input is one json delta', async () => {
-    const events = await all(toMessagesEvents(
-      chunks(['<think>a</think>', '<tool_call>{"name":"f","arguments":{"k":"v"}}</tool_call>']),
-      options({ parseToolCalls: true }),
-    ));
-    const deltas = events.filter((e) => e.type === 'content_block_delta').map((e) => e.delta);
-    assert.deepEqual(deltas, [
-      { type: 'thinking_delta', thinking: 'a' },
-      { type: 'signature_delta', signature: 'erased' },
-      { type: 'input_json_delta', partial_json: '{"k":"v"}' },
+  test('the thinking block closes with signature_delta "erased"; tool arguments stream as json deltas; thinking can be turned off', async () => {
+    const deltas = [
+      { reasoning_content: 'a' },
+      { tool_calls: [{ index: 0, id: 'c', function: { name: 'f', arguments: '{"k":' } }] },
+      { tool_calls: [{ index: 0, function: { arguments: '"v"}' } }] },
+      { tool_calls: [{ index: 1, id: 'd', function: { name: 'g', arguments: '{}' } }] },
+    ];
+    const events = await all(toMessagesEvents(chunks(deltas), options()));
+    const shown = events.filter((e) =>
+      e.type === 'content_block_delta' || e.type === 'content_block_start' ||
+      e.type === 'content_block_stop'
+    ).map((e) =>
+      e.type === 'content_block_delta'
+        ? [e.index, e.delta]
+        : e.type === 'content_block_start'
+        ? [e.index, e.content_block.type]
+        : [e.index, 'stop']
+    );
+    assert.deepEqual(shown, [
+      [0, 'thinking'],
+      [0, { type: 'thinking_delta', thinking: 'a' }],
+      [0, { type: 'signature_delta', signature: 'erased' }],
+      [0, 'stop'],
+      [1, 'tool_use'],
+      [1, { type: 'input_json_delta', partial_json: '{"k":' }],
+      [1, { type: 'input_json_delta', partial_json: '"v"}' }],
+      [1, 'stop'],
+      [2, 'tool_use'],
+      [2, { type: 'input_json_delta', partial_json: '{}' }],
+      [2, 'stop'],
     ]);
+    const quiet = await foldMessage(
+      toMessagesEvents(chunks(deltas), options({ parseThinking: false })),
+    );
+    assert.deepEqual(quiet.content.map((b) => b.type), ['tool_use', 'tool_use']);
   });
 
   test('stop reasons: length, a matched stop sequence, end_turn, tool_calls, content_filter', async () => {
@@ -189,7 +192,7 @@ describe('toMessagesEvents()', () => {
     assert.deepEqual(await stopOf({ finish: 'content_filter' }), ['refusal', null]);
   });
 
-  test('reasoning_content and tool_calls deltas from an engine are used as they come', async () => {
+  test('reasoning_content and tool_calls deltas are used as they come (ids minted as toolu_)', async () => {
     const message = await foldMessage(toMessagesEvents(
       chunks([
         { reasoning_content: 'hmm' },
@@ -202,8 +205,14 @@ describe('toMessagesEvents()', () => {
     assert.deepEqual(message.content, [
       { type: 'thinking', thinking: 'hmm', signature: 'erased' },
       { type: 'text', text: 'ok' },
-      { type: 'tool_use', id: 'call_1', name: 'f', input: { a: 2 } },
+      {
+        type: 'tool_use',
+        id: message.content[2]?.type === 'tool_use' ? message.content[2].id : '',
+        name: 'f',
+        input: { a: 2 },
+      },
     ]);
+    assert.match((message.content[2] as { id: string }).id, /^toolu_/);
     assert.equal(message.stop_reason, 'tool_use');
   });
 
@@ -218,7 +227,7 @@ describe('toMessagesEvents()', () => {
     assert.equal(message.usage.cache_read_input_tokens, 4);
   });
 
-  test('tags stay text when tools were not declared; nothing generated is an empty content', async () => {
+  test('content is text as it comes (parsing is upstream); nothing generated is an empty content', async () => {
     const text = await foldMessage(toMessagesEvents(
       chunks(['<tool_call>{"name":"f","arguments":{}}</tool_call>']),
       options(),

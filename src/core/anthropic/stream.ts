@@ -8,11 +8,10 @@
  *      tool_use -> one input_json_delta with the whole arguments)
  *   message_delta {stop_reason, stop_sequence, usage}, message_stop
  *
- * The chat pipeline forwards a model's text as is (it runs no reasoning or tool-call parser), so
- * the blocks are found here in the text: `<think>...</think>` becomes a thinking block and, when
- * the request declared tools, `<tool_call>{"name":..., "arguments":...}</tool_call>` a tool_use
- * block (the Hermes/Qwen format). `reasoning_content` and `tool_calls` deltas, which an engine
- * behind a text-input model may send, are used as they come.
+ * Reasoning and tool calls arrive already parsed, as the chat chunks' `reasoning_content` and
+ * `tool_calls` deltas (the model card's parsers, `src/core/parsers/`): reasoning becomes a
+ * thinking block, and each tool call a tool_use block that opens when its name arrives and
+ * streams its arguments as `input_json_delta`s.
  */
 import type {
   AnthropicContentBlock,
@@ -21,7 +20,7 @@ import type {
   AnthropicUsage,
 } from '../protocols/anthropic.ts';
 import type { ChatCompletionChunk } from '../protocols/openai.ts';
-import { parseToolCallText } from '../responses/to-response.ts';
+import type { ToolCallDelta } from '../parsers/chat-deltas.ts';
 
 type Delta =
   | { type: 'text_delta'; text: string }
@@ -52,113 +51,8 @@ export interface MessagesStreamOptions {
   newId: () => string;
   /** The request's `stop_sequences`, to tell a stop sequence from the end of a turn. @default [] */
   stopSequences?: readonly string[];
-  /** Turn `<tool_call>` blocks of the text into tool_use blocks. @default false */
-  parseToolCalls?: boolean;
-  /** Turn `<think>` blocks of the text into thinking blocks. @default true */
+  /** Send reasoning as thinking blocks (else it is dropped). @default true */
   parseThinking?: boolean;
-}
-
-// ------------------------------------------------------------------------------------------
-// Tags in the text
-// ------------------------------------------------------------------------------------------
-
-export type Segment =
-  | { kind: 'text' | 'thinking'; text: string }
-  | { kind: 'tool'; name: string; arguments: string };
-
-const THINK = '<think>';
-const THINK_END = '</think>';
-const TOOL = '<tool_call>';
-const TOOL_END = '</tool_call>';
-
-/** Length of the longest end of `text` that begins one of `tags` (held back for the next delta). */
-function partialTagLength(text: string, tags: readonly string[]): number {
-  let best = 0;
-  for (const tag of tags) {
-    for (let n = Math.min(tag.length - 1, text.length); n > best; n--) {
-      if (text.endsWith(tag.slice(0, n))) {
-        best = n;
-        break;
-      }
-    }
-  }
-  return best;
-}
-
-/**
- * Splits streamed text into text, thinking and tool-call segments as the deltas arrive, holding
- * back only what could be the start of a tag.
- */
-export function createTagSplitter(options: { thinking: boolean; toolCalls: boolean }) {
-  const opening = [...(options.thinking ? [THINK] : []), ...(options.toolCalls ? [TOOL] : [])];
-  let state: 'text' | 'thinking' | 'tool' = 'text';
-  let buffer = '';
-
-  const toolSegment = (body: string, closed: boolean): Segment => {
-    const [call] = parseToolCallText(`${TOOL}${body}${TOOL_END}`);
-    if (call) return { kind: 'tool', name: call.name, arguments: call.arguments };
-    // Not a call after all: the text stays text.
-    return { kind: 'text', text: `${TOOL}${body}${closed ? TOOL_END : ''}` };
-  };
-
-  const drain = (out: Segment[]) => {
-    for (;;) {
-      if (state === 'text') {
-        let at = -1;
-        let tag = '';
-        for (const t of opening) {
-          const i = buffer.indexOf(t);
-          if (i >= 0 && (at < 0 || i < at)) [at, tag] = [i, t];
-        }
-        if (at < 0) {
-          const keep = partialTagLength(buffer, opening);
-          out.push({ kind: 'text', text: buffer.slice(0, buffer.length - keep) });
-          buffer = buffer.slice(buffer.length - keep);
-          return;
-        }
-        out.push({ kind: 'text', text: buffer.slice(0, at) });
-        buffer = buffer.slice(at + tag.length);
-        state = tag === THINK ? 'thinking' : 'tool';
-      } else if (state === 'thinking') {
-        const at = buffer.indexOf(THINK_END);
-        if (at < 0) {
-          const keep = partialTagLength(buffer, [THINK_END]);
-          out.push({ kind: 'thinking', text: buffer.slice(0, buffer.length - keep) });
-          buffer = buffer.slice(buffer.length - keep);
-          return;
-        }
-        out.push({ kind: 'thinking', text: buffer.slice(0, at) });
-        buffer = buffer.slice(at + THINK_END.length);
-        state = 'text';
-      } else {
-        const at = buffer.indexOf(TOOL_END);
-        if (at < 0) return;
-        out.push(toolSegment(buffer.slice(0, at), true));
-        buffer = buffer.slice(at + TOOL_END.length);
-        state = 'text';
-      }
-    }
-  };
-
-  const nonEmpty = (segments: Segment[]) =>
-    segments.filter((s) => s.kind === 'tool' || s.text !== '');
-
-  return {
-    push(text: string): Segment[] {
-      buffer += text;
-      const out: Segment[] = [];
-      drain(out);
-      return nonEmpty(out);
-    },
-    /** The stream ended: whatever is held back, an unclosed tool call parsed if it can be. */
-    end(): Segment[] {
-      const rest = buffer;
-      buffer = '';
-      if (rest === '') return [];
-      if (state === 'tool') return nonEmpty([toolSegment(rest, false)]);
-      return nonEmpty([{ kind: state, text: rest }]);
-    },
-  };
 }
 
 // ------------------------------------------------------------------------------------------
@@ -213,7 +107,7 @@ export async function* toMessagesEvents(
   };
   yield { type: 'ping' };
 
-  let open: { index: number; kind: 'text' | 'thinking' } | undefined;
+  let open: { index: number; kind: 'text' | 'thinking' | 'tool' } | undefined;
   let next = 0;
   let sawTool = false;
   const events: MessagesStreamEvent[] = [];
@@ -253,41 +147,39 @@ export async function* toMessagesEvents(
         : { type: 'thinking_delta', thinking: text },
     });
   };
-  const tool = (name: string, args: string, id?: string) => {
-    close();
-    sawTool = true;
-    const index = next++;
-    events.push({
-      type: 'content_block_start',
-      index,
-      content_block: {
-        type: 'tool_use',
-        id: id || `toolu_${options.newId().replaceAll('-', '')}`,
-        name,
-        input: {},
-      },
-    });
-    if (args !== '') {
+  /** Tool-call index -> its tool_use block. */
+  const toolBlocks = new Map<number, number>();
+  const toolDelta = (call: ToolCallDelta) => {
+    let index = toolBlocks.get(call.index);
+    if (index === undefined) {
+      if (!call.function?.name) return;
+      close();
+      sawTool = true;
+      index = next++;
+      toolBlocks.set(call.index, index);
+      open = { index, kind: 'tool' };
+      events.push({
+        type: 'content_block_start',
+        index,
+        content_block: {
+          type: 'tool_use',
+          id: `toolu_${options.newId().replaceAll('-', '')}`,
+          name: call.function.name,
+          input: {},
+        },
+      });
+    }
+    const args = call.function?.arguments;
+    if (args) {
       events.push({
         type: 'content_block_delta',
         index,
         delta: { type: 'input_json_delta', partial_json: args },
       });
     }
-    events.push({ type: 'content_block_stop', index });
-  };
-  const apply = (segments: Segment[]) => {
-    for (const s of segments) {
-      if (s.kind === 'tool') tool(s.name, s.arguments);
-      else write(s.kind, s.text);
-    }
   };
 
-  const splitter = createTagSplitter({
-    thinking: options.parseThinking !== false,
-    toolCalls: options.parseToolCalls === true,
-  });
-  const deltaCalls = new Map<number, { id: string; name: string; arguments: string }>();
+  const thinking = options.parseThinking !== false;
   let finish: string | null = null;
   let matched: unknown;
   let usage: ChatCompletionChunk['usage'] | undefined;
@@ -298,27 +190,17 @@ export async function* toMessagesEvents(
     const choice = chunk.choices.find((c) => c.index === 0) as ChunkChoice | undefined;
     if (!choice) continue;
     const { delta } = choice;
-    if (delta.reasoning_content) write('thinking', delta.reasoning_content);
+    if (delta.reasoning_content && thinking) write('thinking', delta.reasoning_content);
     if (delta.content) {
       contentChunks++;
-      apply(splitter.push(delta.content));
+      write('text', delta.content);
     }
-    for (const call of delta.tool_calls ?? []) {
-      const entry = deltaCalls.get(call.index) ?? { id: '', name: '', arguments: '' };
-      if (call.id) entry.id = call.id;
-      if (call.function?.name) entry.name += call.function.name;
-      if (call.function?.arguments) entry.arguments += call.function.arguments;
-      deltaCalls.set(call.index, entry);
-    }
+    for (const call of delta.tool_calls ?? []) toolDelta(call as ToolCallDelta);
     if (choice.finish_reason) finish = choice.finish_reason;
     if (choice.stop_reason !== undefined && choice.stop_reason !== null) {
       matched = choice.stop_reason;
     }
     yield* events.splice(0);
-  }
-  apply(splitter.end());
-  for (const [, call] of [...deltaCalls].sort(([a], [b]) => a - b)) {
-    if (call.name !== '') tool(call.name, call.arguments, call.id);
   }
   close();
   yield* events.splice(0);

@@ -106,14 +106,13 @@ describe('createBlockHasher()', () => {
     assert.equal(hasher.localHashes64(range(0, 3), { blockSize: 4 }).length, 0);
   });
 
-  test('hashes a 16k-token prompt in blocks of 64 quickly', () => {
+  // How fast: `npm run bench:indexer` (docs/benchmarks.md), not a test on a shared machine.
+  test('hashes a 16k-token prompt in blocks of 64: 256 blocks, the same every time', () => {
     const tokens = Uint32Array.from({ length: 16384 }, (_, i) => (i * 2654435761) >>> 16);
-    for (let i = 0; i < 20; i++) hasher.blockHashes(tokens, { blockSize: 64 });
-    const rounds = 200;
-    const started = performance.now();
-    for (let i = 0; i < rounds; i++) hasher.blockHashes(tokens, { blockSize: 64 });
-    const micros = ((performance.now() - started) / rounds) * 1000;
-    console.log(`16k tokens, block 64 (256 local + 256 chain hashes): ${micros.toFixed(0)} us`);
-    assert.ok(micros < 20_000, `took ${micros} us`);
+    const first = hasher.blockHashes(tokens, { blockSize: 64 });
+    assert.equal(first.local.length, 256);
+    assert.equal(first.sequence.length, 256);
+    assert.deepEqual(first.sequence, hasher.sequenceHashes(first.local));
+    assert.deepEqual(hasher.blockHashes(tokens, { blockSize: 64 }), first);
   });
 });

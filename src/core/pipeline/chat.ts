@@ -40,6 +40,20 @@ import { startPassthrough } from './passthrough.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { startPerfTrace, traced } from './perf.ts';
 import { multimodalDataOf } from '../preprocess/multimodal.ts';
+import { startRequestTrace } from '../tracing.ts';
+import type { DispatchedTo } from './route-generation.ts';
+import {
+  checkGuidedSupport,
+  type GuidedPlan,
+  type GuidedRequest,
+  planGuidedDecoding,
+} from '../preprocess/guided.ts';
+import {
+  createChatDeltaParser,
+  parserNamesOf,
+  type ToolCallDelta,
+  toolSchemasOf,
+} from '../parsers/chat-deltas.ts';
 
 export interface CallContext {
   requestId: string;
@@ -65,6 +79,27 @@ export interface Started<Chunk> {
   chunks: AsyncIterable<Chunk>;
   usage(): GenerationUsage;
   metrics: RequestMetrics;
+}
+
+/**
+ * The response-side `nvext` that `nvext.extra_fields` asked for: `worker_id` (the decode worker
+ * of choice 0, after any migration), attached to each choice's finishing chunk; else undefined.
+ */
+function responseNvext(
+  extra: readonly string[] | null | undefined,
+  generation: { workerId(): string | undefined },
+): Record<string, unknown> | undefined {
+  if (!extra?.includes('worker_id')) return undefined;
+  const id = generation.workerId();
+  if (id === undefined) return undefined;
+  return {
+    worker_id: {
+      prefill_worker_id: null,
+      prefill_dp_rank: null,
+      decode_worker_id: Number(BigInt(`0x${id}`)),
+      decode_dp_rank: null,
+    },
+  };
 }
 
 /** Resolves the model and its live workers, or the right error (404 / 503). */
@@ -109,30 +144,22 @@ function paramsOf(
     maxTokens: number | undefined;
     nvext: NvExt | undefined;
     logprobs: number | undefined;
+    /** The guided-decoding request (`planGuidedDecoding`). */
+    guided: GuidedPlan['guided'];
+    /** An output parser reads markers that are special tokens: they must stay in the text. */
+    keepSpecialTokens?: boolean;
   },
 ): GenerationParams {
-  const { maxTokens, nvext } = options;
+  const { maxTokens, nvext, guided } = options;
   const r = request as Record<string, unknown> & SamplingRequest;
   const num = (key: string) => (typeof r[key] === 'number' ? r[key] as number : undefined);
-  const guided: Record<string, unknown> = {};
-  for (
-    const [key, field] of [['guided_json', 'json'], ['guided_regex', 'regex'], [
-      'guided_grammar',
-      'grammar',
-    ], [
-      'guided_choice',
-      'choice',
-    ], ['guided_decoding_backend', 'backend']] as const
-  ) {
-    if (r[key] !== undefined && r[key] !== null) guided[field] = r[key];
-  }
   return {
     maxTokens,
     minTokens: num('min_tokens'),
     ignoreEos: r.ignore_eos === true || nvext?.ignore_eos === true,
     ...splitStops(r.stop as StopInput, r.stop_token_ids as number[] | undefined),
     includeStopStr: r.include_stop_str_in_output === true,
-    skipSpecialTokens: r.skip_special_tokens === true,
+    skipSpecialTokens: r.skip_special_tokens === true && options.keepSpecialTokens !== true,
     temperature: num('temperature'),
     topP: num('top_p'),
     topK: num('top_k'),
@@ -142,18 +169,87 @@ function paramsOf(
     frequencyPenalty: num('frequency_penalty'),
     repetitionPenalty: num('repetition_penalty'),
     logprobs: options.logprobs,
-    ...(Object.keys(guided).length > 0 ? { guidedDecoding: guided } : {}),
+    ...(guided ? { guidedDecoding: guided } : {}),
     nvext,
   };
+}
+
+/**
+ * What a generation plan carries for observability: per-worker metrics on dispatch, the trace,
+ * and the worker's `traceparent` (the request span as its parent) when tracing is on.
+ */
+function observed(metrics: RequestMetrics, headers: Record<string, string>) {
+  const { trace } = metrics;
+  return {
+    headers: trace ? { ...headers, traceparent: trace.traceparent } : headers,
+    onDispatched: (d: DispatchedTo) =>
+      metrics.worker({
+        instanceId: d.instance.instanceId,
+        ...(d.dpRank !== undefined ? { dpRank: d.dpRank } : {}),
+        type: d.pool,
+        promptTokens: d.promptTokens,
+      }),
+    ...(trace ? { trace } : {}),
+  };
+}
+
+/** The `preprocess` stage ended: its duration metric and span. */
+function preprocessed(core: Core, metrics: RequestMetrics, start: number): void {
+  const end = core.monotonic();
+  core.metrics.stageDuration.observe({ stage: 'preprocess' }, (end - start) / 1000);
+  metrics.trace?.stage('preprocess', start, end);
+}
+
+/** Counts a chat request's image, video and audio content parts (`*_per_request`). */
+function countMedia(core: Core, model: string, messages: readonly unknown[]): void {
+  let images = 0;
+  let videos = 0;
+  let audio = 0;
+  for (const message of messages) {
+    const content = (message as { content?: unknown } | null)?.content;
+    if (!Array.isArray(content)) continue;
+    for (const part of content) {
+      const type = (part as { type?: unknown } | null)?.type;
+      if (type === 'image_url' || type === 'image') images++;
+      else if (type === 'video_url' || type === 'video') videos++;
+      else if (type === 'input_audio' || type === 'audio_url' || type === 'audio') audio++;
+    }
+  }
+  if (images > 0) core.metrics.imagesPerRequest.observe({ model }, images);
+  if (videos > 0) core.metrics.videosPerRequest.observe({ model }, videos);
+  if (audio > 0) core.metrics.audioPerRequest.observe({ model }, audio);
 }
 
 /** Runs `work` with the request's metric guard, closing it with the error's type on failure. */
 async function guarded<T>(
   core: Core,
-  labels: { model: string; endpoint: EndpointLabel; stream: boolean },
+  labels: {
+    model: string;
+    endpoint: EndpointLabel;
+    stream: boolean;
+    /** The request's headers: a client `traceparent` is continued. @default none */
+    headers?: Record<string, string>;
+  },
   work: (metrics: RequestMetrics) => Promise<T>,
 ): Promise<T> {
-  const metrics = startRequestMetrics(core.metrics, { ...labels, now: core.monotonic });
+  const { headers, ...rest } = labels;
+  const trace = startRequestTrace(core.tracer, {
+    traceparent: headers?.traceparent,
+    name: labels.endpoint,
+    attributes: {
+      'gen_ai.request.model': labels.model,
+      'switchboard.endpoint': labels.endpoint,
+      'switchboard.stream': labels.stream,
+      ...(headers?.['x-request-id'] ? { 'switchboard.request_id': headers['x-request-id'] } : {}),
+    },
+    now: core.now,
+    monotonic: core.monotonic,
+  });
+  const metrics = startRequestMetrics(core.metrics, {
+    ...rest,
+    now: core.monotonic,
+    ...(trace ? { trace } : {}),
+  });
   try {
     return await work(metrics);
   } catch (error) {
@@ -265,8 +361,14 @@ export async function startChat(
   const stream = request.stream === true;
   return await guarded(
     core,
-    { model: model.name, endpoint: call.endpoint ?? 'chat_completions', stream },
+    {
+      model: model.name,
+      endpoint: call.endpoint ?? 'chat_completions',
+      stream,
+      headers: call.headers,
+    },
     async (metrics) => {
+      countMedia(core, model.name, request.messages);
       if (model.card.model_input === 'Text') {
         const forwarded = await startPassthrough<ChatCompletionChunk>(core, model, {
           path: 'chat/completions',
@@ -284,12 +386,16 @@ export async function startChat(
         };
       }
       const endpoint = call.endpoint ?? 'chat_completions';
+      // Structured outputs and forced tool calls: refused before any work if the workers can't.
+      const guided = planGuidedDecoding(request);
+      checkGuidedSupport(model.card, guided);
       const perf = startPerfTrace(core, { requestId: call.requestId, model: model.name, endpoint });
       // Media URLs are checked before anything is rendered; the worker gets them as Dynamo's
       // multi_modal_data, the template renders a placeholder for each.
       const multiModalData = multimodalDataOf(request.messages, {
         maxDataBytes: Math.floor(core.config.multimodalMaxMb * 1024 * 1024),
       });
+      const preprocessStart = core.monotonic();
       const pre = await core.preprocessors.get(model);
       perf?.mark('load');
       const rendered = await pre.renderChat({
@@ -301,6 +407,7 @@ export async function startChat(
       });
       perf?.mark('preprocess');
       perf?.rendered(rendered);
+      preprocessed(core, metrics, preprocessStart);
       const promptIds = call.nvext?.token_data ?? rendered.tokenIds;
       const contextLength = model.contextLength ?? pre.contextLength;
       const asked = request.max_completion_tokens ?? request.max_tokens ?? undefined;
@@ -312,6 +419,14 @@ export async function startChat(
         asked === undefined ? 'messages' : 'max_tokens',
       );
       const n = request.n ?? 1;
+      const parsed = createChatDeltaParser({
+        ...parserNamesOf(model.card, core.logger),
+        tools: guided.tools,
+        toolSchemas: toolSchemasOf(request.tools),
+        prompt: rendered.prompt,
+        parallelToolCalls: request.parallel_tool_calls ?? undefined,
+        newId: () => core.newId(),
+      });
       const generation = await startGeneration(core, {
         model,
         tokenizer: perf?.tokenizer(pre.tokenizer) ?? pre.tokenizer,
@@ -321,9 +436,11 @@ export async function startChat(
           maxTokens,
           nvext: call.nvext,
           logprobs: request.logprobs ? (request.top_logprobs ?? 0) : undefined,
+          guided: guided.guided,
+          keepSpecialTokens: parsed.active,
         }),
         requestId: call.requestId,
-        headers: call.headers,
+        ...observed(metrics, call.headers),
         ...(multiModalData ? { multiModalData } : {}),
       }, call.signal);
       perf?.mark('dispatch');
@@ -333,29 +450,49 @@ export async function startChat(
       const includeUsage = request.stream_options?.include_usage === true;
       const base = { id, object: 'chat.completion.chunk' as const, created, model: model.name };
       const roleSent = new Set<number>();
+      const withNvext = (event: ChoiceEvent) => {
+        const nvext = event.finishReason && responseNvext(call.nvext?.extra_fields, generation);
+        return nvext ? { nvext } : {};
+      };
       const shape = (event: ChoiceEvent): ChatCompletionChunk | undefined => {
         const logprobs = request.logprobs
           ? chatLogprobsOf(pre.tokenizer, event, request.top_logprobs ?? 0)
           : null;
-        // Chunks with nothing to say (a token that completed no character) are dropped.
-        if (event.text === '' && !event.finishReason && !logprobs) return undefined;
+        const out = parsed.active
+          ? parsed.push(event.index, event.text, event.finishReason !== undefined)
+          : { content: event.text };
+        const content = out.content ?? '';
+        // Chunks with nothing to say (a token that completed no character, or text an output
+        // parser holds back) are dropped.
+        if (
+          content === '' && !out.reasoning_content && !out.tool_calls && !event.finishReason &&
+          !logprobs
+        ) return undefined;
         const first = !roleSent.has(event.index);
         roleSent.add(event.index);
         const delta: Record<string, unknown> = {};
         if (first) delta.role = 'assistant';
-        if (event.text !== '' || first) delta.content = event.text;
+        if (content !== '' || (first && !out.reasoning_content && !out.tool_calls)) {
+          delta.content = content;
+        }
+        if (out.reasoning_content) delta.reasoning_content = out.reasoning_content;
+        if (out.tool_calls) delta.tool_calls = out.tool_calls;
+        const finish = event.finishReason === 'stop' && parsed.sawToolCall(event.index)
+          ? 'tool_calls'
+          : event.finishReason ?? null;
         return {
           ...base,
           choices: [{
             index: event.index,
             delta,
             logprobs,
-            finish_reason: event.finishReason ?? null,
+            finish_reason: finish,
             ...(call.stopReasons && event.stopReason !== undefined
               ? { stop_reason: event.stopReason }
               : {}),
           }],
           ...(includeUsage ? { usage: null } : {}),
+          ...withNvext(event),
         } as ChatCompletionChunk;
       };
       const chunks = (async function* () {
@@ -374,14 +511,37 @@ export async function startChat(
 export async function collectChat(
   started: Started<ChatCompletionChunk>,
 ): Promise<ChatCompletionResponse> {
-  const choices = new Map<
-    number,
-    { content: string; finish: string | null; logprobs: unknown[] | null }
-  >();
+  interface Entry {
+    content: string;
+    reasoning: string;
+    calls: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+    finish: string | null;
+    logprobs: unknown[] | null;
+  }
+  const choices = new Map<number, Entry>();
+  let nvext: unknown;
   for await (const chunk of started.chunks) {
+    nvext ??= (chunk as { nvext?: unknown }).nvext;
     for (const choice of chunk.choices) {
-      const entry = choices.get(choice.index) ?? { content: '', finish: null, logprobs: null };
-      entry.content += (choice.delta as { content?: string | null }).content ?? '';
+      const entry = choices.get(choice.index) ??
+        { content: '', reasoning: '', calls: [], finish: null, logprobs: null };
+      const delta = choice.delta as {
+        content?: string | null;
+        reasoning_content?: string | null;
+        tool_calls?: ToolCallDelta[];
+      };
+      entry.content += delta.content ?? '';
+      entry.reasoning += delta.reasoning_content ?? '';
+      for (const call of delta.tool_calls ?? []) {
+        const slot = entry.calls[call.index] ??= {
+          id: '',
+          type: 'function',
+          function: { name: '', arguments: '' },
+        };
+        if (call.id) slot.id = call.id;
+        if (call.function?.name) slot.function.name += call.function.name;
+        slot.function.arguments += call.function?.arguments ?? '';
+      }
       if (choice.finish_reason) entry.finish = choice.finish_reason;
       const content = (choice.logprobs as { content?: unknown[] } | null | undefined)?.content;
       if (content) entry.logprobs = [...(entry.logprobs ?? []), ...content];
@@ -395,11 +555,19 @@ export async function collectChat(
     model: started.model,
     choices: [...choices.entries()].sort(([a], [b]) => a - b).map(([index, c]) => ({
       index,
-      message: { role: 'assistant', content: c.content, refusal: null },
+      message: {
+        role: 'assistant',
+        // OpenAI's shape: a message of only tool calls has null content.
+        content: c.content === '' && c.calls.length > 0 ? null : c.content,
+        refusal: null,
+        ...(c.reasoning !== '' ? { reasoning_content: c.reasoning } : {}),
+        ...(c.calls.length > 0 ? { tool_calls: c.calls.filter(Boolean) } : {}),
+      },
       logprobs: c.logprobs ? { content: c.logprobs, refusal: null } : null,
       finish_reason: c.finish ?? 'stop',
     })),
     usage: usageOf(started.usage()),
+    ...(nvext ? { nvext } : {}),
   } as ChatCompletionResponse;
 }
 
@@ -424,7 +592,7 @@ export async function startCompletion(
   const stream = request.stream === true;
   return await guarded(
     core,
-    { model: model.name, endpoint: 'completions', stream },
+    { model: model.name, endpoint: 'completions', stream, headers: call.headers },
     async (metrics) => {
       if (model.card.model_input === 'Text') {
         const forwarded = await startPassthrough<CompletionResponse>(core, model, {
@@ -442,11 +610,14 @@ export async function startCompletion(
           metrics,
         };
       }
+      const guided = planGuidedDecoding(request as GuidedRequest);
+      checkGuidedSupport(model.card, guided);
       const perf = startPerfTrace(core, {
         requestId: call.requestId,
         model: model.name,
         endpoint: 'completions',
       });
+      const preprocessStart = core.monotonic();
       const pre = await core.preprocessors.get(model);
       perf?.mark('load');
       const prompts = promptsOf(request.prompt);
@@ -454,6 +625,7 @@ export async function startCompletion(
         prompts.map((p) => typeof p === 'string' ? pre.tokenizePrompt(p) : Promise.resolve(p)),
       );
       perf?.mark('preprocess');
+      preprocessed(core, metrics, preprocessStart);
       const contextLength = model.contextLength ?? pre.contextLength;
       const asked = request.max_tokens ?? undefined;
       const longest = Math.max(...tokenized.map((t) => t.length));
@@ -473,9 +645,10 @@ export async function startCompletion(
           maxTokens,
           nvext: call.nvext,
           logprobs: request.logprobs ?? undefined,
+          guided: guided.guided,
         }),
         requestId: call.requestId,
-        headers: call.headers,
+        ...observed(metrics, call.headers),
       }, call.signal);
       perf?.mark('dispatch');
 
@@ -484,6 +657,10 @@ export async function startCompletion(
       const includeUsage = request.stream_options?.include_usage === true;
       const base = { id, object: 'text_completion' as const, created, model: model.name };
       const echoed = new Set<number>();
+      const withNvext = (event: ChoiceEvent) => {
+        const nvext = event.finishReason && responseNvext(call.nvext?.extra_fields, generation);
+        return nvext ? { nvext } : {};
+      };
       const logprobsOf = request.logprobs === undefined || request.logprobs === null
         ? () => null
         : completionLogprobs(pre.tokenizer, request.logprobs);
@@ -506,6 +683,7 @@ export async function startCompletion(
             finish_reason: event.finishReason ?? null,
           }],
           ...(includeUsage ? { usage: null } : {}),
+          ...withNvext(event),
         } as CompletionResponse;
       };
       const chunks = (async function* () {
@@ -534,7 +712,9 @@ export async function collectCompletion(
     text_offset: number[];
   };
   const choices = new Map<number, { text: string; finish: string | null; logprobs: Lp | null }>();
+  let nvext: unknown;
   for await (const chunk of started.chunks) {
+    nvext ??= (chunk as { nvext?: unknown }).nvext;
     for (const choice of chunk.choices) {
       const entry = choices.get(choice.index) ?? { text: '', finish: null, logprobs: null };
       entry.text += choice.text;
@@ -562,5 +742,6 @@ export async function collectCompletion(
       finish_reason: c.finish ?? 'stop',
     })),
     usage: usageOf(started.usage()),
+    ...(nvext ? { nvext } : {}),
   } as CompletionResponse;
 }

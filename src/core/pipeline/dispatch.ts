@@ -1,7 +1,10 @@
 /**
  * Sends one request to one worker: picks the instance, calls it over the request plane, and
- * unwraps the worker's `Annotated` stream. Connection failures at send time are retried on the
- * other instances (the request never reached a worker) and the failed one is skipped for a while.
+ * unwraps the worker's `Annotated` stream. Failures before the first token that leave the request
+ * unstarted (the worker could not be reached, did not acknowledge it, or did not open its response
+ * stream within the handshake deadline) are retried on the other instances, counted as
+ * `new_request` migrations, and the failed one is skipped for a while. A request of a session
+ * goes to its session's worker while that one is still a candidate (`router/sessions.ts`).
  */
 import type { Core } from '../core.ts';
 import type { WorkerInstance } from '../discovery/models.ts';
@@ -18,6 +21,8 @@ import { PlaneError } from '../plane/errors.ts';
 import type { RequestPlaneClient } from '../plane/types.ts';
 import { type Inhibitor, type RoutingPolicy, selectWorker } from '../router/policy.ts';
 import type { KvBooking, KvRouter, KvRouteRequest } from '../router/kv/types.ts';
+import type { LoadLease, LoadTracker } from '../router/load.ts';
+import { sessionKey, type SessionRequest, type SessionTable } from '../router/sessions.ts';
 
 export interface DispatchOptions {
   plane: RequestPlaneClient;
@@ -42,6 +47,17 @@ export interface DispatchOptions {
    */
   /** Called with each worker chosen, before the request is sent to it. @default none */
   onSelected?: (instance: WorkerInstance) => void;
+  /**
+   * Called when the request is sent again to another worker because `failed` could not start it
+   * (before any token). @default none
+   */
+  onRetry?: (failed: WorkerInstance, error: PlaneError) => void;
+  /** In-flight accounting per worker (least-loaded, power-of-two-choices). @default none */
+  load?: LoadTracker;
+  /** The prompt's length in tokens, when known (counted as load). @default unknown */
+  tokens?: number;
+  /** Session affinity: the request's session and the table of bound sessions. @default none */
+  session?: { table: SessionTable; request: SessionRequest };
   busy?: {
     isBusy(instance: WorkerInstance): boolean;
     /** The worker answered "overloaded". */
@@ -120,6 +136,19 @@ async function* track(items: AsyncIterable<unknown>, booking: KvBooking): AsyncI
   }
 }
 
+/** Follows a stream for the in-flight accounting: output tokens, and the end. */
+async function* counted(items: AsyncIterable<unknown>, lease: LoadLease): AsyncIterable<unknown> {
+  try {
+    for await (const data of items) {
+      const ids = (data as { token_ids?: unknown } | null)?.token_ids;
+      if (Array.isArray(ids)) lease.tokens(ids.length);
+      yield data;
+    }
+  } finally {
+    lease.release();
+  }
+}
+
 /** Writes the chosen dp rank into a worker request's `routing`. */
 function withDpRank(body: unknown, dpRank: number): unknown {
   if (!body || typeof body !== 'object') return body;
@@ -129,6 +158,16 @@ function withDpRank(body: unknown, dpRank: number): unknown {
 
 export async function dispatch(options: DispatchOptions): Promise<Dispatched> {
   const { plane, policy, inhibitor, logger, model, signal, busy } = options;
+  /** A lease also released when the call is aborted (a stream nobody reads never ends). */
+  const hold = (lease: LoadLease): LoadLease => {
+    const release = () => {
+      signal.removeEventListener('abort', release);
+      lease.release();
+    };
+    if (signal.aborted) return { tokens: lease.tokens, release };
+    signal.addEventListener('abort', release, { once: true });
+    return { tokens: lease.tokens, release };
+  };
   let candidates = [...options.instances];
   if (busy && !options.backendInstanceId && candidates.length > 0) {
     candidates = candidates.filter((c) => !busy.isBusy(c));
@@ -137,31 +176,47 @@ export async function dispatch(options: DispatchOptions): Promise<Dispatched> {
       throw new OverloadedError(options.overloadStatus, { retryAfter: 1 });
     }
   }
+  const session = options.backendInstanceId ? undefined : options.session;
+  /** The session's worker, while it is a candidate that has not just failed. */
+  const sticky = () => {
+    const bound = session?.table.lookup(session.request.sessionId);
+    return bound === undefined || inhibitor.isInhibited(bound)
+      ? undefined
+      : candidates.find((c) => c.instanceId === bound);
+  };
   for (;;) {
     let instance: WorkerInstance;
     let booking: KvBooking | undefined;
     let request = options.request;
+    const stuck = sticky();
     if (options.kv && candidates.length > 0) {
       booking = await options.kv.router.route({
         ...options.kv.request,
-        candidates: inhibitor.filter(candidates),
+        candidates: stuck ? [stuck] : inhibitor.filter(candidates),
         pinned: options.backendInstanceId,
       }, signal);
       instance = booking.instance;
       request = { ...request, body: withDpRank(request.body, booking.dpRank) };
     } else {
-      instance = selectWorker(policy, inhibitor, candidates, {
+      instance = stuck ?? selectWorker(policy, inhibitor, candidates, {
         model,
         backendInstanceId: options.backendInstanceId,
       });
     }
     options.onSelected?.(instance);
+    const lease = options.load && hold(options.load.start(instance.instanceId, options.tokens));
     try {
       const items = await plane.send(instance.transport, request, { signal });
-      const stream = booking ? track(unwrap(items), booking) : unwrap(items);
+      let stream = booking ? track(unwrap(items), booking) : unwrap(items);
+      if (lease) stream = counted(stream, lease);
+      if (session) {
+        if (session.request.action === 'close') session.table.close(session.request.sessionId);
+        else session.table.bind(session.request, instance.instanceId);
+      }
       return { instance, stream, ...(booking ? { booking } : {}) };
     } catch (error) {
       booking?.free();
+      lease?.release();
       if (!(error instanceof PlaneError)) throw error;
       if (error.kind === 'overloaded') busy?.markOverloaded(instance);
       logger.warn('worker call failed', {
@@ -181,6 +236,7 @@ export async function dispatch(options: DispatchOptions): Promise<Dispatched> {
       const retry = error.kind === 'cannot_connect' && !options.backendInstanceId &&
         candidates.length > 0;
       if (!retry) throw planeErrorToApi(error, options.overloadStatus);
+      options.onRetry?.(instance, error);
     }
   }
 }
@@ -190,7 +246,53 @@ export interface DispatchCall {
   requestId: string;
   headers: Record<string, string>;
   signal: AbortSignal;
-  nvext?: { backend_instance_id?: string | null } | undefined;
+  nvext?: {
+    backend_instance_id?: string | null;
+    /** The `x-dynamo-session-id` header is merged in here (`applyRoutingHeaders`). */
+    session_control?: SessionRequestInput | null;
+  } | undefined;
+}
+
+/** `nvext.session_control` as the request schema parses it. */
+interface SessionRequestInput {
+  session_id: string;
+  action?: 'bind' | 'open' | 'close' | null;
+  timeout?: number | null;
+}
+
+/**
+ * What every dispatch of `model` shares: the in-flight accounting (in the load-aware modes), the
+ * request's session (when it has one and affinity is on), and retries counted as `new_request`
+ * migrations.
+ */
+export function routingOf(
+  core: Core,
+  request: { model: string; call: DispatchCall; tokens?: number; pool?: 'decode' | 'prefill' },
+): Pick<DispatchOptions, 'load' | 'tokens' | 'session' | 'onRetry'> {
+  const control = request.call.nvext?.session_control;
+  const session = control && core.config.routerSessionAffinityTtlSecs > 0
+    ? {
+      table: core.sessions,
+      request: {
+        sessionId: sessionKey(request.model, request.pool ?? 'decode', control.session_id),
+        action: control.action,
+        ttlSecs: control.timeout,
+      },
+    }
+    : undefined;
+  // Only the load-aware modes read the accounting: the others skip its per-item cost.
+  const mode = core.config.routerMode;
+  const counted = mode === 'least-loaded' || mode === 'power-of-two-choices';
+  return {
+    ...(counted ? { load: core.load } : {}),
+    ...(counted && request.tokens !== undefined ? { tokens: request.tokens } : {}),
+    ...(session ? { session } : {}),
+    onRetry: () =>
+      core.metrics.modelMigrationTotal.inc({
+        model: request.model,
+        migration_type: 'new_request',
+      }),
+  };
 }
 
 /** `dispatch()` with the core's plane, router and settings, for one request to `model`. */
@@ -211,6 +313,7 @@ export function dispatchTo(
 ) {
   const { model, call, body } = request;
   return dispatch({
+    ...routingOf(core, { model, call }),
     busy: busyOf(core, model),
     plane: core.plane,
     policy: core.policy,

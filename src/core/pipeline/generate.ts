@@ -15,6 +15,7 @@ import { createPostprocessor, type OpenAIFinishReason } from '../preprocess/post
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { planeErrorToApi, WorkerStreamError } from './dispatch.ts';
 import { dispatchMigratable } from './migration.ts';
+import type { GenerationCall } from './route-generation.ts';
 import { upstreamName } from './embeddings.ts';
 
 /** What a choice needs besides its prompt: sampling and stop settings of the request. */
@@ -54,6 +55,10 @@ export interface GenerationPlan {
   headers: Record<string, string>;
   /** Images and videos of the request, as Dynamo's `multi_modal_data`. @default none */
   multiModalData?: Record<string, Array<{ Url: string }>>;
+  /** Called when a worker accepted one of the choices (per-worker metrics). @default none */
+  onDispatched?: GenerationCall['onDispatched'];
+  /** The request's trace. @default none */
+  trace?: GenerationCall['trace'];
 }
 
 /** A generated token's log-probability and the most likely alternatives (most likely first). */
@@ -84,6 +89,8 @@ export interface GenerationUsage {
 export interface Generation {
   events: AsyncIterable<ChoiceEvent>;
   usage(): GenerationUsage;
+  /** The worker (instance id, hex) that serves choice 0 now (after any migration). */
+  workerId(): string | undefined;
 }
 
 /** The prompt text of `max_tokens` errors and context checks, OpenAI's wording. */
@@ -252,6 +259,7 @@ export async function startGeneration(
   let reportedCached: number | undefined;
 
   let started;
+  let workerId: string | undefined;
   try {
     started = await Promise.all(
       plan.choices.map((choice, i) =>
@@ -260,6 +268,9 @@ export async function startGeneration(
           headers: plan.headers,
           signal: (aborts[i] as AbortController).signal,
           nvext: plan.params.nvext,
+          ...(i === 0 ? { onSelected: (instance) => workerId = instance.instanceId } : {}),
+          onDispatched: plan.onDispatched,
+          trace: plan.trace,
         }, workerRequest(plan, choice))
       ),
     );
@@ -347,5 +358,6 @@ export async function startGeneration(
       completionTokens: usage.completionTokens,
       ...(reportedCached !== undefined ? { cachedTokens: reportedCached } : {}),
     }),
+    workerId: () => workerId,
   };
 }

@@ -105,6 +105,54 @@ describe('request migration', () => {
     assert.match(text, /model_migration_total\{model="m",migration_type="ongoing_request"\} 1/);
   });
 
+  test('model_migration_duration_seconds records a migration that recovered, by type and outcome', async () => {
+    const h = harness(['--migration-limit', '3'], [
+      breaksAfter(10),
+      async function* () {
+        yield token(11, { finish_reason: 'length' });
+      },
+    ]);
+    const dispatched = await dispatchMigratable(h.core, h.model, call(), body());
+    await drain(dispatched.stream);
+    const text = await h.metrics.render();
+    assert.match(
+      text,
+      /model_migration_duration_seconds_count\{model="m",migration_type="ongoing_request",outcome="success"\} 1/,
+    );
+    assert.doesNotMatch(text, /outcome="failure"\} 1/);
+  });
+
+  test('past --migration-max-seq-len a request is no longer migrated, and the counter says so', async () => {
+    // Prompt 4 + 2 generated = 6 > 5: the worker dying after that ends the request.
+    const h = harness(['--migration-limit', '3', '--migration-max-seq-len', '5'], [
+      breaksAfter(10, 11),
+      async function* () {
+        yield token(12, { finish_reason: 'length' });
+      },
+    ]);
+    const dispatched = await dispatchMigratable(h.core, h.model, call(), body());
+    await assert.rejects(
+      drain(dispatched.stream),
+      (e: unknown) => e instanceof PlaneError && e.kind === 'disconnected',
+    );
+    assert.equal(h.sent.length, 1);
+    const text = await h.metrics.render();
+    assert.match(text, /model_migration_max_seq_len_exceeded_total\{model="m"\} 1/);
+  });
+
+  test('within --migration-max-seq-len a request still migrates', async () => {
+    const h = harness(['--migration-limit', '3', '--migration-max-seq-len', '7'], [
+      breaksAfter(10, 11),
+      async function* () {
+        yield token(12, { finish_reason: 'length' });
+      },
+    ]);
+    const dispatched = await dispatchMigratable(h.core, h.model, call(), body());
+    const items = await drain(dispatched.stream);
+    assert.deepEqual(items.flatMap((i) => i.token_ids), [10, 11, 12]);
+    assert.doesNotMatch(await h.metrics.render(), /max_seq_len_exceeded_total\{model="m"\} 1/);
+  });
+
   test('stops after the limit with the worker error', async () => {
     const h = harness(['--migration-limit', '1'], [breaksAfter(10), breaksAfter(11)]);
     const dispatched = await dispatchMigratable(h.core, h.model, call(), body());

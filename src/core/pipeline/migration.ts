@@ -104,6 +104,7 @@ export async function dispatchMigratable(
           // Known before the worker answers: a worker that hangs before its first item is
           // watched too.
           onSelected: (instance) => {
+            call.onSelected?.(instance);
             instanceId = instance.instanceId;
             progress.at = core.monotonic();
             if (!timer && !listed(instance.instanceId)) timer = setTimeout(watchdog, GONE_STALL_MS);
@@ -119,13 +120,37 @@ export async function dispatchMigratable(
     }
   };
 
-  /** Dispatches, retrying workers that cannot be reached while attempts are left. */
-  const start = async (request: PreprocessedRequest, type: 'new_request' | 'ongoing_request') => {
+  /** `model_migration_duration_seconds`: from the loss to running again (or giving up). */
+  const migrationTook = (
+    type: 'new_request' | 'ongoing_request',
+    outcome: 'success' | 'failure',
+    since: number,
+  ) =>
+    metrics.modelMigrationDuration.observe(
+      { ...labels(type), outcome },
+      (core.monotonic() - since) / 1000,
+    );
+
+  /**
+   * Dispatches, retrying workers that cannot be reached while attempts are left. `lostAt` is
+   * when the worker of an ongoing request was lost (the migration's start).
+   */
+  const start = async (
+    request: PreprocessedRequest,
+    type: 'new_request' | 'ongoing_request',
+    lostAt?: number,
+  ) => {
     for (;;) {
       try {
-        return await attempt(request);
+        const started = await attempt(request);
+        if (lostAt !== undefined) migrationTook(type, 'success', lostAt);
+        return started;
       } catch (error) {
-        if (call.signal.aborted || !migratable(error) || left === 0) throw error;
+        if (call.signal.aborted || !migratable(error) || left === 0) {
+          if (lostAt !== undefined) migrationTook(type, 'failure', lostAt);
+          throw error;
+        }
+        lostAt ??= core.monotonic();
         left--;
         metrics.modelMigrationTotal.inc(labels(type));
         logger.warn('worker lost before the request started; retrying on another worker', {
@@ -144,6 +169,9 @@ export async function dispatchMigratable(
     const generated: number[] = [];
     /** Tokens generated before the current attempt started (its prompt carries them). */
     let carried = 0;
+    /** Past `--migration-max-seq-len`: no longer tracked, no longer migrated. */
+    let tooLong = false;
+    const maxSeqLen = core.config.migrationMaxSeqLen;
     try {
       for (;;) {
         try {
@@ -157,7 +185,13 @@ export async function dispatchMigratable(
                 'The engine stopped the request (shutting down)',
               );
             }
-            if (output?.token_ids?.length) generated.push(...output.token_ids);
+            if (output?.token_ids?.length && !tooLong) {
+              generated.push(...output.token_ids);
+              if (maxSeqLen !== undefined && body.token_ids.length + generated.length > maxSeqLen) {
+                tooLong = true;
+                metrics.modelMigrationMaxSeqLenExceededTotal.inc({ model: model.name });
+              }
+            }
             if (carried > 0 && output?.completion_usage) {
               // The new worker counts the carried tokens as prompt: report the original split.
               const usage = output.completion_usage;
@@ -182,7 +216,8 @@ export async function dispatchMigratable(
           }
           return;
         } catch (error) {
-          if (call.signal.aborted || !migratable(error)) throw error;
+          if (call.signal.aborted || !migratable(error) || tooLong) throw error;
+          const lostAt = core.monotonic();
           const lost = current.dispatched.instance.instanceId;
           current.release();
           core.inhibitor.report(lost);
@@ -225,7 +260,7 @@ export async function dispatchMigratable(
             },
           };
           try {
-            current = await start(next, 'ongoing_request');
+            current = await start(next, 'ongoing_request', lostAt);
           } catch (retryError) {
             logger.warn('cannot recreate stream', {
               request_id: call.requestId,

@@ -41,11 +41,18 @@ export async function startPassthrough<Chunk>(
     stream: true,
     stream_options: { include_usage: true },
   };
-  const { stream } = await dispatchTo(core, {
+  const { trace } = metrics;
+  const sentAt = core.monotonic();
+  const { stream, instance } = await dispatchTo(core, {
     model: model.name,
-    call,
+    // With tracing on, the server continues this request's span.
+    call: trace ? { ...call, headers: { ...call.headers, traceparent: trace.traceparent } } : call,
     body: { path: options.path, request: upstream },
   });
+  trace?.stage('dispatch', sentAt, core.monotonic(), {
+    'switchboard.worker_id': instance.instanceId,
+  });
+  metrics.worker({ instanceId: instance.instanceId, type: 'decode' });
   const usage: GenerationUsage = { promptTokens: 0, completionTokens: 0 };
   let outcome: '' | 'cancelled' | 'internal' = 'cancelled';
   const chunks = (async function* () {

@@ -4,6 +4,7 @@
  * `requests_total` with its outcome at the end. Streams count as cancelled unless they finish.
  */
 import type { FrontendMetrics } from '../metrics.ts';
+import type { RequestTrace } from '../tracing.ts';
 
 export type EndpointLabel =
   | 'chat_completions'
@@ -29,6 +30,8 @@ export interface RequestMetricsOptions {
   stream: boolean;
   /** Monotonic milliseconds. */
   now: () => number;
+  /** The request's trace: first-token and stream spans, ended with the outcome. @default none */
+  trace?: RequestTrace;
 }
 
 export interface RequestMetrics {
@@ -40,6 +43,31 @@ export interface RequestMetrics {
   disconnected(): void;
   /** Records the outcome once; later calls are ignored. */
   finish(outcome: { errorType: ErrorType; outputTokens?: number }): void;
+  /** The request's trace, when tracing is on. */
+  readonly trace?: RequestTrace;
+  /**
+   * A worker took the request (its prefill, or its decode): the per-worker `worker_last_*`
+   * gauges follow it (TTFT and ISL go to the prefill worker when there is one, ITL to decode).
+   */
+  worker(worker: RequestWorker): void;
+}
+
+export interface RequestWorker {
+  /** Lower-case hex instance id. */
+  instanceId: string;
+  /** The dp rank the router chose; `none` in the label when unknown. */
+  dpRank?: number;
+  type: 'prefill' | 'decode';
+  promptTokens?: number;
+}
+
+/** `worker_id` (decimal, as Dynamo writes lease ids), `dp_rank`, `worker_type`. */
+export function workerLabels(worker: RequestWorker): Record<string, string> {
+  return {
+    worker_id: BigInt(`0x${worker.instanceId}`).toString(),
+    dp_rank: worker.dpRank === undefined ? 'none' : String(worker.dpRank),
+    worker_type: worker.type,
+  };
 }
 
 export function startRequestMetrics(
@@ -56,6 +84,13 @@ export function startRequestMetrics(
   let finished = false;
   let output = 0;
   let inputTokens: number | undefined;
+  /** Labels of the worker that prefills (TTFT, ISL) and the one that decodes (ITL). */
+  const { trace } = options;
+  /** When the last worker accepted the request (the `first_token` span starts there). */
+  let dispatchedAt = start;
+  let firstTokenSeenAt: number | undefined;
+  let prefillWorker: Record<string, string> | undefined;
+  let decodeWorker: Record<string, string> | undefined;
   metrics.requestsStartedTotal.inc(labels);
   metrics.inflightRequests.inc(byModel);
   metrics.activeRequests.inc(byModel);
@@ -78,15 +113,32 @@ export function startRequestMetrics(
       if (count <= 0 || finished) return;
       const t = now();
       if (!firstTokenSeen) {
-        metrics.timeToFirstToken.observe(byModel, (t - start) / 1000);
+        firstTokenSeenAt = t;
+        const ttft = (t - start) / 1000;
+        metrics.timeToFirstToken.observe(byModel, ttft);
+        trace?.stage('first_token', dispatchedAt, t);
+        const prefiller = prefillWorker ?? decodeWorker;
+        if (prefiller) metrics.workerLastTimeToFirstToken.set(prefiller, ttft);
         leaveQueue();
       } else {
         const perToken = (t - last) / 1000 / count;
         for (let i = 0; i < count; i++) metrics.interTokenLatency.observe(byModel, perToken);
+        if (decodeWorker) metrics.workerLastInterTokenLatency.set(decodeWorker, perToken);
       }
       last = t;
       output += count;
       metrics.outputTokensTotal.inc(byModel, count);
+    },
+    trace,
+    worker(worker) {
+      dispatchedAt = now();
+      const labels = workerLabels(worker);
+      trace?.set({ [`switchboard.${worker.type}_worker_id`]: worker.instanceId });
+      if (worker.type === 'prefill') prefillWorker = labels;
+      else decodeWorker = labels;
+      if (worker.promptTokens !== undefined && (worker.type === 'prefill' || !prefillWorker)) {
+        metrics.workerLastInputSequenceTokens.set(labels, worker.promptTokens);
+      }
     },
     disconnected() {
       metrics.disconnectedClients.inc();
@@ -106,6 +158,15 @@ export function startRequestMetrics(
       metrics.requestDuration.observe(byModel, (now() - start) / 1000);
       const osl = outputTokens ?? output;
       if (osl > 0) metrics.outputSequenceTokens.observe(byModel, osl);
+      if (trace) {
+        const end = now();
+        if (firstTokenSeenAt !== undefined) trace.stage('stream', firstTokenSeenAt, end);
+        trace.set({
+          'switchboard.output_tokens': osl,
+          'switchboard.status': errorType || 'success',
+        });
+        trace.end(errorType === '' ? undefined : errorType);
+      }
     },
   };
 }

@@ -5,19 +5,34 @@
  * is), then decoded on a decode worker with decode-only costs. Without prefill workers a model
  * that had them fails with 503 unless `--decode-fallback` serves it aggregated.
  */
+import type { RequestTrace } from '../tracing.ts';
+import type { SentRequest } from '../router/busy.ts';
 import type { Core } from '../core.ts';
 import type { ServedModel, WorkerInstance } from '../discovery/models.ts';
 import { ServiceUnavailableError } from '../errors.ts';
 import type { NvExt } from '../protocols/nvext.ts';
 import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.ts';
 import type { KvRouteOverrides, KvRouteRequest } from '../router/kv/types.ts';
-import { busyOf, dispatch, type DispatchCall, type Dispatched } from './dispatch.ts';
+import { busyOf, dispatch, type DispatchCall, type Dispatched, routingOf } from './dispatch.ts';
 import { pinPrefix } from './cache-control.ts';
 
 export interface GenerationCall extends DispatchCall {
   nvext?: NvExt;
   /** Called with each worker chosen, before the request is sent to it. */
   onSelected?: (instance: WorkerInstance) => void;
+  /** Called when a worker (prefill or decode) accepted the request. @default none */
+  onDispatched?: (dispatched: DispatchedTo) => void;
+  /** The request's trace: `route` and `dispatch` spans. @default none */
+  trace?: RequestTrace;
+}
+
+/** Who took a request, for the per-worker metrics and the trace. */
+export interface DispatchedTo {
+  instance: WorkerInstance;
+  /** Set when the KV router chose the rank. */
+  dpRank?: number;
+  pool: 'decode' | 'prefill';
+  promptTokens: number;
 }
 
 /** Decode-side settings in disaggregated serving: cost is decode load only. */
@@ -58,7 +73,11 @@ function send(
 ): Promise<Dispatched> {
   const { model, call, body, pool } = options;
   const router = core.kv?.routerFor(model, pool);
-  return dispatch({
+  const stages = core.metrics.stageDuration;
+  const started = core.monotonic();
+  let selected: number | undefined;
+  const dispatched = dispatch({
+    ...routingOf(core, { model: model.name, call, tokens: body.token_ids.length, pool }),
     plane: core.plane,
     policy: core.policy,
     inhibitor: core.inhibitor,
@@ -72,8 +91,40 @@ function send(
     backendInstanceId: options.pinned ?? undefined,
     overloadStatus: core.config.httpOverloadStatusCode,
     busy: busyOf(core, model.name),
-    onSelected: call.onSelected,
+    onSelected: (instance) => {
+      selected = core.monotonic();
+      stages.observe({ stage: 'route' }, (selected - started) / 1000);
+      call.trace?.stage('route', started, selected, {
+        'switchboard.pool': pool,
+        'switchboard.worker_id': instance.instanceId,
+      });
+      call.onSelected?.(instance);
+    },
     ...(router ? { kv: { router, request: kvRequest(call, body, options.overrides) } } : {}),
+  });
+  return dispatched.then((d) => {
+    if (selected !== undefined) {
+      const accepted = core.monotonic();
+      stages.observe({ stage: 'transport_roundtrip' }, (accepted - selected) / 1000);
+      call.trace?.stage('dispatch', selected, accepted, {
+        'switchboard.pool': pool,
+        'switchboard.worker_id': d.instance.instanceId,
+        'switchboard.transport': Object.keys(d.instance.transport)[0] ?? '',
+      });
+    }
+    if (d.booking && d.booking.requiredBlocks > 0) {
+      core.metrics.kvHitRate.observe(
+        { model: model.name },
+        d.booking.overlapBlocks / d.booking.requiredBlocks,
+      );
+    }
+    call.onDispatched?.({
+      instance: d.instance,
+      ...(d.booking ? { dpRank: d.booking.dpRank } : {}),
+      pool,
+      promptTokens: body.token_ids.length,
+    });
+    return d;
   });
 }
 
@@ -110,15 +161,48 @@ export async function dispatchGeneration(
   body: PreprocessedRequest,
 ): Promise<Dispatched> {
   const pinned = call.nvext?.decode_worker_id ?? call.nvext?.backend_instance_id;
-  const dispatched = await route(core, model, call, body, pinned);
+  let dispatched = await route(core, model, call, body, pinned);
   if (core.thresholds.any()) {
-    core.busy.recordSent(dispatched.instance.instanceId, body.token_ids.length);
+    // This frontend's own count of the request, until the worker's reports include it.
+    const tokens = body.token_ids.length;
+    const sent = core.busy.recordSent(
+      dispatched.instance.instanceId,
+      tokens,
+      Math.ceil(tokens / Math.max(1, model.card.kv_cache_block_size ?? 1)),
+    );
+    // A stream nobody reads (its request failed or was abandoned) never reaches its `finally`:
+    // the request's abort ends the count too.
+    const release = () => sent.done();
+    if (call.signal.aborted) release();
+    else call.signal.addEventListener('abort', release, { once: true });
+    dispatched = {
+      ...dispatched,
+      stream: counted(dispatched.stream, {
+        firstToken: () => sent.firstToken(),
+        done: () => {
+          call.signal.removeEventListener('abort', release);
+          sent.done();
+        },
+      }),
+    };
   }
   const cacheControl = call.nvext?.cache_control;
   if (core.config.enableCacheControl && cacheControl && core.kv) {
     return { ...dispatched, stream: pinAfter(core, dispatched, body, call, cacheControl) };
   }
   return dispatched;
+}
+
+/** `stream`, telling `sent` when the first token came and when the stream ended. */
+async function* counted(stream: AsyncIterable<unknown>, sent: SentRequest): AsyncIterable<unknown> {
+  try {
+    for await (const item of stream) {
+      if ((item as { token_ids?: unknown[] } | null)?.token_ids?.length) sent.firstToken();
+      yield item;
+    }
+  } finally {
+    sent.done();
+  }
 }
 
 async function route(

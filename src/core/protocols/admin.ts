@@ -11,7 +11,9 @@ export const HealthSchema = z.object({
     namespace: z.string(),
     component: z.string(),
     endpoint: z.string(),
-    instance_id: z.number().describe('May be rounded above 2^53; instance_id_hex is exact'),
+    instance_id: z.number().int().describe(
+      'A u64, written as its exact digits (parse it as a big integer above 2^53)',
+    ),
     instance_id_hex: z.string(),
     transport: z.record(z.string(), z.unknown()),
   })),

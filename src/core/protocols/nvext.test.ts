@@ -157,6 +157,36 @@ describe('applyRoutingHeaders()', () => {
     }
   });
 
+  test('x-dynamo-session-id sets session_control.session_id, over the body value', () => {
+    assert.deepEqual(
+      applyRoutingHeaders(undefined, { 'x-dynamo-session-id': 'chat-42' }),
+      { session_control: { session_id: 'chat-42' } },
+    );
+    assert.deepEqual(
+      applyRoutingHeaders(parse({ session_control: { session_id: 'body', action: 'close' } }), {
+        'X-Dynamo-Session-Id': 'header',
+      }),
+      { session_control: { session_id: 'header', action: 'close' } },
+    );
+    assert.throws(
+      () => applyRoutingHeaders(undefined, { 'x-dynamo-session-id': 'x'.repeat(1025) }),
+      (e: ValidationError) => e.status === 400 && e.param === 'x-dynamo-session-id',
+    );
+  });
+
+  test('session_control needs a session id of 1 to 1024 characters and a known action', () => {
+    assert.equal(NvExtSchema.safeParse({ session_control: { session_id: '' } }).success, false);
+    assert.equal(
+      NvExtSchema.safeParse({ session_control: { session_id: 's', action: 'pause' } }).success,
+      false,
+    );
+    assert.equal(NvExtSchema.safeParse({ session_control: { action: 'open' } }).success, false);
+    assert.deepEqual(parse({ session_control: { session_id: 's', timeout: 60 } }).session_control, {
+      session_id: 's',
+      timeout: 60,
+    });
+  });
+
   test('x-tenant-id sets cache_salt, over the body value', () => {
     assert.deepEqual(
       applyRoutingHeaders(parse({ cache_salt: 'body' }), { 'x-tenant-id': 'tenant-a' }),

@@ -21,10 +21,23 @@ export const AgentHintsSchema = z.strictObject({
 }).meta({ id: 'NvExtAgentHints' });
 
 export const SessionControlSchema = z.strictObject({
-  session_id: z.string(),
-  action: z.enum(['bind', 'open', 'close']).nullish(),
-  timeout: intBetween(0, Number.MAX_SAFE_INTEGER).nullish().describe('Seconds; 300 when unset.'),
-}).meta({ id: 'NvExtSessionControl' });
+  session_id: z.string().min(1, { error: 'must not be empty' }).max(1024, {
+    error: 'must be at most 1024 characters',
+  }).describe(
+    'Requests of one session go to the same worker (session affinity, every router mode).',
+  ),
+  action: z.enum(['bind', 'open', 'close']).nullish().describe(
+    "bind/open (or unset): stick to the session's worker; close: serve this request there, " +
+      'then forget the session.',
+  ),
+  timeout: intBetween(0, Number.MAX_SAFE_INTEGER).nullish().describe(
+    'Idle seconds before the session is forgotten; --router-session-affinity-ttl-secs when ' +
+      'unset; 0 does not bind it.',
+  ),
+}).meta({
+  id: 'NvExtSessionControl',
+  description: 'Session affinity (also set by the x-dynamo-session-id header).',
+});
 
 export const NvExtSchema = z.strictObject({
   greed_sampling: z.boolean().nullish().describe('Force greedy sampling.'),
@@ -63,6 +76,7 @@ export const ROUTING_HEADERS = {
   priority: ['x-dynamo-request-priority'],
   strictPriority: ['x-dynamo-request-strict-priority'],
   tenantId: ['x-tenant-id'],
+  sessionId: ['x-dynamo-session-id'],
 } as const;
 
 export interface ApplyRoutingHeadersOptions {
@@ -115,7 +129,8 @@ function headerU64(name: string, value: string): string {
 
 /**
  * Merges the routing headers of §6.2 into `nvext` and applies the nvext switch. Headers win over
- * body values; current names win over legacy ones. A dp rank of u32::MAX (from a header or the
+ * body values; current names win over legacy ones. `x-dynamo-session-id` sets
+ * `session_control.session_id`. A dp rank of u32::MAX (from a header or the
  * body) means unset. `x-tenant-id` sets `cache_salt` and, like `cache_salt`, survives the switch.
  * Throws `ValidationError` naming the header when a header value is malformed. Returns a new
  * object (or `undefined` when nothing is set); `nvext` is not modified.
@@ -165,6 +180,14 @@ export function applyRoutingHeaders(
     if (priority) hints.priority = headerInt(priority[0], priority[1], -2147483648, 2147483647);
     if (strict) hints.strict_priority = headerInt(strict[0], strict[1], 0, U32_MAX);
     out.agent_hints = hints;
+  }
+
+  const session = firstHeader(get, ROUTING_HEADERS.sessionId);
+  if (session && session[1] !== '') {
+    if (session[1].length > 1024) {
+      throw badHeader(session[0], session[1], 'at most 1024 characters');
+    }
+    out.session_control = { ...out.session_control, session_id: session[1] };
   }
 
   for (const key of Object.keys(out) as (keyof NvExt)[]) {

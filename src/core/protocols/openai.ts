@@ -322,11 +322,13 @@ export const ChatCompletionRequestSchema = z.looseObject({
 
 const tokenIds = () => arrayOf(u32(), { min: 1 });
 
+// Token ids first: zod checks every item of an array branch, so a 15k-token prompt tried against
+// "array of strings" first made 15k issues before matching (35 ms a request; 2-4 ms this way).
 export const PromptSchema = z.union([
-  nonEmptyString(),
-  arrayOf(nonEmptyString(), { min: 1 }),
   tokenIds(),
+  nonEmptyString(),
   arrayOf(tokenIds(), { min: 1 }),
+  arrayOf(nonEmptyString(), { min: 1 }),
 ]).meta({
   id: 'Prompt',
   description: 'A string, strings, token ids, or lists of token ids; none empty.',
@@ -728,9 +730,24 @@ export const ResponsesOutputFunctionCallSchema = z.object({
   status: z.enum(['in_progress', 'completed', 'incomplete']),
 }).meta({ id: 'ResponsesOutputFunctionCall' });
 
+export const ResponsesReasoningTextSchema = z.object({
+  type: z.literal('reasoning_text'),
+  text: z.string(),
+}).meta({ id: 'ResponsesReasoningText' });
+
+/** The model's reasoning, parsed off its answer by the card's reasoning parser. */
+export const ResponsesOutputReasoningSchema = z.object({
+  type: z.literal('reasoning'),
+  id: z.string(),
+  summary: z.array(z.unknown()),
+  content: z.array(ResponsesReasoningTextSchema),
+  status: z.enum(['in_progress', 'completed', 'incomplete']),
+}).meta({ id: 'ResponsesOutputReasoning' });
+
 export const ResponsesOutputItemSchema = z.discriminatedUnion('type', [
   ResponsesOutputMessageSchema,
   ResponsesOutputFunctionCallSchema,
+  ResponsesOutputReasoningSchema,
 ]).meta({ id: 'ResponsesOutputItem' });
 
 export const ResponsesUsageSchema = z.object({
@@ -834,6 +851,7 @@ export type ResponsesOutputText = z.output<typeof ResponsesOutputTextSchema>;
 export type ResponsesOutputMessage = z.output<typeof ResponsesOutputMessageSchema>;
 export type ResponsesOutputFunctionCall = z.output<typeof ResponsesOutputFunctionCallSchema>;
 export type ResponsesOutputItem = z.output<typeof ResponsesOutputItemSchema>;
+export type ResponsesOutputReasoning = z.output<typeof ResponsesOutputReasoningSchema>;
 export type ResponsesUsage = z.output<typeof ResponsesUsageSchema>;
 export type ResponsesError = z.output<typeof ResponsesErrorSchema>;
 export type ResponseObject = z.output<typeof ResponseObjectSchema>;

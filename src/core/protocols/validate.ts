@@ -143,7 +143,12 @@ function unionExpected(issue: IssueLike): string {
     const expected = branch[0] && details(branch[0]).expected;
     if (typeof expected === 'string') kinds.add(expected);
   }
-  return [...kinds].join(' or ');
+  // A fixed order, so the message does not depend on the order the union tries its branches in.
+  const rank = (k: string) => {
+    const i = ['string', 'number', 'boolean', 'object', 'array'].indexOf(k);
+    return i < 0 ? 99 : i;
+  };
+  return [...kinds].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b)).join(' or ');
 }
 
 function fragment(issue: IssueLike, value: unknown): string {

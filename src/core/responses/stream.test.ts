@@ -7,7 +7,6 @@ import { parseResponsesRequest } from '../protocols/validate.ts';
 import { createResponsesStream, type ResponsesStreamEvent } from './stream.ts';
 
 const spec = loadOpenAISpec();
-const noSpec = spec ? false : 'shared/openai-openapi.yaml is not on this machine';
 
 function counter(): () => string {
   let n = 0;
@@ -62,6 +61,8 @@ const COMPONENT: Record<string, string> = {
   'response.output_text.done': 'ResponseTextDoneEvent',
   'response.function_call_arguments.delta': 'ResponseFunctionCallArgumentsDeltaEvent',
   'response.function_call_arguments.done': 'ResponseFunctionCallArgumentsDoneEvent',
+  'response.reasoning_text.delta': 'ResponseReasoningTextDeltaEvent',
+  'response.reasoning_text.done': 'ResponseReasoningTextDoneEvent',
 };
 
 function assertSequenced(events: ResponsesStreamEvent[]) {
@@ -89,7 +90,7 @@ function assertConformsToSpec(events: ResponsesStreamEvent[]) {
         },
       }
       : data;
-    assert.deepEqual(spec?.validateAgainstSpec(component, checked), [], event);
+    assert.deepEqual(spec.validateAgainstSpec(component, checked), [], event);
   }
 }
 
@@ -375,8 +376,33 @@ describe('createResponsesStream()', () => {
     );
   });
 
-  test("every event conforms to OpenAI's event schemas", { skip: noSpec }, async () => {
-    for (const chunks of [textChunks(), toolChunks()]) {
+  test('reasoning deltas become a reasoning item before the answer', async () => {
+    const events = await collect(
+      createResponsesStream(request, options()).convert(from(reasoningChunks())),
+    );
+    assertSequenced(events);
+    assert.deepEqual(events.map((e) => e.event).slice(2, 6), [
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.reasoning_text.delta',
+      'response.reasoning_text.delta',
+    ]);
+    const done = events.find((e) => e.event === 'response.reasoning_text.done');
+    assert.equal(done?.data.type === 'response.reasoning_text.done' && done.data.text, 'Hmm, ok.');
+    const completed = events[events.length - 1]!.data;
+    assert.ok(completed.type === 'response.completed');
+    assert.deepEqual(completed.response.output.map((o) => o.type), ['reasoning', 'message']);
+    assert.deepEqual(completed.response.output[0], {
+      type: 'reasoning',
+      id: 'rs_id2',
+      summary: [],
+      content: [{ type: 'reasoning_text', text: 'Hmm, ok.' }],
+      status: 'completed',
+    });
+  });
+
+  test("every event conforms to OpenAI's event schemas", async () => {
+    for (const chunks of [textChunks(), toolChunks(), reasoningChunks()]) {
       assertConformsToSpec(
         await collect(createResponsesStream(request, options()).convert(from(chunks))),
       );
@@ -384,3 +410,13 @@ describe('createResponsesStream()', () => {
     assertConformsToSpec(createResponsesStream(request, options()).fail(new Error('x')));
   });
 });
+
+function reasoningChunks(): ChatCompletionChunk[] {
+  return [
+    chunk({ role: 'assistant', reasoning_content: 'Hmm, ' }),
+    chunk({ reasoning_content: 'ok.' }),
+    chunk({ content: 'Answer' }),
+    chunk({}, 'stop'),
+    usageChunk(),
+  ];
+}

@@ -5,6 +5,9 @@
  * natural end.
  *
  *   response.created, response.in_progress
+ *   reasoning:      response.output_item.added (reasoning), response.content_part.added
+ *                   (reasoning_text), response.reasoning_text.delta per reasoning delta (closed
+ *                   at the end by reasoning_text.done, content_part.done, output_item.done)
  *   first text:     response.output_item.added (message), response.content_part.added,
  *                   then response.output_text.delta per text delta
  *   per tool call:  response.output_item.added (function_call) when its name or first argument
@@ -26,6 +29,7 @@ import type {
   ResponsesOutputFunctionCall,
   ResponsesOutputItem,
   ResponsesOutputMessage,
+  ResponsesOutputReasoning,
   ResponsesOutputText,
   ResponsesRequest,
   ResponsesUsage,
@@ -65,7 +69,7 @@ export type ResponsesStreamEventData =
       item_id: string;
       output_index: number;
       content_index: number;
-      part: ResponsesOutputText;
+      part: ResponsesOutputText | { type: 'reasoning_text'; text: string };
     }
     | {
       type: 'response.output_text.delta';
@@ -82,6 +86,20 @@ export type ResponsesStreamEventData =
       content_index: number;
       text: string;
       logprobs: unknown[];
+    }
+    | {
+      type: 'response.reasoning_text.delta';
+      item_id: string;
+      output_index: number;
+      content_index: number;
+      delta: string;
+    }
+    | {
+      type: 'response.reasoning_text.done';
+      item_id: string;
+      output_index: number;
+      content_index: number;
+      text: string;
     }
     | {
       type: 'response.function_call_arguments.delta';
@@ -168,6 +186,7 @@ export function createResponsesStream(
   let usage: ResponsesUsage | undefined;
   let nextOutputIndex = 0;
   let message: { item: ResponsesOutputMessage; outputIndex: number; text: string } | undefined;
+  let reasoning: { item: ResponsesOutputReasoning; outputIndex: number; text: string } | undefined;
   const calls = new Map<number, CallState>();
 
   const emit = (out: ResponsesStreamEvent[], body: EventBody<ResponsesStreamEventData>) => {
@@ -243,6 +262,39 @@ export function createResponsesStream(
     });
   }
 
+  function pushReasoning(out: ResponsesStreamEvent[], delta: string) {
+    if (!reasoning) {
+      const item: ResponsesOutputReasoning = {
+        type: 'reasoning',
+        id: prefixedId('rs', newId),
+        summary: [],
+        content: [],
+        status: 'in_progress',
+      };
+      reasoning = { item, outputIndex: nextOutputIndex++, text: '' };
+      emit(out, {
+        type: 'response.output_item.added',
+        output_index: reasoning.outputIndex,
+        item: { ...item, content: [] },
+      });
+      emit(out, {
+        type: 'response.content_part.added',
+        item_id: item.id,
+        output_index: reasoning.outputIndex,
+        content_index: 0,
+        part: { type: 'reasoning_text', text: '' },
+      });
+    }
+    reasoning.text += delta;
+    emit(out, {
+      type: 'response.reasoning_text.delta',
+      item_id: reasoning.item.id,
+      output_index: reasoning.outputIndex,
+      content_index: 0,
+      delta,
+    });
+  }
+
   type ToolCallDelta = NonNullable<
     ChatCompletionChunk['choices'][number]['delta']['tool_calls']
   >[number];
@@ -294,6 +346,8 @@ export function createResponsesStream(
     for (const choice of chunk.choices) {
       if (choice.index !== 0) continue;
       if (choice.finish_reason) finishReason = choice.finish_reason;
+      const thought = (choice.delta as { reasoning_content?: string | null }).reasoning_content;
+      if (typeof thought === 'string' && thought !== '') pushReasoning(out, thought);
       const content = choice.delta.content;
       if (typeof content === 'string' && content !== '') pushText(out, content);
       for (const call of choice.delta.tool_calls ?? []) pushToolCall(out, call);
@@ -305,6 +359,16 @@ export function createResponsesStream(
     status: 'completed' | 'incomplete',
   ): { outputIndex: number; item: ResponsesOutputItem }[] {
     const items: { outputIndex: number; item: ResponsesOutputItem }[] = [];
+    if (reasoning) {
+      items.push({
+        outputIndex: reasoning.outputIndex,
+        item: {
+          ...reasoning.item,
+          status: 'completed',
+          content: [{ type: 'reasoning_text', text: reasoning.text }],
+        },
+      });
+    }
     if (message) {
       items.push({
         outputIndex: message.outputIndex,
@@ -341,6 +405,22 @@ export function createResponsesStream(
           output_index: outputIndex,
           content_index: 0,
           part: textPart(text),
+        });
+      } else if (item.type === 'reasoning') {
+        const text = item.content[0]?.text ?? '';
+        emit(out, {
+          type: 'response.reasoning_text.done',
+          item_id: item.id,
+          output_index: outputIndex,
+          content_index: 0,
+          text,
+        });
+        emit(out, {
+          type: 'response.content_part.done',
+          item_id: item.id,
+          output_index: outputIndex,
+          content_index: 0,
+          part: { type: 'reasoning_text', text },
         });
       } else {
         emit(out, {

@@ -1,8 +1,8 @@
 /**
  * Chat completion -> Responses API `response` object (reference §8.2), for non-streaming clients.
- * Tool calls become `function_call` items; text becomes one `message` item. Text that carries
- * `<tool_call>{json}</tool_call>` blocks (models served without a tool-call parser, such as Qwen3)
- * is parsed into function calls, and reasoning between `<think>` tags is dropped from the message.
+ * Reasoning becomes a `reasoning` item, tool calls `function_call` items, text one `message` item. Tool calls and
+ * reasoning arrive parsed by the chat pipeline's output parsers (`src/core/parsers/`, chosen by the
+ * model card), so the text here is the answer only.
  */
 import type {
   ChatCompletionResponse,
@@ -17,70 +17,6 @@ import {
   type ResponseIdOptions,
   toResponsesUsage,
 } from './_response.ts';
-
-export interface ParsedToolCall {
-  name: string;
-  arguments: string;
-}
-
-const OPEN = '<tool_call>';
-const CLOSE = '</tool_call>';
-
-/** The `<tool_call>{"name":...,"arguments":...}</tool_call>` blocks of `text` that parse. */
-export function parseToolCallText(text: string): ParsedToolCall[] {
-  const calls: ParsedToolCall[] = [];
-  let from = 0;
-  for (;;) {
-    const start = text.indexOf(OPEN, from);
-    if (start < 0) break;
-    const body = start + OPEN.length;
-    const end = text.indexOf(CLOSE, body);
-    if (end < 0) break;
-    from = end + CLOSE.length;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text.slice(body, end).trim());
-    } catch {
-      continue;
-    }
-    if (parsed === null || typeof parsed !== 'object') continue;
-    const { name, arguments: args, parameters } = parsed as Record<string, unknown>;
-    if (typeof name !== 'string' || name === '') continue;
-    const raw = args ?? parameters;
-    calls.push({
-      name,
-      arguments: typeof raw === 'string' ? raw : raw === undefined ? '{}' : JSON.stringify(raw),
-    });
-  }
-  return calls;
-}
-
-function stripBlocks(text: string, open: string, close: string): string {
-  let out = text;
-  for (;;) {
-    const start = out.indexOf(open);
-    if (start < 0) return out;
-    const end = out.indexOf(close, start);
-    if (end < 0) return out.slice(0, start);
-    out = out.slice(0, start) + out.slice(end + close.length);
-  }
-}
-
-/**
- * `text` without `<tool_call>` blocks and `<think>` blocks. A `</think>` with no opening tag (the
- * chat template opened it in the prompt) drops everything before it; an unclosed opening tag drops
- * everything after it. Leading whitespace left by a removed block is trimmed.
- */
-export function stripToolCallText(text: string): string {
-  if (!text.includes('<tool_call>') && !text.includes('think>')) return text;
-  let out = text;
-  const close = out.indexOf('</think>');
-  const open = out.indexOf('<think>');
-  if (close >= 0 && (open < 0 || open > close)) out = out.slice(close + '</think>'.length);
-  out = stripBlocks(out, OPEN, CLOSE);
-  out = stripBlocks(out, '<think>', '</think>');
-  return out.trimStart();
-}
 
 export interface ChatToResponseOptions extends Pick<ResponseIdOptions, 'newId'> {
   /** The Responses request, whose values the response echoes. */
@@ -114,6 +50,17 @@ export function chatToResponse(
   const choice = chat.choices[0];
   // Cut by the token limit: `incomplete`, with the reason (OpenAI's `max_output_tokens`).
   const status: ItemStatus = choice?.finish_reason === 'length' ? 'incomplete' : 'completed';
+  const reasoning = (choice?.message as { reasoning_content?: string | null } | undefined)
+    ?.reasoning_content;
+  if (reasoning) {
+    output.push({
+      type: 'reasoning',
+      id: prefixedId('rs', newId),
+      summary: [],
+      content: [{ type: 'reasoning_text', text: reasoning }],
+      status: 'completed',
+    });
+  }
   for (const call of choice?.message.tool_calls ?? []) {
     output.push({
       type: 'function_call',
@@ -125,24 +72,10 @@ export function chatToResponse(
     });
   }
   const text = choice?.message.content ?? '';
-  if (text !== '') {
-    const calls = parseToolCallText(text);
-    for (const call of calls) {
-      output.push({
-        type: 'function_call',
-        id: prefixedId('fc', newId),
-        call_id: prefixedId('call', newId),
-        name: call.name,
-        arguments: call.arguments,
-        status,
-      });
-    }
-    const rest = stripToolCallText(text);
-    if (calls.length === 0 || rest.trim() !== '') {
-      output.push(message(prefixedId('msg', newId), rest, status));
-    }
+  if (text !== '') output.push(message(prefixedId('msg', newId), text, status));
+  if (!output.some((o) => o.type !== 'reasoning')) {
+    output.push(message(prefixedId('msg', newId), '', status));
   }
-  if (output.length === 0) output.push(message(prefixedId('msg', newId), '', status));
 
   return buildResponse(request, {
     ...options.fields,

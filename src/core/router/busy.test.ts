@@ -28,10 +28,9 @@ function detector(
     activePrefillTokens: number;
   },
 ) {
-  let now = 0;
   const store = createBusyThresholdStore(thresholds);
-  const busy = createBusyDetector({ thresholds: store, now: () => now, routerLoad });
-  return { busy, store, advance: (ms: number) => (now += ms) };
+  const busy = createBusyDetector({ thresholds: store, routerLoad });
+  return { busy, store };
 }
 
 test('no threshold, never busy; each threshold alone makes a worker busy (OR)', () => {
@@ -65,7 +64,7 @@ test('a data-parallel worker is busy only when all its ranks are', () => {
   assert.equal(d.busy.isBusy(dp, worker), true);
 });
 
-test("the router's own count counts; stale reports do not; overloaded lasts until a report", () => {
+test("the router's own count counts; a busy report stands until the next; overloaded lasts until a report", () => {
   let routerBlocks = 0;
   const d = detector(
     { ...NO_THRESHOLDS, active_decode_blocks_threshold: 0.5 },
@@ -76,8 +75,8 @@ test("the router's own count counts; stale reports do not; overloaded lasts unti
   routerBlocks = 0;
   d.busy.onLoad({ worker_id: 0xab, kv_used_blocks: 90 });
   assert.equal(d.busy.isBusy(model({}), worker), true);
-  d.advance(31_000);
-  assert.equal(d.busy.isBusy(model({}), worker), false, 'a 31 s old report is ignored');
+  d.busy.onLoad({ worker_id: 0xab, kv_used_blocks: 10 });
+  assert.equal(d.busy.isBusy(model({}), worker), false, 'until the worker reports otherwise');
 
   const o = detector();
   o.busy.markOverloaded('ab');
@@ -95,20 +94,52 @@ test('thresholds set at run time apply at once', () => {
   assert.equal(d.busy.isBusy(model({}), worker), true);
 });
 
-test('prompts sent since the last report count as prefill load until the next report', () => {
+test("this frontend's own requests count until they end: a report that predates them cannot clear them", () => {
+  const d = detector({ ...NO_THRESHOLDS, active_decode_blocks_threshold: 0.015 });
+  // 100 blocks in all: two requests of one block each make 2/100 > 0.015.
+  const a = d.busy.recordSent('ab', 10, 1);
+  assert.equal(d.busy.isBusy(model({}), worker), false, '1/100');
+  const b = d.busy.recordSent('ab', 10, 1);
+  assert.equal(d.busy.isBusy(model({}), worker), true, '2/100');
+  // A report the worker published before it saw them says it is idle: it lags, ours does not.
+  d.busy.onLoad({ worker_id: 0xab, kv_used_blocks: 0, active_prefill_tokens: 0 });
+  assert.equal(d.busy.isBusy(model({}), worker), true);
+  b.firstToken();
+  assert.equal(d.busy.isBusy(model({}), worker), true, 'decoding still holds its blocks');
+  b.done();
+  b.done();
+  assert.equal(d.busy.isBusy(model({}), worker), false, 'one request left, counted once');
+  a.done();
+  // A report above ours wins: it sees other frontends' requests too.
+  d.busy.onLoad({ worker_id: 0xab, kv_used_blocks: 5 });
+  assert.equal(d.busy.isBusy(model({}), worker), true);
+});
+
+test('prompts sent count as prefill load until their first token', () => {
   const d = detector({ ...NO_THRESHOLDS, active_prefill_tokens_threshold: 1000 });
   d.busy.onLoad({ worker_id: 0xab, active_prefill_tokens: 0 });
-  d.busy.recordSent('ab', 600);
+  const a = d.busy.recordSent('ab', 600, 0);
   assert.equal(d.busy.isBusy(model({}), worker), false);
-  d.busy.recordSent('ab', 600);
-  assert.equal(d.busy.isBusy(model({}), worker), true, '1200 tokens sent since the report');
-  d.busy.onLoad({ worker_id: 0xab, active_prefill_tokens: 0 });
-  assert.equal(d.busy.isBusy(model({}), worker), false, 'the report includes them');
+  const b = d.busy.recordSent('ab', 600, 0);
+  assert.equal(d.busy.isBusy(model({}), worker), true, '1200 tokens waiting for prefill');
+  a.firstToken();
+  assert.equal(d.busy.isBusy(model({}), worker), false, '600 left');
+  b.done();
+  a.done();
 
   const kv = detector(
     { ...NO_THRESHOLDS, active_prefill_tokens_threshold: 1000 },
     () => ({ activeDecodeBlocks: 0, activePrefillTokens: 0 }),
   );
-  kv.busy.recordSent('ab', 5000);
+  kv.busy.recordSent('ab', 5000, 100);
   assert.equal(kv.busy.isBusy(model({}), worker), false, 'the KV router counts its own');
+});
+
+test("a data-parallel worker's own count is spread over its ranks", () => {
+  const d = detector({ ...NO_THRESHOLDS, active_decode_blocks_threshold: 0.015 });
+  const dp = model({ data_parallel_size: 2 });
+  d.busy.recordSent('ab', 10, 2);
+  assert.equal(d.busy.isBusy(dp, worker), false, 'one block per rank: 1/100');
+  d.busy.recordSent('ab', 10, 2);
+  assert.equal(d.busy.isBusy(dp, worker), true, 'two per rank');
 });

@@ -1,11 +1,13 @@
 /**
- * Worker selection for the non-KV routing modes: round-robin (default), random and direct.
- * Every policy passes the same contract suite (`policy.contract.ts`). A worker that just failed a
+ * Worker selection for the non-KV routing modes: round-robin (default), random, direct,
+ * least-loaded and power-of-two-choices (router reference §6). Every policy passes the same
+ * contract suite (`tests/contract/routing-policy.contract.ts`). A worker that just failed a
  * request is skipped for a few seconds (Dynamo's "inhibition"), unless every worker has failed.
  */
 import type { Config } from '../config.ts';
 import { BadRequestError, NotFoundError, ServiceUnavailableError } from '../errors.ts';
 import type { WorkerInstance } from '../discovery/models.ts';
+import { compareLoad, type LoadTracker } from './load.ts';
 
 export interface RouteRequest {
   model: string;
@@ -63,13 +65,82 @@ export function createDirectPolicy(): RoutingPolicy {
   };
 }
 
-/** The policy of a `--router-mode` (`kv` arrives with the KV router; until then round-robin). */
-export function createPolicy(mode: Config['routerMode'], random?: () => number): RoutingPolicy {
+/** What the load-aware policies read: the frontend's in-flight count per worker. */
+export type LoadView = Pick<LoadTracker, 'of'>;
+
+/**
+ * `least-loaded`: the worker with the least in flight from this frontend (tokens where every
+ * request in flight carries them, else requests; see `compareLoad`). Ties go round-robin among
+ * the tied workers, so an idle fleet is still spread.
+ */
+export function createLeastLoadedPolicy(load: LoadView): RoutingPolicy {
+  const next = new Map<string, number>();
+  return {
+    mode: 'least-loaded',
+    pick(instances, request) {
+      let tied: WorkerInstance[] = [];
+      let best: ReturnType<LoadView['of']> | undefined;
+      for (const instance of instances) {
+        const l = load.of(instance.instanceId);
+        const order = best === undefined ? -1 : compareLoad(l, best);
+        if (order < 0) {
+          best = l;
+          tied = [instance];
+        } else if (order === 0) tied.push(instance);
+      }
+      const i = next.get(request.model) ?? 0;
+      next.set(request.model, (i + 1) % 1_000_000_007);
+      return tied[i % tied.length] as WorkerInstance;
+    },
+  };
+}
+
+/**
+ * `power-of-two-choices`: two distinct workers drawn at random; the less loaded one wins, the
+ * first drawn on a tie (Dynamo's push router).
+ * @param random a uniform number in [0, 1)
+ */
+export function createPowerOfTwoPolicy(
+  load: LoadView,
+  random: () => number = Math.random,
+): RoutingPolicy {
+  const draw = (n: number) => Math.floor(random() * n) % n;
+  return {
+    mode: 'power-of-two-choices',
+    pick(instances) {
+      if (instances.length === 1) return instances[0] as WorkerInstance;
+      const i = draw(instances.length);
+      let j = draw(instances.length - 1);
+      if (j >= i) j++;
+      const first = instances[i] as WorkerInstance;
+      const second = instances[j] as WorkerInstance;
+      return compareLoad(load.of(second.instanceId), load.of(first.instanceId)) < 0
+        ? second
+        : first;
+    },
+  };
+}
+
+export interface PolicyPorts {
+  /** Uniform [0, 1). @default Math.random */
+  random?: () => number;
+  /** In-flight load per worker, for least-loaded and power-of-two-choices. @default none (idle) */
+  load?: LoadView;
+}
+
+const noLoad: LoadView = { of: () => ({ requests: 0, tokens: 0, untokenized: 0 }) };
+
+/** The policy of a `--router-mode` (`kv` selects with the KV router; its fallback is round-robin). */
+export function createPolicy(mode: Config['routerMode'], ports: PolicyPorts = {}): RoutingPolicy {
   switch (mode) {
     case 'random':
-      return createRandomPolicy(random);
+      return createRandomPolicy(ports.random);
     case 'direct':
       return createDirectPolicy();
+    case 'least-loaded':
+      return createLeastLoadedPolicy(ports.load ?? noLoad);
+    case 'power-of-two-choices':
+      return createPowerOfTwoPolicy(ports.load ?? noLoad, ports.random);
     default:
       return createRoundRobinPolicy();
   }

@@ -58,6 +58,14 @@ export interface MockEngineOptions {
   defaultMaxTokens?: number;
 }
 
+export interface GenerateOptions {
+  /**
+   * The output to generate (a scripted answer): these ids in order, then the first EOS id
+   * (unless `ignore_eos`), instead of ids drawn from the vocabulary. `max_tokens` still cuts it.
+   */
+  script?: readonly number[];
+}
+
 /** Both load payloads, from one snapshot. */
 export interface LoadMetrics {
   forwardPass: ForwardPassMetrics;
@@ -80,7 +88,11 @@ export interface MockEngine {
    * `completion_usage`. Aborting `signal`, or leaving the loop early, frees the request's blocks
    * at once; an abort ends the stream with a `cancelled` chunk.
    */
-  generate(request: PreprocessedRequest, signal?: AbortSignal): AsyncIterable<LLMEngineOutput>;
+  generate(
+    request: PreprocessedRequest,
+    signal?: AbortSignal,
+    options?: GenerateOptions,
+  ): AsyncIterable<LLMEngineOutput>;
   /** Load as published now. */
   load(): LoadMetrics;
   /** Drops every cached block (publishing `cleared`); refused (false) while requests run. */
@@ -286,6 +298,7 @@ export async function createMockEngine(
   async function* generate(
     request: PreprocessedRequest,
     signal?: AbortSignal,
+    options: GenerateOptions = {},
   ): AsyncGenerator<LLMEngineOutput> {
     const id = nextRequest++;
     const cancelled: LLMEngineOutput = { token_ids: [], index: 0, finish_reason: 'cancelled' };
@@ -314,15 +327,22 @@ export async function createMockEngine(
       channel.logprobs = { top: logprobs, random: createRandom(mixSeeds([engineSeed, 2, id])) };
     }
     channels.set(id, channel);
+    const script = options.script;
+    const eosId = stop.ignore_eos ? undefined : request.eos_token_ids?.[0];
+    let scripted = 0;
+    const draw = () => vocabulary[Math.floor(random() * vocabulary.length)]!;
+    const nextToken = script ? () => script[scripted++] ?? eosId ?? draw() : draw;
+    const asked = stop.max_tokens ?? defaultMaxTokens;
     scheduler.add({
       id,
       tokens: request.token_ids,
-      maxTokens: stop.max_tokens ?? defaultMaxTokens,
+      // A script without an EOS to end it ends with its last token.
+      maxTokens: script && eosId === undefined ? Math.min(asked, script.length) : asked,
       minTokens: stop.min_tokens ?? 0,
       stopTokenIds: [...(stop.stop_token_ids ?? []), ...(stop.stop_token_ids_hidden ?? [])],
       eosTokenIds: request.eos_token_ids ?? [],
       ignoreEos: stop.ignore_eos ?? false,
-      nextToken: () => vocabulary[Math.floor(random() * vocabulary.length)]!,
+      nextToken,
       seed,
       remotePrefill: request.prefill_result !== undefined && request.prefill_result !== null,
     });

@@ -37,8 +37,14 @@ export interface RouterMetrics {
   workerActivePrefillTokens: Gauge;
 }
 
-/** `frontendPrefix` is the frontend's (sanitised) metrics prefix, `dynamo_frontend` by default. */
-export function createRouterMetrics(factory: MetricFactory, frontendPrefix: string): RouterMetrics {
+/**
+ * The queue and per-worker gauges keep the literal `dynamo_frontend_` prefix whatever
+ * `--metrics-prefix` says (reference §10.3). `_frontendPrefix` is kept for callers.
+ */
+export function createRouterMetrics(
+  factory: MetricFactory,
+  _frontendPrefix: string,
+): RouterMetrics {
   const h = (name: string, help: string, labels: readonly string[], buckets: readonly number[]) =>
     factory.histogram({ name, help, labels, buckets });
   return {
@@ -106,17 +112,17 @@ export function createRouterMetrics(factory: MetricFactory, frontendPrefix: stri
       OVERHEAD_MS,
     ),
     queuePending: factory.gauge({
-      name: `${frontendPrefix}_router_queue_pending_requests`,
+      name: `dynamo_frontend_router_queue_pending_requests`,
       help: 'Requests waiting in the router queue',
       labels: ['worker_type'],
     }),
     workerActiveDecodeBlocks: factory.gauge({
-      name: `${frontendPrefix}_worker_active_decode_blocks`,
+      name: `dynamo_frontend_worker_active_decode_blocks`,
       help: 'KV blocks the router counts as in use on a worker',
       labels: WORKER,
     }),
     workerActivePrefillTokens: factory.gauge({
-      name: `${frontendPrefix}_worker_active_prefill_tokens`,
+      name: `dynamo_frontend_worker_active_prefill_tokens`,
       help: 'Prompt tokens the router counts as waiting for prefill on a worker',
       labels: WORKER,
     }),

@@ -302,7 +302,8 @@ export function createKvRouting(ports: KvRoutingPorts): KvRoutingControl {
     for (const [key, load] of pool.tracker.activeLoads()) {
       const { workerId, dpRank } = parseWorkerKey(key);
       const labels = {
-        worker_id: workerId.toString(16),
+        // Decimal, as Dynamo writes worker ids (and as the frontend's worker_last_* gauges do).
+        worker_id: workerId.toString(),
         dp_rank: String(dpRank),
         worker_type: workerType,
       };

@@ -1,0 +1,46 @@
+/**
+ * scripts/test.ts on a fixture file with a skipped test: the skip is listed with its reason, and
+ * under CI=true a skip that ALLOWED_SKIPS does not name fails the run.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import process from 'node:process';
+import { describe, test } from 'node:test';
+import { ROOT } from '../helpers/process.ts';
+
+const FIXTURE = 'tests/fixtures/runner/skip.fixture.ts';
+
+/** Runs the runner (always on Node, whatever runs this file) on the fixture, Node only. */
+function runner(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('node', ['--import', 'tsx', 'scripts/test.ts', 'node', '--', FIXTURE], {
+      cwd: ROOT,
+      env: { ...process.env, CI: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => void (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => void (out += d.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, out }));
+  });
+}
+
+describe('scripts/test.ts and skipped tests', () => {
+  test('lists a skip with its reason; the run passes outside CI', async () => {
+    const { code, out } = await runner({});
+    assert.equal(code, 0, out);
+    assert.match(
+      out,
+      /node tests\/fixtures\/runner\/skip\.fixture\.ts > needs a tool this machine lacks: no frobnicator installed/,
+    );
+    assert.match(out, /node: 1 passed, 0 failed, 1 skipped/);
+    assert.match(out, /\n1 passed, 0 failed\n?$/);
+  });
+
+  test('under CI=true an unexpected skip fails the run', async () => {
+    const { code, out } = await runner({ CI: 'true' });
+    assert.equal(code, 1, out);
+    assert.match(out, /CI=true: 1 skip\(s\) not in ALLOWED_SKIPS/);
+  });
+});
