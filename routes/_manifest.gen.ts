@@ -17,10 +17,15 @@ import * as r13 from './v1/messages/count_tokens.ts';
 import * as r14 from './v1/models.ts';
 import * as r15 from './v1/models/[model].ts';
 import * as r16 from './v1/responses.ts';
-import * as r17 from './v1/videos.ts';
-import * as r18 from './v1/videos/generations.ts';
-import * as r19 from './v1/videos/generations/stream.ts';
-import * as r20 from './v1/videos/stream.ts';
+import * as r17 from './v1/responses/[id].delete.ts';
+import * as r18 from './v1/responses/[id].get.ts';
+import * as r19 from './v1/responses/[id]/input_items.ts';
+import * as r20 from './v1/responses/compact.ts';
+import * as r21 from './v1/responses/input_tokens.ts';
+import * as r22 from './v1/videos.ts';
+import * as r23 from './v1/videos/generations.ts';
+import * as r24 from './v1/videos/generations/stream.ts';
+import * as r25 from './v1/videos/stream.ts';
 
 export const routes: readonly RouteModule[] = [
   r0,
@@ -44,4 +49,9 @@ export const routes: readonly RouteModule[] = [
   r18,
   r19,
   r20,
+  r21,
+  r22,
+  r23,
+  r24,
+  r25,
 ];

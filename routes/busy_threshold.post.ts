@@ -44,8 +44,10 @@ export const options: RouteOptions = {
 };
 
 export const handler: RouteHandler<typeof route, AppEnv> = (c) => {
-  const { model, ...update } = c.req.valid('json');
+  const { model: asked, ...update } = c.req.valid('json');
   const { thresholds, models } = c.get('core');
+  // An alias names its model: thresholds are kept (and enforced) under the primary name.
+  const model = models.get(asked)?.name ?? asked;
   const isSet = Object.values(update).some((v) => v !== undefined && v !== null);
   if (!isSet) return c.json({ model, ...thresholds.get(model) }, 200);
   if (!models.get(model)) {

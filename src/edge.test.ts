@@ -36,6 +36,7 @@ describe('createEdgeHandler()', () => {
     refused({ DYN_ROUTER_EVENT_THREADS: '4' }, /use 1/);
     refused({ DYN_MODEL_PATH: '/models/llama' }, /http\(s\) URL/);
     refused({ DYN_KSERVE_GRPC_SERVER: 'true' }, /CLI profile/);
+    refused({ DYN_RESPONSES_STORE: 'nats' }, /--responses-store nats.*use mem/s);
   });
 
   test('approximate KV routing and precise KV routing with an event plane are accepted', async () => {

@@ -134,6 +134,12 @@ export function edgeProblems(
     problems.push('--dump-config-to: no file system on the edge; drop it');
   }
   if (config.interactive) problems.push('--interactive: no terminal on the edge; use the CLI');
+  if (config.responsesStore === 'nats') {
+    problems.push(
+      '--responses-store nats: the NATS key-value store needs a TCP connection the edge does not ' +
+        'have; use mem (responses kept per isolate) or none',
+    );
+  }
   if (config.modelPath && !/^https?:\/\//i.test(config.modelPath)) {
     problems.push(
       `--model-path "${config.modelPath}": no file system on the edge; give an http(s) URL ` +

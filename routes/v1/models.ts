@@ -1,4 +1,4 @@
-/** GET /v1/models: the models that have at least one live worker. */
+/** GET /v1/models: the models that have at least one live worker, and their aliases. */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { ModelListSchema, OpenAIErrorSchema } from '../../src/core/protocols/openai.ts';
 import type { ServedModel } from '../../src/core/discovery/models.ts';
@@ -34,5 +34,15 @@ export function openAIModel(m: ServedModel) {
   };
 }
 
-export const handler: RouteHandler<typeof route, AppEnv> = (c) =>
-  c.json({ object: 'list' as const, data: c.get('core').models.list().map(openAIModel) }, 200);
+export const handler: RouteHandler<typeof route, AppEnv> = (c) => {
+  const { models } = c.get('core');
+  // Aliases (the card's `aliases`) are listed under their own ids, with the primary's details.
+  const aliases = models.aliases().map(({ alias, model }) => ({
+    ...openAIModel(model),
+    id: alias,
+  }));
+  const data = [...models.list().map(openAIModel), ...aliases].sort((a, b) =>
+    a.id.localeCompare(b.id)
+  );
+  return c.json({ object: 'list' as const, data }, 200);
+};

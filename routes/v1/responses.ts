@@ -1,14 +1,9 @@
 /** POST /v1/responses: OpenAI's Responses API, translated to a chat completion and back. */
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
-import { collectChat, startChat } from '../../src/core/pipeline/chat.ts';
 import { ResponseObjectSchema, ResponsesRequestSchema } from '../../src/core/protocols/openai.ts';
 import { validateResponsesRequest } from '../../src/core/protocols/validate.ts';
-import {
-  createResponsesStream,
-  type ResponsesStreamEvent,
-} from '../../src/core/responses/stream.ts';
-import { responsesToChat } from '../../src/core/responses/to-chat.ts';
-import { chatToResponse } from '../../src/core/responses/to-response.ts';
+import { planResponse, runResponse, streamResponse } from '../../src/core/responses/run.ts';
+import type { ResponsesStreamEvent } from '../../src/core/responses/stream.ts';
 import { callContext } from '../../src/http/call.ts';
 import { openAIError } from '../../src/http/openai-route.ts';
 import { sseResponse } from '../../src/http/sse.ts';
@@ -19,6 +14,8 @@ export const route = createRoute({
   path: '/v1/responses',
   tags: ['OpenAI'],
   summary: 'Create a model response',
+  description: 'Also served as a WebSocket on the same path (`response.create` messages); see ' +
+    'docs/openai-api.md#websocket-mode.',
   request: {
     body: { required: true, content: { 'application/json': { schema: ResponsesRequestSchema } } },
   },
@@ -31,9 +28,10 @@ export const route = createRoute({
       },
     },
     400: openAIError('Invalid request'),
-    404: openAIError('Unknown model'),
+    404: openAIError('Unknown model, or `previous_response_id` not found'),
     501: openAIError(
-      'A field the frontend does not support (background, previous_response_id, ...)',
+      'A field the frontend does not support (background, prompt, ...), or `store` with ' +
+        '--responses-store none',
     ),
     503: openAIError('No live worker, or shutting down'),
   },
@@ -44,21 +42,11 @@ export const options: RouteOptions = { pathKey: 'responses', readinessGate: true
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const core = c.get('core');
   const request = validateResponsesRequest(c.req.valid('json'));
-  const chat = responsesToChat(request);
+  const plan = await planResponse(core, request);
   const stream = request.stream === true;
-  const call = { ...callContext(c, chat.nvext, { stream }), endpoint: 'responses' as const };
-  const started = await startChat(core, {
-    ...chat,
-    stream,
-    stream_options: stream ? { include_usage: true } : null,
-  }, call);
-  const newId = () => core.newId();
-  if (!stream) {
-    return c.json(chatToResponse(await collectChat(started), { request, newId }), 200);
-  }
-  const events = createResponsesStream(request, { newId, model: started.model }).convert(
-    started.chunks,
-  );
+  const call = callContext(c, plan.chat.nvext, { stream });
+  if (!stream) return c.json(await runResponse(core, plan, call), 200);
+  const { started, events } = await streamResponse(core, plan, call);
   return sseResponse(c, events, {
     eventOf: (e) => (e as ResponsesStreamEvent).event,
     dataOf: (e) => (e as ResponsesStreamEvent).data,

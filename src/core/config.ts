@@ -37,6 +37,7 @@ export const DISCOVERY_BACKENDS = ['kubernetes', 'etcd', 'file', 'mem'] as const
 export const REQUEST_PLANES = ['tcp', 'nats', 'http'] as const;
 export const EVENT_PLANES = ['nats', 'zmq'] as const;
 export const CHAT_PROCESSORS = ['dynamo', 'vllm'] as const;
+export const RESPONSE_STORES = ['mem', 'nats', 'none'] as const;
 
 const G_HTTP = 'HTTP & Networking';
 const G_ROUTER = 'Router';
@@ -46,6 +47,7 @@ const G_INFRA = 'Infrastructure';
 const G_KSERVE = 'KServe gRPC';
 const G_MONITOR = 'Monitoring';
 const G_EXP = 'Experimental';
+const G_RESPONSES = 'Responses API';
 const G_PATHS = 'Endpoint paths';
 const G_DEPRECATED = 'Deprecated';
 
@@ -158,6 +160,12 @@ export const configSchema = z.object({
     env: ['DYN_HTTP_OVERLOAD_STATUS_CODE'],
     hint: 'status',
     description: 'HTTP status of load-shed rejections (Dynamo uses 529)',
+    group: G_HTTP,
+  }),
+  multimodalMaxMb: o.opt(values.num(0.000001).default(20), {
+    env: ['DYN_MULTIMODAL_MAX_MB'],
+    hint: 'MB',
+    description: 'Largest base64 data-URL image or video in a chat request (larger ones get 400)',
     group: G_HTTP,
   }),
   ignoreUnsupportedFields: o.opt(values.bool(false), {
@@ -438,6 +446,37 @@ export const configSchema = z.object({
     hint: 'file',
     description: 'Write the resolved configuration as JSON to this file, then keep running',
     group: G_MONITOR,
+  }),
+
+  // Responses API
+  responsesStore: o.opt(values.oneOf(RESPONSE_STORES).default('mem'), {
+    flag: 'responses-store',
+    env: ['DYN_RESPONSES_STORE'],
+    hint: RESPONSE_STORES.join('|'),
+    description: 'Where stored responses live (store, previous_response_id): this process, a ' +
+      'NATS JetStream key-value bucket shared by every frontend replica (NATS_SERVER), or none',
+    group: G_RESPONSES,
+  }),
+  responsesStoreTtlSecs: o.opt(values.num(1).default(86400), {
+    flag: 'responses-store-ttl-secs',
+    env: ['DYN_RESPONSES_STORE_TTL_SECS'],
+    hint: 'seconds',
+    description: 'How long a stored response is kept',
+    group: G_RESPONSES,
+  }),
+  responsesStoreMaxMb: o.opt(values.num(0.001).default(256), {
+    flag: 'responses-store-max-mb',
+    env: ['DYN_RESPONSES_STORE_MAX_MB'],
+    hint: 'MB',
+    description: 'Size cap of the store; the oldest responses are dropped first',
+    group: G_RESPONSES,
+  }),
+  responsesStoreBucket: o.opt(values.text().default('switchboard_responses'), {
+    flag: 'responses-store-bucket',
+    env: ['DYN_RESPONSES_STORE_BUCKET'],
+    hint: 'name',
+    description: 'Key-value bucket of --responses-store nats',
+    group: G_RESPONSES,
   }),
 
   // Experimental

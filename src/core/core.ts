@@ -31,6 +31,7 @@ import type { ActiveSequenceEvent } from './router/kv/sequences.ts';
 import { createBlockHasher } from './kv/hash.ts';
 import { type BusyDetector, createBusyDetector } from './router/busy.ts';
 import { parseExactJson } from './json.ts';
+import { createMemResponseStore, type ResponseStore } from './responses/store.ts';
 import type { WorkerInstance } from './discovery/models.ts';
 import {
   createInhibitor,
@@ -85,6 +86,11 @@ export interface CorePorts {
   publishSync?: (event: ActiveSequenceEvent, on: WorkerInstance) => void;
   /** `--router-event-threads N > 1`: decodes KV events off the main thread. @default inline */
   kvEventPool?: KvRoutingPorts['eventPool'];
+  /**
+   * Where stored responses live. @default in memory with `--responses-store mem`, none with
+   * `none`; `nats` needs the runtime to pass its adapter
+   */
+  responseStore?: ResponseStore;
   /** Where request spans go (`OTEL_EXPORTER_OTLP_ENDPOINT`). @default none: tracing off */
   tracer?: SpanExporter;
   /** Histogram layouts from `DYN_METRICS_*` (`metricBucketsFromEnv`). @default the reference's */
@@ -119,6 +125,8 @@ export interface Core {
   readonly disaggregated: Set<string>;
   /** Load shedding: which workers are busy (`--active-*-threshold*`, `/busy_threshold`). */
   readonly busy: BusyDetector;
+  /** Stored Responses API responses; undefined with `--responses-store none`. */
+  readonly responseStore: ResponseStore | undefined;
   now(): number;
   monotonic(): number;
   newId(): string;
@@ -191,10 +199,22 @@ export function createCore(ports: CorePorts, config: Config): Core {
     },
     routerLoad: kv ? (model, workerId, dpRank) => kv.loadOf(model, workerId, dpRank) : undefined,
   });
+  const responseStore = ports.responseStore ??
+    (config.responsesStore === 'mem'
+      ? createMemResponseStore({
+        ttlMs: config.responsesStoreTtlSecs * 1000,
+        maxBytes: config.responsesStoreMaxMb * 1024 * 1024,
+        now,
+      })
+      : undefined);
+  if (config.responsesStore === 'nats' && !ports.responseStore) {
+    throw new Error('--responses-store nats needs the NATS key-value store adapter');
+  }
   return {
     busy,
     kv,
     plane,
+    responseStore,
     preprocessors: ports.preprocessors ?? {
       get: () => Promise.reject(new Error('no preprocessor source is configured')),
       close: () => Promise.resolve(),

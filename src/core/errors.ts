@@ -171,3 +171,23 @@ export function toErrorBody(error: ApiError, surface: ErrorSurface): ErrorBody {
       };
   }
 }
+
+/** `GET`/`DELETE /v1/responses/{id}` of a response that was never stored, expired or deleted. */
+export class ResponseNotFoundError extends NotFoundError {
+  override readonly type = 'invalid_request_error';
+  constructor(id: string, options: ApiErrorOptions = {}) {
+    super(`Response with id "${id}" not found`, options);
+  }
+}
+
+/** `previous_response_id` names a response the store does not hold. */
+export class PreviousResponseNotFoundError extends NotFoundError {
+  override readonly type = 'invalid_request_error';
+  override readonly code = 'previous_response_not_found';
+  constructor(id: string, options: ApiErrorOptions = {}) {
+    super(`Previous response with id "${id}" not found`, {
+      param: 'previous_response_id',
+      ...options,
+    });
+  }
+}

@@ -183,6 +183,27 @@ describe('/busy_threshold', () => {
     });
   });
 
+  test('an alias sets and reads the thresholds of its model, kept under the primary name', async () => {
+    const { core, json } = testApp();
+    addWorker(core, testCard('llama', { aliases: ['llama-alias'] }));
+    const set = await json('/busy_threshold', {
+      model: 'llama-alias',
+      active_decode_blocks_threshold: 0.7,
+    });
+    assert.equal(set.status, 200);
+    assert.deepEqual(await set.json(), {
+      model: 'llama',
+      active_decode_blocks_threshold: 0.7,
+      active_prefill_tokens_threshold: null,
+      active_prefill_tokens_threshold_frac: null,
+    });
+    const read = await json('/busy_threshold', { model: 'llama' });
+    assert.equal(
+      (await read.json() as Record<string, unknown>).active_decode_blocks_threshold,
+      0.7,
+    );
+  });
+
   test('404 for a model that was never discovered; 400 for a fraction over 1', async () => {
     const { json } = testApp();
     const missing = await json('/busy_threshold', {

@@ -43,3 +43,16 @@ export interface RouteModule {
   handler: (...args: never[]) => unknown;
   options?: RouteOptions;
 }
+
+/** One open WebSocket, as the runtime's server hands it to the application. */
+export interface WsPeer {
+  send(text: string): void;
+  /** Sends a close frame (code 1000 unless given) and ends the connection. */
+  close(code?: number, reason?: string): void;
+}
+
+/** What the application does with one WebSocket: told of each text message and of the close. */
+export interface WsSession {
+  message(text: string): void;
+  closed(): void;
+}

@@ -9,6 +9,7 @@ import { createPromMetricFactory } from '../adapters/prom-metrics.ts';
 import { metricBucketsFromEnv } from '../core/metrics.ts';
 import { createOtlpHttpExporter, otlpOptionsFromEnv } from '../adapters/otlp-http.ts';
 import { createApp } from '../http/app.ts';
+import { responsesWebSocket } from '../http/responses-ws.ts';
 import type { RouteModule } from '../http/types.ts';
 import { routes as manifest } from '../../routes/_manifest.gen.ts';
 import { createDiscovery } from '../core/discovery/discovery.ts';
@@ -29,6 +30,7 @@ import type { EventEnvelope, EventPlane } from '../core/events/types.ts';
 import { subjectSegment } from '../worker/runtime.ts';
 import { createKvEventSink } from './kv-event-pool.ts';
 import { type RunningKserve, startKserveServer } from './kserve.ts';
+import { createNatsResponseStore, natsTcpServers } from '../adapters/responses-store-nats.ts';
 
 export interface FrontendOptions {
   /** Route modules to mount. @default the generated manifest */
@@ -105,7 +107,16 @@ export async function startFrontend(
     });
   if (otlp) logger.info('exporting request spans over OTLP/HTTP', { url: otlp.url });
   let events: EventPlane | undefined;
+  const responseStore = config.responsesStore === 'nats'
+    ? await createNatsResponseStore({
+      servers: natsTcpServers(options.env?.NATS_SERVER),
+      bucket: config.responsesStoreBucket,
+      ttlMs: config.responsesStoreTtlSecs * 1000,
+      maxBytes: Math.floor(config.responsesStoreMaxMb * 1024 * 1024),
+    })
+    : undefined;
   const core = createCore({
+    ...(responseStore ? { responseStore } : {}),
     logger,
     metrics: createPromMetricFactory(),
     ...(tracer ? { tracer } : {}),
@@ -218,6 +229,10 @@ export async function startFrontend(
       hostname: config.httpHost,
       port: config.httpPort,
       tls,
+      websocket: {
+        accept: responsesWebSocket(core),
+        maxMessageBytes: Math.floor(config.httpBodyLimitMb * 1024 * 1024),
+      },
     });
   } catch (error) {
     await store.close().catch(() => {});
@@ -283,6 +298,7 @@ export async function startFrontend(
         core.preprocessors.close(),
         events?.close(),
         core.kv?.close(),
+        core.responseStore?.close(),
         tracer?.close(),
       ]);
       await store.close().catch((error: unknown) =>

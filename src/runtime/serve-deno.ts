@@ -4,6 +4,8 @@ import {
   PortInUseError,
   type ServeOptions,
   type ServerHandle,
+  type WebSocketOptions,
+  type WsPeer,
 } from './serve-types.ts';
 
 interface DenoServer {
@@ -11,15 +13,87 @@ interface DenoServer {
   shutdown(): Promise<void>;
   finished: Promise<void>;
 }
+interface DenoSocket {
+  send(text: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: (() => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: (() => void) | null;
+  onerror: (() => void) | null;
+}
 interface DenoGlobal {
+  upgradeWebSocket(request: Request): { socket: DenoSocket; response: Response };
   serve(
     options: Record<string, unknown>,
     handler: (request: Request) => Response | Promise<Response>,
   ): DenoServer;
 }
 
+/** A fetch handler that upgrades the requests `ws.accept()` takes. */
+function withWebSockets(
+  deno: DenoGlobal,
+  ws: WebSocketOptions,
+  fetch: ServeOptions['fetch'],
+  open: Set<WsPeer>,
+): ServeOptions['fetch'] {
+  const max = ws.maxMessageBytes ?? 16 * 1024 * 1024;
+  return (request) => {
+    if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return fetch(request);
+    const start = ws.accept(request);
+    if (!start) return fetch(request);
+    const { socket, response } = deno.upgradeWebSocket(request);
+    let closed = false;
+    const peer: WsPeer = {
+      send: (text) => {
+        if (!closed) socket.send(text);
+      },
+      close: (code = 1000, reason = '') => {
+        if (closed) return;
+        closed = true;
+        open.delete(peer);
+        try {
+          socket.close(code, reason);
+        } catch {
+          // Already closing.
+        }
+        session?.closed();
+      },
+    };
+    let session: ReturnType<typeof start> | undefined;
+    const ended = () => {
+      if (closed) return;
+      closed = true;
+      open.delete(peer);
+      session?.closed();
+    };
+    socket.onopen = () => {
+      open.add(peer);
+      session = start(peer);
+    };
+    socket.onmessage = (event) => {
+      if (typeof event.data !== 'string') {
+        peer.close(1003, 'binary messages are not accepted');
+      } else if (event.data.length > max) {
+        peer.close(1009, 'message too big');
+      } else {
+        session?.message(event.data);
+      }
+    };
+    socket.onclose = ended;
+    socket.onerror = ended;
+    return response;
+  };
+}
+
 export function serve(options: ServeOptions): Promise<ServerHandle> {
   const deno = (globalThis as unknown as { Deno: DenoGlobal }).Deno;
+  const open = new Set<WsPeer>();
+  const closeSockets = () => {
+    for (const peer of [...open]) peer.close(1001, 'server shutting down');
+  };
+  const fetch = options.websocket
+    ? withWebSockets(deno, options.websocket, options.fetch, open)
+    : options.fetch;
   return new Promise((resolve, reject) => {
     let server: DenoServer | undefined;
     try {
@@ -28,7 +102,7 @@ export function serve(options: ServeOptions): Promise<ServerHandle> {
         port: options.port,
         onListen: () => {},
         ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
-      }, options.fetch);
+      }, fetch);
     } catch (error) {
       reject(isAddrInUse(error) ? new PortInUseError(options.port, { cause: error }) : error);
       return;
@@ -36,10 +110,16 @@ export function serve(options: ServeOptions): Promise<ServerHandle> {
     const s = server;
     resolve({
       port: s.addr.port,
-      drain: () => s.shutdown(),
+      drain: () => {
+        closeSockets();
+        return s.shutdown();
+      },
       // Deno has no call that cuts connections once shutdown() has begun (aborting the signal
       // then throws BadResource); the connections end when the process exits.
-      forceClose: () => Promise.resolve(),
+      forceClose: () => {
+        closeSockets();
+        return Promise.resolve();
+      },
     });
   });
 }

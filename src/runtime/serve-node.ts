@@ -9,6 +9,7 @@ import {
   type ServeOptions,
   type ServerHandle,
 } from './serve-types.ts';
+import { createUpgradeHandler } from './ws-node.ts';
 
 export function serve(options: ServeOptions): Promise<ServerHandle> {
   return new Promise((resolve, reject) => {
@@ -26,6 +27,14 @@ export function serve(options: ServeOptions): Promise<ServerHandle> {
       ...tls,
     }) as Server;
     server.requestTimeout = 0;
+    const sockets = options.websocket
+      ? createUpgradeHandler(options.websocket, options.tls !== undefined)
+      : undefined;
+    if (sockets) server.on('upgrade', sockets.upgrade);
+    // Upgraded connections are no longer the HTTP server's: close them on shutdown.
+    const closeSockets = () => {
+      for (const peer of [...sockets?.open ?? []]) peer.close(1001, 'server shutting down');
+    };
     server.once('error', (error) => {
       reject(isAddrInUse(error) ? new PortInUseError(options.port, { cause: error }) : error);
     });
@@ -37,9 +46,11 @@ export function serve(options: ServeOptions): Promise<ServerHandle> {
           new Promise<void>((done) => {
             server.close(() => done());
             server.closeIdleConnections();
+            closeSockets();
           }),
         forceClose: () => {
           server.closeAllConnections();
+          closeSockets();
           return Promise.resolve();
         },
       });

@@ -1,7 +1,23 @@
 /** The one interface every runtime's HTTP server adapter implements. */
 
+import type { WsPeer, WsSession } from '../http/types.ts';
+
+export type { WsPeer, WsSession };
+
+export interface WebSocketOptions {
+  /**
+   * Called for each upgrade request: a function that opens the session once the socket is
+   * open, or undefined to refuse it (the server answers 404).
+   */
+  accept(request: Request): ((peer: WsPeer) => WsSession) | undefined;
+  /** Larger messages close the connection with 1009. @default 16 MiB */
+  maxMessageBytes?: number;
+}
+
 export interface ServeOptions {
   fetch: (request: Request) => Response | Promise<Response>;
+  /** WebSocket upgrades (Responses API WebSocket mode). @default none: upgrades are plain requests */
+  websocket?: WebSocketOptions;
   hostname: string;
   port: number;
   /** PEM text; both or neither. */

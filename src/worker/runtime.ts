@@ -50,6 +50,12 @@ export interface WorkerRuntime {
    */
   serve(endpoint: EndpointId, handler: EndpointHandler, card?: ModelCard): Promise<void>;
   /**
+   * Registers another model card on an endpoint this worker serves: a LoRA adapter (a card with
+   * `lora.name`, registered under the key suffix `lora.name`, as Dynamo does) or a second name.
+   * Requests for it arrive on the same handler with `routing.lora_name` set to the adapter.
+   */
+  addModel(endpoint: EndpointId, card: ModelCard): Promise<void>;
+  /**
    * Publishes a KV cache event on `namespace.{ns}.component.{c}.kv-events` and remembers it for
    * routers that missed it (see `serveKvQuery`).
    */
@@ -84,6 +90,11 @@ export interface WorkerCloseOptions {
 }
 
 /** Dynamo's subject segment encoding: anything outside `[A-Za-z0-9_-]` becomes `%XX`. */
+/** A LoRA name as a discovery key segment: lower case, `[a-z0-9_-]` kept, the rest `_`. */
+export function loraSlug(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9_-]/g, '_');
+}
+
 export function subjectSegment(value: string): string {
   return value.replace(
     /[^A-Za-z0-9_-]/g,
@@ -107,7 +118,7 @@ export function createWorkerRuntime(options: WorkerRuntimeOptions): WorkerRuntim
   const { store, plane, events, logger } = options;
   const discovery = createDiscovery(store, { logger });
   const served: EndpointId[] = [];
-  const models: EndpointId[] = [];
+  const models: Array<{ endpoint: EndpointId; suffix?: string }> = [];
   const workerId = BigInt(`0x${discovery.instanceId}`);
   let closing: Promise<void> | undefined;
   const loadInterval = options.loadReportIntervalMs ?? 25;
@@ -152,7 +163,7 @@ export function createWorkerRuntime(options: WorkerRuntimeOptions): WorkerRuntim
       served.push(endpoint);
       if (card) {
         await discovery.registerModel(endpoint, card as JsonObject);
-        models.push(endpoint);
+        models.push({ endpoint });
       }
       logger.info('serving', {
         endpoint: `dyn://${endpoint.namespace}.${endpoint.component}.${endpoint.endpoint}`,
@@ -160,6 +171,12 @@ export function createWorkerRuntime(options: WorkerRuntimeOptions): WorkerRuntim
         transport,
         model: card?.display_name,
       });
+    },
+    async addModel(endpoint, card) {
+      const suffix = card.lora?.name ? loraSlug(card.lora.name) : undefined;
+      await discovery.registerModel(endpoint, card as JsonObject, suffix);
+      models.push({ endpoint, ...(suffix ? { suffix } : {}) });
+      logger.info('model added', { model: card.display_name, lora: card.lora?.name, suffix });
     },
     async serveKvQuery(endpoint) {
       const query: EndpointHandler = async function* (body) {
@@ -204,7 +221,7 @@ export function createWorkerRuntime(options: WorkerRuntimeOptions): WorkerRuntim
         for (const slot of loadSlots.values()) clearTimeout(slot.timer);
         // Leave discovery first so frontends stop routing here, then stop serving.
         const leave = [
-          ...models.map((e) => discovery.unregisterModel(e)),
+          ...models.map((m) => discovery.unregisterModel(m.endpoint, m.suffix)),
           ...served.map((e) => discovery.unregisterEndpoint(e)),
         ];
         await Promise.allSettled(leave);

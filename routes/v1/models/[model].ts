@@ -30,5 +30,6 @@ export const handler: RouteHandler<typeof route, AppEnv> = (c) => {
   const name = c.req.valid('param').model;
   const model = c.get('core').models.get(name);
   if (!model) throw new ModelNotFoundError(name);
-  return c.json(openAIModel(model), 200);
+  // An alias answers under its own id (the model's details are the primary's).
+  return c.json({ ...openAIModel(model), id: name }, 200);
 };

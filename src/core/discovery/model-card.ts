@@ -60,7 +60,11 @@ export const ModelCardSchema = z.looseObject({
   model_type: z.string(),
   model_input: z.enum(['Tokens', 'Text', 'Tensor']),
   worker_type: z.string().nullish(),
+  /** Extra names the model is served under (`--served-model-name` beyond the first). */
   aliases: z.array(z.string()).optional(),
+  /** A LoRA adapter card (registered under a `v1/mdc/.../{lora slug}` key). */
+  lora: z.looseObject({ name: z.string().min(1), max_gpu_lora_count: z.number().nullish() })
+    .nullish(),
   user_data: z.unknown().optional(),
   runtime_config: RuntimeConfigSchema.default({}),
 });
@@ -84,6 +88,11 @@ export function modelTypesOf(card: Pick<ModelCard, 'model_type'>): ModelType[] {
 
 export function formatModelTypes(types: readonly ModelType[]): string {
   return types.join(' | ');
+}
+
+/** The LoRA adapter a card serves (`lora.name`), or undefined for a base model. */
+export function loraNameOf(card: Pick<ModelCard, 'lora'>): string | undefined {
+  return card.lora?.name ?? undefined;
 }
 
 /** The context length the model serves: the engine's limit, else the card's. */

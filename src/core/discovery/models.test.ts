@@ -115,3 +115,44 @@ describe('model cards', () => {
     assert.match(parsed.ok ? '' : parsed.error, /kv_cache_block_size|model_input/);
   });
 });
+
+describe('ModelRegistry aliases and LoRA cards', () => {
+  test('an alias resolves to its model everywhere, which keeps its primary name', () => {
+    const registry = createModelRegistry();
+    registry.addCard({ ...ep, instanceId: 'a' }, { ...card('qwen'), aliases: ['q', 'small'] });
+    registry.setInstance({ instanceId: 'a', endpoint: ep, transport: { tcp: 'h:1/a/generate' } });
+    assert.equal(registry.get('q')?.name, 'qwen');
+    assert.deepEqual(registry.instances('small').map((i) => i.instanceId), ['a']);
+    assert.deepEqual(registry.aliases().map((a) => [a.alias, a.model.name]), [
+      ['q', 'qwen'],
+      ['small', 'qwen'],
+    ]);
+    assert.deepEqual(registry.list().map((m) => m.name), ['qwen'], 'aliases are not models');
+    assert.equal(registry.get('unknown'), undefined);
+    registry.removeCard({ ...ep, instanceId: 'a' });
+    assert.equal(registry.get('q'), undefined, 'an alias goes with its model');
+  });
+
+  test("a primary name always wins over another model's alias of the same name", () => {
+    const registry = createModelRegistry();
+    registry.addCard({ ...ep, instanceId: 'a' }, { ...card('big'), aliases: ['small'] });
+    registry.addCard({ ...ep, component: 'other', instanceId: 'b' }, card('small'));
+    assert.equal(registry.get('small')?.name, 'small');
+    assert.deepEqual(registry.aliases(), []);
+  });
+
+  test('a LoRA card is its own model, served only by the workers that registered it', () => {
+    const registry = createModelRegistry();
+    const base = card('base');
+    const lora = { ...card('base-sql'), lora: { name: 'sql-adapter' } };
+    registry.addCard({ ...ep, instanceId: 'a' }, base);
+    registry.addCard({ ...ep, instanceId: 'b' }, base);
+    registry.addCard({ ...ep, instanceId: 'b', suffix: 'sql-adapter' }, lora);
+    for (const id of ['a', 'b']) {
+      registry.setInstance({ instanceId: id, endpoint: ep, transport: { tcp: `h:1/${id}/g` } });
+    }
+    assert.deepEqual(registry.instances('base').map((i) => i.instanceId), ['a', 'b']);
+    assert.deepEqual(registry.instances('base-sql').map((i) => i.instanceId), ['b']);
+    assert.equal(registry.get('base-sql')?.card.lora?.name, 'sql-adapter');
+  });
+});

@@ -33,7 +33,10 @@ export type AddCardResult = { ok: true; model: ServedModel } | { ok: false; reas
 
 export interface ModelRegistry {
   list(): ServedModel[];
+  /** A model by its name or one of its card's `aliases` (the model keeps its primary name). */
   get(name: string): ServedModel | undefined;
+  /** Every alias with the model it names, for `/v1/models`; a primary name always wins. */
+  aliases(): Array<{ alias: string; model: ServedModel }>;
   /** Routable workers of a model: a card and a live endpoint instance. */
   instances(name: string): WorkerInstance[];
   /**
@@ -92,12 +95,26 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
     list: () =>
       [...models.entries()].filter(([key]) => !key.startsWith(PREFILL)).map(([, s]) => s.model)
         .sort((a, b) => a.name.localeCompare(b.name)),
-    get: (name) => models.get(name)?.model,
+    get: (name) => stateOf(name)?.model,
+    aliases() {
+      const out: Array<{ alias: string; model: ServedModel }> = [];
+      const seen = new Set<string>();
+      for (const [key, state] of models) {
+        if (key.startsWith(PREFILL)) continue;
+        for (const alias of state.model.card.aliases ?? []) {
+          if (models.has(alias) || seen.has(alias) || alias === '') continue;
+          seen.add(alias);
+          out.push({ alias, model: state.model });
+        }
+      }
+      return out.sort((a, b) => a.alias.localeCompare(b.alias));
+    },
     prefillInstances(name) {
-      return this.instances(PREFILL + name);
+      const primary = stateOf(name)?.model.name ?? name;
+      return this.instances(PREFILL + primary);
     },
     instances(name) {
-      const state = models.get(name);
+      const state = stateOf(name);
       if (!state) return [];
       const out: WorkerInstance[] = [];
       const seen = new Set<string>();
@@ -181,6 +198,18 @@ export function createModelRegistry(options: ModelRegistryOptions = {}): ModelRe
       return () => listeners.delete(listener);
     },
   };
+
+  /** The model `name` names: its own, else the first (by name) whose card lists it as an alias. */
+  function stateOf(name: string): ModelState | undefined {
+    const own = models.get(name);
+    if (own || name.startsWith(PREFILL)) return own;
+    let found: ModelState | undefined;
+    for (const [key, state] of models) {
+      if (key.startsWith(PREFILL) || !state.model.card.aliases?.includes(name)) continue;
+      if (!found || state.model.name < found.model.name) found = state;
+    }
+    return found;
+  }
 
   function namesServedBy(endpoint: EndpointId, instanceId: string): string[] {
     const prefix = `${instanceKey(endpoint, instanceId)}`;

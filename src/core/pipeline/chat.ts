@@ -39,6 +39,7 @@ import { defaultMaxTokens } from '../preprocess/preprocessor.ts';
 import { startPassthrough } from './passthrough.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { startPerfTrace, traced } from './perf.ts';
+import { multimodalDataOf } from '../preprocess/multimodal.ts';
 import { startRequestTrace } from '../tracing.ts';
 import type { DispatchedTo } from './route-generation.ts';
 import {
@@ -389,6 +390,11 @@ export async function startChat(
       const guided = planGuidedDecoding(request);
       checkGuidedSupport(model.card, guided);
       const perf = startPerfTrace(core, { requestId: call.requestId, model: model.name, endpoint });
+      // Media URLs are checked before anything is rendered; the worker gets them as Dynamo's
+      // multi_modal_data, the template renders a placeholder for each.
+      const multiModalData = multimodalDataOf(request.messages, {
+        maxDataBytes: Math.floor(core.config.multimodalMaxMb * 1024 * 1024),
+      });
       const preprocessStart = core.monotonic();
       const pre = await core.preprocessors.get(model);
       perf?.mark('load');
@@ -435,6 +441,7 @@ export async function startChat(
         }),
         requestId: call.requestId,
         ...observed(metrics, call.headers),
+        ...(multiModalData ? { multiModalData } : {}),
       }, call.signal);
       perf?.mark('dispatch');
 

@@ -6,6 +6,7 @@
  */
 import type { Core } from '../core.ts';
 import type { ServedModel } from '../discovery/models.ts';
+import { loraNameOf } from '../discovery/model-card.ts';
 import { ApiError, BadRequestError, InternalError, ServiceUnavailableError } from '../errors.ts';
 import { PlaneError } from '../plane/errors.ts';
 import type { NvExt } from '../protocols/nvext.ts';
@@ -52,6 +53,8 @@ export interface GenerationPlan {
   params: GenerationParams;
   requestId: string;
   headers: Record<string, string>;
+  /** Images and videos of the request, as Dynamo's `multi_modal_data`. @default none */
+  multiModalData?: Record<string, Array<{ Url: string }>>;
   /** Called when a worker accepted one of the choices (per-worker metrics). @default none */
   onDispatched?: GenerationCall['onDispatched'];
   /** The request's trace. @default none */
@@ -147,11 +150,15 @@ function workerRequest(plan: GenerationPlan, choice: ChoicePlan): PreprocessedRe
     }),
     output_options: strip({ logprobs: p.logprobs, skip_special_tokens: p.skipSpecialTokens }),
     eos_token_ids: [...plan.eosTokenIds],
+    multi_modal_data: plan.multiModalData,
     annotations: p.nvext?.annotations ?? undefined,
     routing: strip({
       backend_instance_id: undefined,
       dp_rank: p.nvext?.dp_rank,
       cache_salt: p.nvext?.cache_salt,
+      // A LoRA model: the worker applies this adapter, and KV block hashes (the worker's and the
+      // router's) are salted with its name, so two adapters never share cache blocks.
+      lora_name: loraNameOf(plan.model.card),
     }),
   }) as PreprocessedRequest;
 }

@@ -7,6 +7,7 @@
  */
 import { Template } from '@huggingface/jinja';
 import { BadRequestError } from '../errors.ts';
+import { mediaKindsOf } from './multimodal.ts';
 
 /** One part of an array `content`; only `text` parts carry text the template can print. */
 export interface ContentPart {
@@ -79,6 +80,8 @@ interface Compiled {
   keepsArgumentStrings: boolean;
   /** The template reads `reasoning_content` itself (Qwen3, Nemotron). */
   readsReasoning: boolean;
+  /** Media kinds (`image`, `video`) the template can render: it mentions them. */
+  media: Set<string>;
 }
 
 const MEDIA_PLACEHOLDERS: Record<string, string> = {
@@ -119,6 +122,7 @@ function compile(name: string, source: string): Compiled {
       template: new Template(source),
       keepsArgumentStrings: source.includes('arguments is string'),
       readsReasoning: source.includes('reasoning_content'),
+      media: new Set(['image', 'video'].filter((kind) => source.includes(kind))),
     };
   } catch (error) {
     throw new ChatTemplateLoadError(
@@ -249,11 +253,25 @@ export function loadChatTemplate(
         add_generation_prompt: addGenerationPrompt ?? false,
         ...args,
       };
+      const media = mediaKindsOf(messages);
+      const missing = [...media].filter((kind) => !chosen.media.has(kind));
+      if (missing.length > 0) {
+        throw new ChatTemplateError(
+          `This model's chat template cannot render ${missing.join(' or ')} content (it is a ` +
+            'text-only template); send text only, or use a model that accepts ' +
+            `${missing.join(' and ')} input`,
+          { param: 'messages' },
+        );
+      }
       try {
         return chosen.template.render(context);
       } catch (error) {
+        const detail = (error as Error).message;
         throw new ChatTemplateError(
-          `Chat template failed to render: ${(error as Error).message}`,
+          media.size > 0
+            ? `This model's chat template failed to render the ${[...media].join(' and ')} ` +
+              `content: ${detail}`
+            : `Chat template failed to render: ${detail}`,
           { cause: error },
         );
       }

@@ -499,9 +499,14 @@ export const ResponsesRequestSchema = z.object({
   }).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({}).nullish(),
-  store: z.boolean().nullish(),
+  store: z.boolean().nullish().describe(
+    'Keep the response for retrieval and continuation (default true unless the frontend runs ' +
+      'with --responses-store none, where true is answered with 501).',
+  ),
   background: z.boolean().nullish().describe('true is answered with 501.'),
-  previous_response_id: z.string().nullish().describe('Answered with 501.'),
+  previous_response_id: z.string().nullish().describe(
+    'Continue a stored response: its context and output come before this input.',
+  ),
   prompt: z.unknown().optional().describe('Answered with 501.'),
   max_tool_calls: z.number().nullish().describe('Answered with 501.'),
   reasoning: z.looseObject({}).nullish(),
@@ -512,7 +517,7 @@ export const ResponsesRequestSchema = z.object({
   safety_identifier: z.string().nullish(),
   prompt_cache_key: z.string().nullish(),
   prompt_cache_retention: z.string().nullish(),
-  conversation: z.unknown().optional(),
+  conversation: z.unknown().optional().describe('Answered with 501: use previous_response_id.'),
   nvext: NvExtSchema.nullish(),
 }).meta({
   id: 'CreateResponse',
@@ -769,7 +774,7 @@ export const ResponseObjectSchema = z.object({
   status: z.enum(['completed', 'failed', 'in_progress', 'cancelled', 'queued', 'incomplete']),
   model: z.string(),
   output: z.array(ResponsesOutputItemSchema),
-  usage: ResponsesUsageSchema.nullish(),
+  usage: ResponsesUsageSchema.nullable(),
   error: ResponsesErrorSchema.nullable(),
   incomplete_details: z.object({ reason: z.string() }).nullable(),
   instructions: z.string().nullable(),
@@ -791,13 +796,13 @@ export const ResponseObjectSchema = z.object({
   service_tier: z.string(),
   billing: z.null(),
   conversation: z.null(),
-  previous_response_id: z.null(),
+  previous_response_id: z.string().nullable(),
   prompt: z.null(),
   reasoning: z.null(),
   prompt_cache_key: z.string().nullable(),
   prompt_cache_retention: z.string().nullable(),
   safety_identifier: z.string().nullable(),
-  user: z.string().optional(),
+  user: z.string().nullable(),
   nvext: NvExtResponseSchema.optional(),
 }).meta({ id: 'Response', description: 'OpenAI Responses API response object.' });
 

@@ -431,12 +431,12 @@ describe('embedding and Responses validation (reference §4.3, §4.4)', () => {
     });
   });
 
-  test('stored-state features answer 501', () => {
+  test('background runs, stored prompts and server-run tools answer 501', () => {
     const base = { model: 'm', input: 'x' };
     const cases: [Record<string, unknown>, string][] = [
       [{ background: true }, 'background'],
-      [{ previous_response_id: 'resp_1' }, 'previous_response_id'],
       [{ prompt: { id: 'pmpt_1' } }, 'prompt'],
+      [{ conversation: 'conv_1' }, 'conversation'],
       [{ max_tool_calls: 3 }, 'max_tool_calls'],
       [{ nvext: { extra_fields: ['prompt_logprobs'] } }, 'nvext.extra_fields'],
     ];
@@ -448,6 +448,8 @@ describe('embedding and Responses validation (reference §4.3, §4.4)', () => {
       });
     }
     parseResponsesRequest({ ...base, background: false, previous_response_id: null });
+    // Continuing a stored response is the store's business (404 when it is not there).
+    parseResponsesRequest({ ...base, previous_response_id: 'resp_1' });
   });
 
   test('temperature, top_p and max_output_tokens ranges; text.format rules', () => {

@@ -491,7 +491,7 @@ export function parseEmbeddingRequest(body: unknown): EmbeddingRequest {
 const UNSUPPORTED_EXTRA_FIELDS = ['completion_token_ids', 'prompt_logprobs'];
 
 /**
- * The Responses rules of §4.4: 501 for what needs stored state or server-side tools, and the
+ * The Responses rules of §4.4: 501 for background runs, stored prompts and server-side tools, and the
  * `text.format` rules. The translated chat request is validated again by `responsesToChat()`.
  */
 export function validateResponsesRequest(request: ResponsesRequest): ResponsesRequest {
@@ -500,10 +500,10 @@ export function validateResponsesRequest(request: ResponsesRequest): ResponsesRe
   if (request.background === true) {
     throw unsupported('background', 'responses run in the foreground only');
   }
-  if (set(request.previous_response_id)) {
-    throw unsupported('previous_response_id', 'responses are not stored');
-  }
   if (set(request.prompt)) throw unsupported('prompt', 'prompt templates are not stored');
+  if (set(request.conversation)) {
+    throw unsupported('conversation', 'conversations are not stored; use previous_response_id');
+  }
   if (set(request.max_tool_calls)) {
     throw unsupported('max_tool_calls', 'tools are not executed by this server');
   }

@@ -61,8 +61,15 @@ export interface ResponseFields {
   createdAt: number;
   completedAt: number | null;
   output: ResponsesOutputItem[];
-  usage?: ResponsesUsage;
+  /** `null` (sent as such) until the worker reported it. */
+  usage?: ResponsesUsage | null;
   error?: ResponsesError;
+  /** Why an `incomplete` response stopped early (`max_output_tokens`). */
+  incompleteReason?: string;
+  /** The `previous_response_id` the response continued. @default request.previous_response_id */
+  previousResponseId?: string | null;
+  /** Whether the response is stored for retrieval. @default request.store ?? false */
+  store?: boolean;
 }
 
 export function buildResponse(request: ResponsesRequest, fields: ResponseFields): ResponseObject {
@@ -75,9 +82,9 @@ export function buildResponse(request: ResponsesRequest, fields: ResponseFields)
     status: fields.status,
     model: fields.model,
     output: fields.output,
-    ...(fields.usage ? { usage: fields.usage } : {}),
+    usage: fields.usage ?? null,
     error: fields.error ?? null,
-    incomplete_details: null,
+    incomplete_details: fields.incompleteReason ? { reason: fields.incompleteReason } : null,
     instructions: request.instructions ?? null,
     max_output_tokens: request.max_output_tokens ?? null,
     max_tool_calls: null,
@@ -86,7 +93,7 @@ export function buildResponse(request: ResponsesRequest, fields: ResponseFields)
     presence_penalty: 0,
     metadata: request.metadata ?? {},
     parallel_tool_calls: request.parallel_tool_calls ?? true,
-    store: request.store ?? false,
+    store: fields.store ?? request.store ?? false,
     temperature: request.temperature ?? 1,
     top_p: request.top_p ?? 1,
     top_logprobs: request.top_logprobs ?? 0,
@@ -100,12 +107,13 @@ export function buildResponse(request: ResponsesRequest, fields: ResponseFields)
     service_tier: 'auto',
     billing: null,
     conversation: null,
-    previous_response_id: null,
+    previous_response_id: fields.previousResponseId ?? request.previous_response_id ?? null,
     prompt: null,
     reasoning: null,
     prompt_cache_key: request.prompt_cache_key ?? null,
     prompt_cache_retention: request.prompt_cache_retention ?? null,
     safety_identifier: request.safety_identifier ?? null,
-    ...(typeof request.user === 'string' ? { user: request.user } : {}),
+    // OpenResponses requires the key (null when unset); OpenAI's document types it string only.
+    user: typeof request.user === 'string' ? request.user : null,
   };
 }

@@ -52,6 +52,7 @@ const COMPONENT: Record<string, string> = {
   'response.in_progress': 'ResponseInProgressEvent',
   'response.completed': 'ResponseCompletedEvent',
   'response.failed': 'ResponseFailedEvent',
+  'response.incomplete': 'ResponseIncompleteEvent',
   'response.output_item.added': 'ResponseOutputItemAddedEvent',
   'response.output_item.done': 'ResponseOutputItemDoneEvent',
   'response.content_part.added': 'ResponseContentPartAddedEvent',
@@ -75,7 +76,21 @@ function assertConformsToSpec(events: ResponsesStreamEvent[]) {
   for (const { event, data } of events) {
     const component = COMPONENT[event];
     assert.ok(component, `no component for ${event}`);
-    assert.deepEqual(spec.validateAgainstSpec(component, data), [], event);
+    // OpenResponses requires `usage` on every response object, `null` until known; OpenAI's
+    // document marks it optional but not nullable. The null is checked, then left out here.
+    // Likewise `user`: OpenResponses requires the key (null when unset), OpenAI types it string.
+    const response = (data as { response?: { usage?: unknown; user?: unknown } }).response;
+    const checked = response
+      ? {
+        ...data,
+        response: {
+          ...response,
+          ...(response.usage === null ? { usage: undefined } : {}),
+          ...(response.user === null ? { user: undefined } : {}),
+        },
+      }
+      : data;
+    assert.deepEqual(spec.validateAgainstSpec(component, checked), [], event);
   }
 }
 
@@ -104,6 +119,55 @@ const toolChunks = () => [
 ];
 
 describe('createResponsesStream()', () => {
+  test('every response object carries usage: null until the worker reported it', async () => {
+    const events = await collect(
+      createResponsesStream(request, options()).convert(
+        from(textChunks()),
+      ),
+    );
+    const snapshots = events.flatMap((e) => 'response' in e.data ? [e.data] : []);
+    assert.deepEqual(snapshots.map((d) => [d.type, d.response.usage]), [
+      ['response.created', null],
+      ['response.in_progress', null],
+      ['response.completed', {
+        input_tokens: 7,
+        input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
+        output_tokens: 3,
+        output_tokens_details: { reasoning_tokens: 0 },
+        total_tokens: 10,
+      }],
+    ]);
+    for (const d of snapshots) assert.ok(Object.hasOwn(d.response, 'usage'), d.type);
+  });
+
+  test('a failed stream reports usage: null in response.failed', async () => {
+    const events = await collect(
+      createResponsesStream(request, options()).convert(
+        from([chunk({ content: 'x' })], new Error('boom')),
+      ),
+    );
+    const failed = events.at(-1)?.data;
+    assert.equal(failed?.type, 'response.failed');
+    assert.ok(failed && 'response' in failed && Object.hasOwn(failed.response, 'usage'));
+    assert.equal(failed && 'response' in failed ? failed.response.usage : 'absent', null);
+  });
+
+  test('output cut by max_output_tokens ends with response.incomplete and the reason', async () => {
+    const cut = [chunk({ content: 'Hel' }), chunk({}, 'length'), usageChunk()];
+    const stream = createResponsesStream(request, options());
+    const events = await collect(stream.convert(from(cut)));
+    const last = events.at(-1)?.data;
+    assert.equal(last?.type, 'response.incomplete');
+    const response = last && 'response' in last ? last.response : undefined;
+    assert.equal(response?.status, 'incomplete');
+    assert.deepEqual(response?.incomplete_details, { reason: 'max_output_tokens' });
+    assert.equal(response?.completed_at, null);
+    assert.equal(response?.output[0]?.status, 'incomplete');
+    assert.equal(response?.usage?.output_tokens, 3);
+    assert.equal(stream.final, response);
+    if (spec) assertConformsToSpec(events);
+  });
+
   test('a text answer: the exact event sequence', async () => {
     const stream = createResponsesStream(request, options());
     const events = await collect(stream.convert(from(textChunks())));

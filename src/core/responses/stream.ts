@@ -14,8 +14,12 @@
  *                   fragment arrives, then response.function_call_arguments.delta per fragment
  *   end:            per item in output order: output_text.done, content_part.done,
  *                   output_item.done (message) or function_call_arguments.done, output_item.done
- *                   (call); then response.completed with the full output and usage
+ *                   (call); then response.completed with the full output and usage, or
+ *                   response.incomplete (`incomplete_details.reason: "max_output_tokens"`) when
+ *                   the output was cut by the token limit
  *   failure:        response.failed with `response.error`, and nothing after it
+ *
+ * Every `response` object carries `usage`: `null` until the worker reported it.
  */
 import { type ApiError, toApiError } from '../errors.ts';
 import type {
@@ -34,6 +38,7 @@ import {
   buildResponse,
   defaultNow,
   prefixedId,
+  type ResponseFields,
   type ResponseIdOptions,
   toResponsesUsage,
 } from './_response.ts';
@@ -46,7 +51,12 @@ export type ResponsesStreamEventData =
   & Sequenced
   & (
     | {
-      type: 'response.created' | 'response.in_progress' | 'response.completed' | 'response.failed';
+      type:
+        | 'response.created'
+        | 'response.in_progress'
+        | 'response.completed'
+        | 'response.incomplete'
+        | 'response.failed';
       response: ResponseObject;
     }
     | {
@@ -118,6 +128,10 @@ type EventBody<T> = T extends unknown ? Omit<T, 'sequence_number'> : never;
 export interface ResponsesStreamOptions extends ResponseIdOptions {
   /** The `model` the response reports. @default request.model */
   model?: string;
+  /** The response id. @default a fresh `resp_...` */
+  responseId?: string;
+  /** Fields every snapshot carries (`store`, `previous_response_id`). @default from the request */
+  fields?: Pick<ResponseFields, 'store' | 'previousResponseId'>;
 }
 
 export interface ResponsesStream {
@@ -125,6 +139,8 @@ export interface ResponsesStream {
   readonly responseId: string;
   /** Set once `fail()` ran: what failed, as the client was told. */
   readonly failure: ApiError | undefined;
+  /** The final `response` object, once the stream completed, was cut, or failed. */
+  readonly final: ResponseObject | undefined;
   /** `response.created` and `response.in_progress`; the other methods call it when needed. */
   start(): ResponsesStreamEvent[];
   /** The events one chat completion chunk produces (often one, sometimes none). */
@@ -159,8 +175,10 @@ export function createResponsesStream(
   const { newId } = options;
   const now = options.now ?? defaultNow;
   const model = options.model ?? request.model;
-  const responseId = prefixedId('resp', newId);
+  const responseId = options.responseId ?? prefixedId('resp', newId);
   const createdAt = now();
+  let finishReason: string | null = null;
+  let final: ResponseObject | undefined;
 
   let sequence = 0;
   let phase: 'new' | 'open' | 'done' = 'new';
@@ -182,13 +200,15 @@ export function createResponsesStream(
     error?: ResponsesError,
   ): ResponseObject =>
     buildResponse(request, {
+      ...options.fields,
       id: responseId,
       model,
       status,
       createdAt,
       completedAt: status === 'completed' ? now() : null,
       output,
-      ...(usage && status === 'completed' ? { usage } : {}),
+      usage: status === 'completed' || status === 'incomplete' ? usage ?? null : null,
+      ...(status === 'incomplete' ? { incompleteReason: 'max_output_tokens' } : {}),
       ...(error ? { error } : {}),
     });
 
@@ -325,6 +345,7 @@ export function createResponsesStream(
     if (chunk.usage) usage = toResponsesUsage(chunk.usage);
     for (const choice of chunk.choices) {
       if (choice.index !== 0) continue;
+      if (choice.finish_reason) finishReason = choice.finish_reason;
       const thought = (choice.delta as { reasoning_content?: string | null }).reasoning_content;
       if (typeof thought === 'string' && thought !== '') pushReasoning(out, thought);
       const content = choice.delta.content;
@@ -334,7 +355,9 @@ export function createResponsesStream(
     return out;
   }
 
-  function finalItems(): { outputIndex: number; item: ResponsesOutputItem }[] {
+  function finalItems(
+    status: 'completed' | 'incomplete',
+  ): { outputIndex: number; item: ResponsesOutputItem }[] {
     const items: { outputIndex: number; item: ResponsesOutputItem }[] = [];
     if (reasoning) {
       items.push({
@@ -349,12 +372,12 @@ export function createResponsesStream(
     if (message) {
       items.push({
         outputIndex: message.outputIndex,
-        item: { ...message.item, status: 'completed', content: [textPart(message.text)] },
+        item: { ...message.item, status, content: [textPart(message.text)] },
       });
     }
     for (const call of calls.values()) {
       if (call.outputIndex < 0) continue;
-      items.push({ outputIndex: call.outputIndex, item: { ...call.item, status: 'completed' } });
+      items.push({ outputIndex: call.outputIndex, item: { ...call.item, status } });
     }
     return items.sort((a, b) => a.outputIndex - b.outputIndex);
   }
@@ -363,7 +386,8 @@ export function createResponsesStream(
     if (phase === 'done') return [];
     const out = start();
     phase = 'done';
-    const items = finalItems();
+    const status = finishReason === 'length' ? 'incomplete' : 'completed';
+    const items = finalItems(status);
     for (const { outputIndex, item } of items) {
       if (item.type === 'message') {
         const text = item.content[0]?.text ?? '';
@@ -409,9 +433,10 @@ export function createResponsesStream(
       }
       emit(out, { type: 'response.output_item.done', output_index: outputIndex, item });
     }
+    final = snapshot(status, items.map((i) => i.item));
     emit(out, {
-      type: 'response.completed',
-      response: snapshot('completed', items.map((i) => i.item)),
+      type: status === 'incomplete' ? 'response.incomplete' : 'response.completed',
+      response: final,
     });
     return out;
   }
@@ -422,7 +447,8 @@ export function createResponsesStream(
     phase = 'done';
     failure = toApiError(error);
     const detail: ResponsesError = { code: responsesErrorCode(failure), message: failure.message };
-    emit(out, { type: 'response.failed', response: snapshot('failed', [], detail) });
+    final = snapshot('failed', [], detail);
+    emit(out, { type: 'response.failed', response: final });
     return out;
   }
 
@@ -443,6 +469,9 @@ export function createResponsesStream(
     responseId,
     get failure() {
       return failure;
+    },
+    get final() {
+      return final;
     },
     start,
     push,

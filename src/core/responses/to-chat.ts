@@ -21,6 +21,7 @@ import type {
 } from '../protocols/openai.ts';
 import { LIMITS } from '../protocols/openai.ts';
 import { validateChatCompletionRequest } from '../protocols/validate.ts';
+import { decodeCompaction } from './compaction.ts';
 
 type Content = string | readonly ResponsesInputContent[];
 
@@ -122,6 +123,24 @@ function toMessages(items: readonly ResponsesInputItem[]): ChatMessage[] {
       case 'function_call_output': {
         const out = item as ResponsesFunctionCallOutputItem;
         messages.push({ role: 'tool', tool_call_id: out.call_id, content: textOf(out.output) });
+        return;
+      }
+      case 'compaction': {
+        // A summary `/v1/responses/compact` made stands in for the turns it replaced.
+        const summary = decodeCompaction(
+          (item as { encrypted_content?: unknown }).encrypted_content,
+        );
+        if (summary === undefined) {
+          throw new ValidationError(
+            `Invalid value for "input[${i}].encrypted_content": not a compaction item this ` +
+              'server made (from POST /v1/responses/compact)',
+            { param: `input[${i}].encrypted_content` },
+          );
+        }
+        messages.push({
+          role: 'assistant',
+          content: `Summary of the conversation so far:\n${summary}`,
+        });
         return;
       }
       default:

@@ -38,6 +38,25 @@ function chatResponse(message: Partial<ChatCompletionResponse['choices'][number]
 const request = parseResponsesRequest({ model: 'qwen3', input: 'Hi' });
 
 describe('chatToResponse()', () => {
+  test('output cut by the token limit is incomplete, with reason max_output_tokens', () => {
+    const chat = chatResponse({ content: 'Hel' });
+    chat.choices[0]!.finish_reason = 'length';
+    const response = chatToResponse(chat, { request, newId: counter() });
+    assert.equal(response.status, 'incomplete');
+    assert.deepEqual(response.incomplete_details, { reason: 'max_output_tokens' });
+    assert.equal(response.completed_at, null);
+    assert.equal(response.output[0]?.status, 'incomplete');
+    assert.equal(response.usage?.output_tokens, 5);
+  });
+
+  test('usage is null, not absent, when the worker reported none', () => {
+    const chat = chatResponse({ content: 'x' });
+    delete chat.usage;
+    const response = chatToResponse(chat, { request, newId: counter() });
+    assert.ok(Object.hasOwn(response, 'usage'));
+    assert.equal(response.usage, null);
+  });
+
   test('a text answer becomes one completed message with every required field defaulted', () => {
     const response = chatToResponse(chatResponse({ content: 'Hello!' }), {
       request,
@@ -91,6 +110,7 @@ describe('chatToResponse()', () => {
       prompt_cache_key: null,
       prompt_cache_retention: null,
       safety_identifier: null,
+      user: null,
     });
     assert.equal(ResponseObjectSchema.safeParse(response).success, true);
   });
@@ -213,6 +233,8 @@ describe('chatToResponse()', () => {
       } as never),
       { request: withTools, newId: counter() },
     );
-    assert.deepEqual(spec.validateAgainstSpec('Response', response), []);
+    // OpenResponses requires `user` (null when unset); OpenAI's document types it string only.
+    assert.equal(response.user, null);
+    assert.deepEqual(spec.validateAgainstSpec('Response', { ...response, user: undefined }), []);
   });
 });

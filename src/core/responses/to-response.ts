@@ -13,6 +13,7 @@ import type {
 import {
   buildResponse,
   prefixedId,
+  type ResponseFields,
   type ResponseIdOptions,
   toResponsesUsage,
 } from './_response.ts';
@@ -20,14 +21,20 @@ import {
 export interface ChatToResponseOptions extends Pick<ResponseIdOptions, 'newId'> {
   /** The Responses request, whose values the response echoes. */
   request: ResponsesRequest;
+  /** The response id. @default a fresh `resp_...` */
+  responseId?: string;
+  /** `store` and `previous_response_id` as served. @default from the request */
+  fields?: Pick<ResponseFields, 'store' | 'previousResponseId'>;
 }
 
-function message(id: string, text: string): ResponsesOutputItem {
+type ItemStatus = 'completed' | 'incomplete';
+
+function message(id: string, text: string, status: ItemStatus): ResponsesOutputItem {
   return {
     type: 'message',
     id,
     role: 'assistant',
-    status: 'completed',
+    status,
     content: [{ type: 'output_text', text, annotations: [], logprobs: [] }],
   };
 }
@@ -38,9 +45,11 @@ export function chatToResponse(
   options: ChatToResponseOptions,
 ): ResponseObject {
   const { request, newId } = options;
-  const id = prefixedId('resp', newId);
+  const id = options.responseId ?? prefixedId('resp', newId);
   const output: ResponsesOutputItem[] = [];
   const choice = chat.choices[0];
+  // Cut by the token limit: `incomplete`, with the reason (OpenAI's `max_output_tokens`).
+  const status: ItemStatus = choice?.finish_reason === 'length' ? 'incomplete' : 'completed';
   const reasoning = (choice?.message as { reasoning_content?: string | null } | undefined)
     ?.reasoning_content;
   if (reasoning) {
@@ -59,22 +68,24 @@ export function chatToResponse(
       call_id: call.id,
       name: call.function.name,
       arguments: call.function.arguments,
-      status: 'completed',
+      status,
     });
   }
   const text = choice?.message.content ?? '';
-  if (text !== '') output.push(message(prefixedId('msg', newId), text));
+  if (text !== '') output.push(message(prefixedId('msg', newId), text, status));
   if (!output.some((o) => o.type !== 'reasoning')) {
-    output.push(message(prefixedId('msg', newId), ''));
+    output.push(message(prefixedId('msg', newId), '', status));
   }
 
   return buildResponse(request, {
+    ...options.fields,
     id,
     model: chat.model,
-    status: 'completed',
+    status,
     createdAt: chat.created,
-    completedAt: chat.created,
+    completedAt: status === 'completed' ? chat.created : null,
     output,
-    ...(chat.usage ? { usage: toResponsesUsage(chat.usage) } : {}),
+    usage: chat.usage ? toResponsesUsage(chat.usage) : null,
+    ...(status === 'incomplete' ? { incompleteReason: 'max_output_tokens' } : {}),
   });
 }

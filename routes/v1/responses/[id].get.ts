@@ -1,0 +1,34 @@
+/** GET /v1/responses/{id}: a stored response, as its create call answered it. */
+import { createRoute, type RouteHandler } from '@hono/zod-openapi';
+import { NotImplementedError, ResponseNotFoundError } from '../../../src/core/errors.ts';
+import { ResponseObjectSchema } from '../../../src/core/protocols/openai.ts';
+import { ResponseIdParamSchema } from '../../../src/core/protocols/responses.ts';
+import { openAIError } from '../../../src/http/openai-route.ts';
+import type { AppEnv, RouteOptions } from '../../../src/http/types.ts';
+
+export const route = createRoute({
+  method: 'get',
+  path: '/v1/responses/{id}',
+  tags: ['OpenAI'],
+  summary: 'Retrieve a stored response',
+  request: { params: ResponseIdParamSchema },
+  responses: {
+    200: {
+      description: 'The response',
+      content: { 'application/json': { schema: ResponseObjectSchema } },
+    },
+    404: openAIError('No stored response has this id (never stored, expired or deleted)'),
+    501: openAIError('The frontend runs with --responses-store none'),
+  },
+});
+
+export const options: RouteOptions = {};
+
+export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
+  const { id } = c.req.valid('param');
+  const store = c.get('core').responseStore;
+  if (!store) throw new NotImplementedError('Responses are not stored: --responses-store none');
+  const record = await store.get(id);
+  if (!record) throw new ResponseNotFoundError(id);
+  return c.json(record.response, 200);
+};
