@@ -22,7 +22,22 @@ export interface PumpOptions {
   controller: AbortController;
   /** Writes one frame; resolves once it is handed to the transport (back-pressure). */
   send(frame: Uint8Array): Promise<void>;
+  /** How the frames are spelled. @default TwoPart frames (`encodePrologue`, `encodeItem`, `encodeComplete`) */
+  encoding?: ResponseEncoding;
 }
+
+/** The three frames a worker writes, in a transport's own framing. */
+export interface ResponseEncoding {
+  prologue(error: string | null): Uint8Array;
+  item(data: unknown): Uint8Array;
+  complete(): Uint8Array;
+}
+
+const TWO_PART: ResponseEncoding = {
+  prologue: encodePrologue,
+  item: encodeItem,
+  complete: encodeComplete,
+};
 
 /**
  * `completed`: items and the completion marker were sent. `failed`: the handler threw before its
@@ -43,6 +58,7 @@ export async function pumpResponses(
 ): Promise<PumpOutcome> {
   const { controller } = options;
   const signal = controller.signal;
+  const encode = options.encoding ?? TWO_PART;
   let iterator: AsyncIterator<unknown> | undefined;
 
   const send = async (frame: Uint8Array): Promise<boolean> => {
@@ -71,20 +87,20 @@ export async function pumpResponses(
     result = await raceAbort(iterator.next(), signal);
   } catch (error) {
     if (signal.aborted) return abandon();
-    return (await send(encodePrologue(errorMessage(error)))) ? 'failed' : 'aborted';
+    return (await send(encode.prologue(errorMessage(error)))) ? 'failed' : 'aborted';
   }
-  if (!(await send(encodePrologue(null)))) return abandon();
+  if (!(await send(encode.prologue(null)))) return abandon();
   while (!result.done) {
-    if (!(await send(encodeItem(result.value)))) return abandon();
+    if (!(await send(encode.item(result.value)))) return abandon();
     try {
       result = await raceAbort(iterator.next(), signal);
     } catch (error) {
       if (signal.aborted) return abandon();
-      if (!(await send(encodeItem(errorItem(errorMessage(error)))))) return 'aborted';
+      if (!(await send(encode.item(errorItem(errorMessage(error)))))) return 'aborted';
       break;
     }
   }
-  return (await send(encodeComplete())) ? 'completed' : abandon();
+  return (await send(encode.complete())) ? 'completed' : abandon();
 }
 
 export interface ResponseStreamOptions {
