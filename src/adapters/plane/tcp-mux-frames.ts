@@ -37,7 +37,7 @@ export type MuxKind = (typeof MuxKind)[keyof typeof MuxKind];
 
 export interface MuxFrame {
   kind: number;
-  /** The stream UUID as 32 lower-case hex digits (no dashes). */
+  /** The stream UUID's 16 bytes as a 16-character string, one char per byte (`streamKey()`). */
   stream: string;
   payload: Uint8Array;
 }
@@ -61,34 +61,34 @@ export interface MuxConnectionInfo {
   version: number;
 }
 
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
-/** `xxxxxxxx-xxxx-...` (or 32 hex digits) as the 32-digit key frames carry. */
+/**
+ * A UUID (`xxxxxxxx-xxxx-...`, or 32 hex digits) as the key streams are looked up by: its 16
+ * bytes as a 16-character string, so a frame's key is one `String.fromCharCode` call. Throws
+ * `RangeError` when it is not a UUID.
+ */
 export function streamKey(uuid: string): string {
-  return uuid.replaceAll('-', '').toLowerCase();
+  const hex = uuid.replaceAll('-', '');
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new RangeError(`"${uuid}" is not a UUID`);
+  let key = '';
+  for (let i = 0; i < 32; i += 2) key += String.fromCharCode(parseInt(hex.slice(i, i + 2), 16));
+  return key;
 }
 
-function writeStream(out: Uint8Array, at: number, key: string): void {
-  if (key.length !== 32) throw new RangeError(`Stream id "${key}" is not 16 bytes`);
-  for (let i = 0; i < 16; i++) {
-    const byte = parseInt(key.slice(i * 2, i * 2 + 2), 16);
-    if (Number.isNaN(byte)) throw new RangeError(`Stream id "${key}" is not hex`);
-    out[at + i] = byte;
-  }
-}
-
-/** The bytes of one frame; `stream` is a 32-digit key (`streamKey()`). */
+/** The bytes of one frame; `stream` is a key from `streamKey()`. */
 export function encodeMuxFrame(kind: number, stream: string, payload?: Uint8Array): Uint8Array {
   const size = payload?.length ?? 0;
   const out = new Uint8Array(MUX_HEADER_SIZE + size);
-  new DataView(out.buffer).setUint32(0, size);
+  out[0] = size >>> 24;
+  out[1] = (size >>> 16) & 0xff;
+  out[2] = (size >>> 8) & 0xff;
+  out[3] = size & 0xff;
   out[4] = kind;
-  writeStream(out, 8, stream);
+  for (let i = 0; i < 16; i++) out[8 + i] = stream.charCodeAt(i);
   if (payload) out.set(payload, MUX_HEADER_SIZE);
   return out;
 }
 
-export const NIL_STREAM = '0'.repeat(32);
+export const NIL_STREAM = '\0'.repeat(16);
 
 export function encodeU32(value: number): Uint8Array {
   const out = new Uint8Array(4);
@@ -135,8 +135,7 @@ export function muxBatchDecoder(
           if (frames.length === 0) return { need: end };
           break;
         }
-        let stream = '';
-        for (let i = at + 8; i < at + 24; i++) stream += HEX[bytes[i]!];
+        const stream = String.fromCharCode.apply(null, bytes.subarray(at + 8, at + 24) as never);
         frames.push({ kind: bytes[at + 4]!, stream, payload: bytes.subarray(at + 24, end) });
         at = end;
       }

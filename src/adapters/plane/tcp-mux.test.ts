@@ -159,6 +159,52 @@ test("a mux worker speaks Dynamo's bytes: handshake, open, prologue, data, end",
   }
 });
 
+test('a Dynamo-style frontend that sends the published path with its query is called home', async () => {
+  const network = createNodeNetwork();
+  const server = createTcpPlaneServer({ network });
+  let dialled: ((connection: Connection) => void) | undefined;
+  const incoming = new Promise<Connection>((resolve) => (dialled = resolve));
+  const frontend = await network.listen('127.0.0.1', 0, (connection) => dialled?.(connection));
+  let worker: Connection | undefined;
+  let stream: Connection | undefined;
+  try {
+    const address = tcpOf(
+      await server.serve(ENDPOINT, '7', async function* () {
+        yield 'ok';
+      }),
+    );
+    const { host, port } = parseTcpAddress(address);
+    worker = await network.connect(host, port);
+    const acks = readFrames(worker.readable, lengthPrefixedDecoder());
+    const info = {
+      address: `127.0.0.1:${frontend.port}`,
+      subject: 's-1',
+      context: 'r-1',
+      stream_type: 'response',
+    };
+    const payload = encodeRequest({
+      id: 'r-1',
+      request_type: 'single_in',
+      response_type: 'many_out',
+      connection_info: { transport: 'tcp_server', info: JSON.stringify(info) },
+    }, {});
+    const path = address.slice(address.indexOf('/') + 1);
+    await worker.write(encodeTcpRequest({ path, headers: {}, payload }));
+    assert.equal(((await acks.next()).value as Uint8Array).length, 0, 'empty ACK');
+    stream = await incoming;
+    const first = await readFrames(stream.readable, twoPartDecoder()).next();
+    assert.equal(
+      text((first.value as { header: Uint8Array }).header),
+      '{"subject":"s-1","stream_type":"response"}',
+    );
+  } finally {
+    stream?.close();
+    worker?.close();
+    await frontend.close();
+    await server.close();
+  }
+});
+
 test('a new frontend calls a classic-only worker home, one connection per request', async () => {
   const network = countingNetwork();
   const client = createTcpPlaneClient({ network });

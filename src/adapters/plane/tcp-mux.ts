@@ -81,20 +81,25 @@ export class BatchedWriter {
     return new Promise((resolve) => this.#drained.push(resolve));
   }
 
-  #flush = () => {
-    this.#scheduled = false;
-    if (this.closed || this.#parts.length === 0) return;
+  /** Writes what is queued now rather than at the end of the turn; resolves once written. */
+  flush(): Promise<void> {
+    if (this.closed || this.#parts.length === 0) return RESOLVED;
     const bytes = concatBytes(this.#parts);
     this.#parts = [];
     this.#queued = 0;
     this.#writing += bytes.length;
-    this.connection.write(bytes).then(
+    return this.connection.write(bytes).then(
       () => {
         this.#writing -= bytes.length;
         if (this.backlog < MUX_HIGH_WATER) this.#wake();
       },
       () => this.connection.close(),
     );
+  }
+
+  #flush = () => {
+    this.#scheduled = false;
+    void this.flush();
   };
 
   #wake(): void {
@@ -123,6 +128,7 @@ export class MuxInbound implements AsyncIterator<TwoPartMessage> {
   /** Resolves when the worker opened the stream (its first frame). */
   readonly opened: Deferred<void> = deferred<void>();
   writer: BatchedWriter | undefined;
+  isOpen = false;
   #queue: TwoPartMessage[] = [];
   #waiter: Deferred<IteratorResult<TwoPartMessage>> | undefined;
   #ended = false;
@@ -153,7 +159,7 @@ export class MuxInbound implements AsyncIterator<TwoPartMessage> {
     if (this.#ended) return;
     this.#ended = true;
     this.#error = error;
-    this.opened.reject(error ?? new Error('Stream ended before it opened'));
+    if (!this.isOpen) this.opened.reject(error ?? new Error('Stream ended before it opened'));
     const waiter = this.#waiter;
     this.#waiter = undefined;
     if (waiter) {
@@ -230,7 +236,6 @@ export function createMuxFrontend(serverId: string) {
       }
       const writer = new BatchedWriter(connection);
       writer.enqueue(encodeMuxFrame(MuxKind.ConnectionAck, NIL_STREAM, encodeU64(MUX_WINDOW)));
-      const bound = new Set<MuxInbound>();
       try {
         while (true) {
           const batch = await frames.next();
@@ -244,14 +249,13 @@ export function createMuxFrontend(serverId: string) {
               }
               continue;
             }
-            if (stream.writer === undefined) {
-              stream.writer = writer;
-              bound.add(stream);
-            }
+            stream.writer ??= writer;
             switch (frame.kind) {
               case MuxKind.Prologue:
-                if (frame.payload.length === 0) stream.opened.resolve();
-                else stream.push({ header: frame.payload, body: EMPTY });
+                if (frame.payload.length === 0) {
+                  stream.isOpen = true;
+                  stream.opened.resolve();
+                } else stream.push({ header: frame.payload, body: EMPTY });
                 break;
               case MuxKind.Data:
                 stream.push({ header: EMPTY, body: frame.payload });
@@ -270,7 +274,9 @@ export function createMuxFrontend(serverId: string) {
         // A broken connection fails its streams below.
       }
       connection.close();
-      for (const stream of bound) {
+      // Only streams still registered: finished ones were forgotten.
+      for (const stream of [...streams.values()]) {
+        if (stream.writer !== writer) continue;
         forget(stream.key);
         stream.end(disconnected());
       }

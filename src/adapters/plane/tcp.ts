@@ -46,7 +46,7 @@ import {
 } from '../../core/plane/two-part.ts';
 import type { FrameDecoder } from '../../core/plane/frame-reader.ts';
 import { STREAM_ENDED_EARLY } from '../../core/plane/errors.ts';
-import { createMuxFrontend, createMuxPool, MuxOutbound } from './tcp-mux.ts';
+import { BatchedWriter, createMuxFrontend, createMuxPool, MuxOutbound } from './tcp-mux.ts';
 import {
   encodeMuxFrame,
   MUX_TRANSPORT,
@@ -74,6 +74,9 @@ import {
   textDecoder,
   textEncoder,
 } from './_shared.ts';
+
+/** The empty reply: the request was accepted. */
+const ACK = new Uint8Array(4);
 
 /** The classic call-home transport's name in `connection_info`. */
 export const CALL_HOME_TRANSPORT = 'tcp_server';
@@ -174,6 +177,8 @@ export interface TcpPlaneClientOptions {
 
 interface WorkerLink {
   connection: Connection;
+  /** Request frames of one event-loop turn go out in one write. */
+  writer: BatchedWriter;
   /** One settle function per request sent and not yet acknowledged, oldest first. */
   pending: Array<(reply: Uint8Array | PlaneError) => void>;
 }
@@ -262,7 +267,7 @@ export function createTcpPlaneClient(options: TcpPlaneClientOptions): RequestPla
   ): Promise<WorkerLink> {
     const connection = await connectWithin(network, target.host, target.port, connectTimeoutMs);
     track(connection);
-    const link: WorkerLink = { connection, pending: [] };
+    const link: WorkerLink = { connection, writer: new BatchedWriter(connection), pending: [] };
     void (async () => {
       try {
         for await (const reply of readFrames(connection.readable, lengthPrefixedDecoder())) {
@@ -306,20 +311,13 @@ export function createTcpPlaneClient(options: TcpPlaneClientOptions): RequestPla
     signal: AbortSignal,
   ): Promise<void> {
     const where = joinHostPort(target.host, target.port);
-    const { connection, pending } = await raceAbort(link(target), signal);
+    const { writer, pending } = await raceAbort(link(target), signal);
     const ack = deferred<Uint8Array>();
+    // A failed write closes the connection, which fails every pending request.
+    if (!writer.enqueue(encodeTcpRequest(frame))) {
+      throw new PlaneError('cannot_connect', `Cannot send to worker "${where}": connection closed`);
+    }
     pending.push((reply) => (reply instanceof PlaneError ? ack.reject(reply) : ack.resolve(reply)));
-    connection.write(encodeTcpRequest(frame)).catch((error) => {
-      ack.reject(
-        new PlaneError(
-          'cannot_connect',
-          `Cannot send to worker "${where}": ${errorMessage(error)}`,
-          {
-            cause: error,
-          },
-        ),
-      );
-    });
     const onTimeout = () =>
       new PlaneError(
         'cannot_connect',
@@ -370,6 +368,7 @@ export function createTcpPlaneClient(options: TcpPlaneClientOptions): RequestPla
         signal,
         cancel: (how) => inbound.cancel(how),
         release: () => inbound.release(),
+        framesEndOnRelease: true,
       });
     } catch (error) {
       // A stream that failed before it opened is the worker's connection dying: migratable.
@@ -670,7 +669,7 @@ export function createTcpPlaneServer(options: TcpPlaneServerOptions): RequestPla
     const { address, frontend_server_id, stream_id, context, version } = info;
     if (
       typeof address !== 'string' || typeof frontend_server_id !== 'string' ||
-      typeof stream_id !== 'string' || !/^[0-9a-f]{32}$/i.test(streamKey(stream_id))
+      typeof stream_id !== 'string' || !/^[0-9a-f]{32}$/i.test(stream_id.replaceAll('-', ''))
     ) {
       return 'Decode error: "connection_info" needs "address", "frontend_server_id" and a UUID "stream_id"';
     }
@@ -693,18 +692,22 @@ export function createTcpPlaneServer(options: TcpPlaneServerOptions): RequestPla
 
   function onConnection(connection: Connection): void {
     track(connection);
+    // The ACKs of one event-loop turn go out in one write.
+    const writer = new BatchedWriter(connection);
     void (async () => {
       try {
         for await (const frame of readFrames(connection.readable, tcpRequestDecoder({ maxSize }))) {
-          await connection.write(encodeLengthPrefixed(textEncoder.encode(accept(frame))));
+          const reply = accept(frame);
+          writer.enqueue(reply === '' ? ACK : encodeLengthPrefixed(textEncoder.encode(reply)));
+          await writer.drained();
         }
       } catch (error) {
         // The framing is lost ("Request too large", bad headers): answer, then hang up.
         if (error instanceof PlaneError && error.kind === 'protocol') {
-          const text = textEncoder.encode(error.message);
-          await connection.write(encodeLengthPrefixed(text)).catch(() => {});
+          writer.enqueue(encodeLengthPrefixed(textEncoder.encode(error.message)));
         }
       }
+      await writer.flush();
       connection.close();
     })();
   }

@@ -112,6 +112,11 @@ export interface ResponseStreamOptions {
   cancel(how: 'stop' | 'kill'): void;
   /** Frees the transport's resources; called exactly once, whatever ended the stream. */
   release(): void;
+  /**
+   * `frames` ends by itself once `release()` ran, so a pending `frames.next()` needs no race
+   * against `signal` (saves a promise and an abort listener per frame). @default false
+   */
+  framesEndOnRelease?: boolean;
 }
 
 function streamError(error: unknown): PlaneError {
@@ -131,6 +136,7 @@ export async function openResponseStream(
   options: ResponseStreamOptions,
 ): Promise<AsyncIterable<unknown>> {
   const { signal } = options;
+  const raceFrames = !options.framesEndOnRelease;
   let over = false;
   const finish = (how?: 'stop' | 'kill') => {
     if (over) return;
@@ -150,7 +156,7 @@ export async function openResponseStream(
     while (true) {
       let result: IteratorResult<TwoPartMessage>;
       try {
-        result = await raceAbort(frames.next(), signal);
+        result = await (raceFrames ? raceAbort(frames.next(), signal) : frames.next());
       } catch (error) {
         if (signal.aborted) {
           finish('kill');
@@ -160,6 +166,10 @@ export async function openResponseStream(
         throw streamError(error);
       }
       if (result.done) {
+        if (signal.aborted) {
+          finish('kill');
+          throw signal.reason;
+        }
         finish();
         throw new PlaneError('disconnected', STREAM_ENDED_EARLY);
       }
