@@ -88,6 +88,25 @@ export function encodeMuxFrame(kind: number, stream: string, payload?: Uint8Arra
   return out;
 }
 
+const utf8 = new TextEncoder();
+
+/**
+ * One frame whose payload is the UTF-8 of `text`, encoded straight into the frame (no separate
+ * payload buffer) when it fits the optimistic one-byte-per-character guess.
+ */
+export function encodeMuxTextFrame(kind: number, stream: string, text: string): Uint8Array {
+  const out = new Uint8Array(MUX_HEADER_SIZE + text.length);
+  const { read, written } = utf8.encodeInto(text, out.subarray(MUX_HEADER_SIZE));
+  if (read !== text.length) return encodeMuxFrame(kind, stream, utf8.encode(text));
+  out[0] = written >>> 24;
+  out[1] = (written >>> 16) & 0xff;
+  out[2] = (written >>> 8) & 0xff;
+  out[3] = written & 0xff;
+  out[4] = kind;
+  for (let i = 0; i < 16; i++) out[8 + i] = stream.charCodeAt(i);
+  return out;
+}
+
 export const NIL_STREAM = '\0'.repeat(16);
 
 export function encodeU32(value: number): Uint8Array {

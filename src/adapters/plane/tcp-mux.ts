@@ -17,6 +17,7 @@ import type { ResponseEncoding } from '../../core/plane/response-stream.ts';
 import { encodeTwoPart, type TwoPartMessage } from '../../core/plane/two-part.ts';
 import {
   encodeMuxFrame,
+  encodeMuxTextFrame,
   encodeU32,
   encodeU64,
   MUX_HEADER_SIZE,
@@ -311,13 +312,12 @@ export class MuxOutbound {
 
   /** The frames of this stream, for `pumpResponses`. */
   readonly encoding: ResponseEncoding = {
-    prologue: (error) =>
-      encodeMuxFrame(MuxKind.Prologue, this.key, textEncoder.encode(JSON.stringify({ error }))),
+    prologue: (error) => encodeMuxTextFrame(MuxKind.Prologue, this.key, JSON.stringify({ error })),
     item: (data) =>
-      encodeMuxFrame(
+      encodeMuxTextFrame(
         MuxKind.Data,
         this.key,
-        textEncoder.encode(JSON.stringify({ data: data ?? null, complete_final: false })),
+        `{"data":${JSON.stringify(data ?? null) ?? 'null'},"complete_final":false}`,
       ),
     complete: () => encodeMuxFrame(MuxKind.End, this.key),
   };

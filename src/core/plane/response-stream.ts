@@ -80,27 +80,46 @@ export async function pumpResponses(
     return 'aborted';
   };
 
-  let result: IteratorResult<unknown>;
+  // One abort listener for the whole stream: it rejects whichever `next()` is pending.
+  let rejectPending: ((reason: unknown) => void) | undefined;
+  const onAbort = () => rejectPending?.(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  const next = (it: AsyncIterator<unknown>): Promise<IteratorResult<unknown>> => {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      rejectPending = reject;
+      it.next().then(resolve, reject);
+    });
+  };
   try {
-    const context = { id: options.id, headers: options.headers, signal };
-    iterator = handler(body, context)[Symbol.asyncIterator]();
-    result = await raceAbort(iterator.next(), signal);
-  } catch (error) {
-    if (signal.aborted) return abandon();
-    return (await send(encode.prologue(errorMessage(error)))) ? 'failed' : 'aborted';
+    return await pump();
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
-  if (!(await send(encode.prologue(null)))) return abandon();
-  while (!result.done) {
-    if (!(await send(encode.item(result.value)))) return abandon();
+
+  async function pump(): Promise<PumpOutcome> {
+    let result: IteratorResult<unknown>;
     try {
-      result = await raceAbort(iterator.next(), signal);
+      const context = { id: options.id, headers: options.headers, signal };
+      iterator = handler(body, context)[Symbol.asyncIterator]();
+      result = await next(iterator);
     } catch (error) {
       if (signal.aborted) return abandon();
-      if (!(await send(encode.item(errorItem(errorMessage(error)))))) return 'aborted';
-      break;
+      return (await send(encode.prologue(errorMessage(error)))) ? 'failed' : 'aborted';
     }
+    if (!(await send(encode.prologue(null)))) return abandon();
+    while (!result.done) {
+      if (!(await send(encode.item(result.value)))) return abandon();
+      try {
+        result = await next(iterator);
+      } catch (error) {
+        if (signal.aborted) return abandon();
+        if (!(await send(encode.item(errorItem(errorMessage(error)))))) return 'aborted';
+        break;
+      }
+    }
+    return (await send(encode.complete())) ? 'completed' : abandon();
   }
-  return (await send(encode.complete())) ? 'completed' : abandon();
 }
 
 export interface ResponseStreamOptions {
