@@ -333,9 +333,16 @@ test('mux: a frontend that dies mid-stream aborts the worker handler', async () 
       await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
     });
     const stream = await client.send(address, request({}), { signal: signal() });
-    assert.deepEqual(await stream[Symbol.asyncIterator]().next(), { done: false, value: 'first' });
+    const iterator = stream[Symbol.asyncIterator]();
+    assert.deepEqual(await iterator.next(), { done: false, value: 'first' });
+    // The reader on the closed frontend is not left hanging either.
+    const failed = assert.rejects(
+      iterator.next(),
+      (error: Error & { kind?: string }) => error.kind === 'disconnected',
+    );
     await client.close();
     await waitFor(() => seen[0]?.signal.aborted, { what: 'the handler to abort' });
+    await failed;
     assert.match(String(seen[0]!.signal.reason?.message), /cancelled by the frontend/);
   } finally {
     await client.close();

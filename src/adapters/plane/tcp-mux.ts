@@ -283,7 +283,9 @@ export function createMuxFrontend(serverId: string) {
       }
     },
 
-    close(): void {
+    /** Fails every stream still waiting or reading with `error` (the client is closing). */
+    close(error: unknown): void {
+      for (const stream of [...streams.values()]) stream.end(error);
       streams.clear();
     },
   };

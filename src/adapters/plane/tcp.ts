@@ -452,7 +452,7 @@ export function createTcpPlaneClient(options: TcpPlaneClientOptions): RequestPla
     async close(): Promise<void> {
       closed = true;
       waiting.clear();
-      mux.close();
+      mux.close(disconnected());
       const listening = listener;
       listener = undefined;
       await listening?.then((l) => l.close(), () => {});
