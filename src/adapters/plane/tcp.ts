@@ -201,9 +201,13 @@ export function createTcpPlaneClient(options: TcpPlaneClientOptions): RequestPla
   const disconnected = () => new PlaneError('disconnected', STREAM_ENDED_EARLY);
 
   const links = new Map<string, Promise<WorkerLink>>();
+  /** The links of `links` that are open: used without awaiting. */
+  const openLinks = new Map<string, WorkerLink>();
   const waiting = new Map<string, (callHome: CallHome) => void>();
   const connections = new Set<Connection>();
   let listener: Promise<Listener> | undefined;
+  /** `listener` once it listens. */
+  let listening: Listener | undefined;
   let closed = false;
 
   const track = (connection: Connection) => {
@@ -251,10 +255,12 @@ export function createTcpPlaneClient(options: TcpPlaneClientOptions): RequestPla
 
   function callHomeListener(): Promise<Listener> {
     if (!listener) {
-      const listening = network.listen(host, options.port ?? 0, (c) => void onCallHome(c));
-      listener = listening;
-      listening.catch(() => {
-        if (listener === listening) listener = undefined;
+      const starting = network.listen(host, options.port ?? 0, (c) => void onCallHome(c));
+      listener = starting;
+      starting.then((l) => {
+        if (listener === starting) listening = l;
+      }, () => {
+        if (listener === starting) listener = undefined;
       });
     }
     return listener;
@@ -295,12 +301,17 @@ export function createTcpPlaneClient(options: TcpPlaneClientOptions): RequestPla
     const where = joinHostPort(target.host, target.port);
     const existing = links.get(where);
     if (existing) return existing;
+    let opened: WorkerLink | undefined;
     const forget = () => {
       if (links.get(where) === created) links.delete(where);
+      if (opened && openLinks.get(where) === opened) openLinks.delete(where);
     };
     const created = openLink(where, target, forget);
     links.set(where, created);
-    created.catch(forget);
+    created.then((link) => {
+      // Unless it closed already.
+      if (links.get(where) === created) openLinks.set(where, opened = link);
+    }, forget);
     return created;
   }
 
@@ -311,7 +322,7 @@ export function createTcpPlaneClient(options: TcpPlaneClientOptions): RequestPla
     signal: AbortSignal,
   ): Promise<void> {
     const where = joinHostPort(target.host, target.port);
-    const { writer, pending } = await raceAbort(link(target), signal);
+    const { writer, pending } = openLinks.get(where) ?? await raceAbort(link(target), signal);
     const ack = deferred<Uint8Array>();
     // A failed write closes the connection, which fails every pending request.
     if (!writer.enqueue(encodeTcpRequest(frame))) {
@@ -393,7 +404,7 @@ export function createTcpPlaneClient(options: TcpPlaneClientOptions): RequestPla
       }
       signal.throwIfAborted();
       const target = parseTcpAddress(address.tcp);
-      const stream = await raceAbort(callHomeListener(), signal);
+      const stream = listening ?? await raceAbort(callHomeListener(), signal);
       if (useMux && responseTransports(address.tcp).includes(MUX_TRANSPORT)) {
         return sendMux(
           address.tcp,
@@ -453,11 +464,13 @@ export function createTcpPlaneClient(options: TcpPlaneClientOptions): RequestPla
       closed = true;
       waiting.clear();
       mux.close(disconnected());
-      const listening = listener;
+      const started = listener;
       listener = undefined;
-      await listening?.then((l) => l.close(), () => {});
+      listening = undefined;
+      await started?.then((l) => l.close(), () => {});
       for (const connection of connections) connection.close();
       links.clear();
+      openLinks.clear();
     },
   };
 }
