@@ -325,12 +325,12 @@ export class MuxOutbound {
   };
 
   /** Queues one frame; waits while the stream has no credit or the connection is backed up. */
-  send = (frame: Uint8Array): Promise<void> => {
+  send = (frame: Uint8Array): Promise<void> | undefined => {
     if (!this.link.writer.enqueue(frame)) {
       return Promise.reject(new Error('Connection to the frontend was lost'));
     }
     this.credit -= frame.length - MUX_HEADER_SIZE;
-    if (this.credit > 0 && this.link.writer.backlog < MUX_HIGH_WATER) return RESOLVED;
+    if (this.credit > 0 && this.link.writer.backlog < MUX_HIGH_WATER) return undefined;
     return this.#wait();
   };
 

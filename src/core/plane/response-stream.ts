@@ -20,8 +20,11 @@ export interface PumpOptions {
   headers: Readonly<Record<string, string>>;
   /** Its signal is the handler's `context.signal`; the pump aborts it when `send` fails. */
   controller: AbortController;
-  /** Writes one frame; resolves once it is handed to the transport (back-pressure). */
-  send(frame: Uint8Array): Promise<void>;
+  /**
+   * Writes one frame; resolves once it is handed to the transport (back-pressure). Returning
+   * nothing means the frame was taken at once (saves a promise per frame).
+   */
+  send(frame: Uint8Array): Promise<void> | void;
   /** How the frames are spelled. @default TwoPart frames (`encodePrologue`, `encodeItem`, `encodeComplete`) */
   encoding?: ResponseEncoding;
 }
@@ -61,15 +64,20 @@ export async function pumpResponses(
   const encode = options.encoding ?? TWO_PART;
   let iterator: AsyncIterator<unknown> | undefined;
 
-  const send = async (frame: Uint8Array): Promise<boolean> => {
+  const lost = (): false => {
+    controller.abort(new DOMException('Connection to the frontend was lost', 'AbortError'));
+    return false;
+  };
+  /** Whether the frame went out: a boolean when the transport took it at once. */
+  const send = (frame: Uint8Array): boolean | Promise<boolean> => {
     if (signal.aborted) return false;
+    let pending;
     try {
-      await options.send(frame);
-      return true;
+      pending = options.send(frame);
     } catch {
-      controller.abort(new DOMException('Connection to the frontend was lost', 'AbortError'));
-      return false;
+      return lost();
     }
+    return pending ? pending.then(() => true, lost) : true;
   };
   const abandon = (): 'aborted' => {
     try {
@@ -109,7 +117,8 @@ export async function pumpResponses(
     }
     if (!(await send(encode.prologue(null)))) return abandon();
     while (!result.done) {
-      if (!(await send(encode.item(result.value)))) return abandon();
+      const sent = send(encode.item(result.value));
+      if (sent !== true && !(await sent)) return abandon();
       try {
         result = await next(iterator);
       } catch (error) {
