@@ -408,6 +408,8 @@ export function createMuxPool(options: MuxPoolOptions) {
       const list = pools.get(key);
       const index = list?.findIndex((p) => linkOf.get(p) === link) ?? -1;
       if (list && index >= 0) list.splice(index, 1);
+      // A frontend that went away for good leaves no empty pool behind.
+      if (list?.length === 0 && pools.get(key) === list) pools.delete(key);
       // The frontend went away: every stream on this connection is killed.
       for (const stream of link.streams.values()) {
         stream.controller.abort(
@@ -465,6 +467,7 @@ export function createMuxPool(options: MuxPoolOptions) {
     created.then((link) => linkOf.set(created, link), () => {
       const index = list.indexOf(created);
       if (index >= 0) list.splice(index, 1);
+      if (list.length === 0 && pools.get(key) === list) pools.delete(key);
     });
     list.push(created);
     return created;
