@@ -8,9 +8,13 @@ import { test } from 'node:test';
 import type { TransportAddress } from '../../core/discovery/types.ts';
 import type { Connection, Network } from '../../core/net.ts';
 import { type DecodeResult, readFrames } from '../../core/plane/frame-reader.ts';
-import { encodeRequest } from '../../core/plane/messages.ts';
-import { encodeTcpRequest, lengthPrefixedDecoder } from '../../core/plane/tcp-frames.ts';
-import { twoPartDecoder } from '../../core/plane/two-part.ts';
+import { decodeRequest, encodeRequest } from '../../core/plane/messages.ts';
+import {
+  encodeTcpRequest,
+  lengthPrefixedDecoder,
+  tcpRequestDecoder,
+} from '../../core/plane/tcp-frames.ts';
+import { encodeTwoPart, twoPartDecoder } from '../../core/plane/two-part.ts';
 import type { HandlerContext } from '../../core/plane/types.ts';
 import { createNodeNetwork } from '../../runtime/net.ts';
 import { waitFor } from '../../../tests/helpers/wait.ts';
@@ -347,5 +351,60 @@ test('mux: a frontend that dies mid-stream aborts the worker handler', async () 
   } finally {
     await client.close();
     await server.close();
+  }
+});
+
+test('mux: a stream the frontend gave up before it opened is killed when it opens', async () => {
+  const network = createNodeNetwork();
+  const client = createTcpPlaneClient({ network, callHomeTimeoutMs: 50 });
+  let requested: ((payload: Uint8Array) => void) | undefined;
+  const request$ = new Promise<Uint8Array>((resolve) => (requested = resolve));
+  // A fake worker: it acknowledges the request but opens the stream only when told to.
+  const worker = await network.listen('127.0.0.1', 0, (connection) => {
+    void (async () => {
+      const decoder = tcpRequestDecoder();
+      for await (const frame of readFrames(connection.readable, decoder)) {
+        await connection.write(new Uint8Array(4));
+        requested?.(frame.payload);
+      }
+    })();
+  });
+  let back: Connection | undefined;
+  try {
+    const address = {
+      tcp: `127.0.0.1:${worker.port}/7/generate?response_transports=tcp_response_mux_v1`,
+    };
+    await assert.rejects(
+      client.send(address, request({}), { signal: signal() }),
+      /did not open its response stream within 50 ms/,
+    );
+    const control = decodeRequest(await request$).control;
+    assert.equal(control.connection_info?.transport, 'tcp_response_mux_v1');
+    const info = JSON.parse(control.connection_info!.info);
+    const { host, port } = parseTcpAddress(`${info.address}/x`);
+    back = await network.connect(host, port);
+    const handshake = {
+      kind: 'response_mux',
+      version: 1,
+      frontend_server_id: info.frontend_server_id,
+      connection_id: 'c-1',
+    };
+    await back.write(
+      encodeTwoPart({ header: new TextEncoder().encode(JSON.stringify(handshake)) }),
+    );
+    await back.write(encodeMuxFrame(MuxKind.Prologue, streamKey(info.stream_id)));
+    const kinds: number[] = [];
+    for await (const batch of readFrames(back.readable, muxBatchDecoder())) {
+      for (const frame of batch) {
+        kinds.push(frame.kind);
+        if (frame.kind === MuxKind.Kill) assert.equal(frame.stream, streamKey(info.stream_id));
+      }
+      if (kinds.includes(MuxKind.Kill)) break;
+    }
+    assert.deepEqual(kinds, [MuxKind.ConnectionAck, MuxKind.Kill]);
+  } finally {
+    back?.close();
+    await client.close();
+    await worker.close();
   }
 });
