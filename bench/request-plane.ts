@@ -3,7 +3,7 @@
  * and nats request planes, as a ratio of calling the same handler in process, at several numbers
  * of concurrent streams, on Node, Bun and Deno. Results go in `docs/benchmarks.md`.
  *
- *   npm run bench:plane [-- --runtimes node,bun,deno --planes tcp,http,nats --concurrency 1,64,256
+ *   npm run bench:plane [-- --runtimes node,bun,deno --planes tcp,tcp-mux,http,nats --concurrency 1,64,256
  *                           --duration 2 --warmup 1 --rounds 2 --max-requests 20000 --items 16
  *                           --json]
  *
@@ -52,12 +52,12 @@ import { createNodeNetwork } from '../src/runtime/net.ts';
 import { detectRuntime, type RuntimeName, serve } from '../src/runtime/serve.ts';
 
 type Runtime = RuntimeName;
-type Plane = 'tcp' | 'http' | 'nats';
+type Plane = 'tcp' | 'tcp-mux' | 'http' | 'nats';
 type Path = 'in-process' | Plane;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RUNTIMES: readonly Runtime[] = ['node', 'bun', 'deno'];
-const PLANES: readonly Plane[] = ['tcp', 'http', 'nats'];
+const PLANES: readonly Plane[] = ['tcp', 'tcp-mux', 'http', 'nats'];
 const ENDPOINT: EndpointId = { namespace: 'bench', component: 'backend', endpoint: 'generate' };
 const INSTANCE_ID = '1b3e';
 /** A small `PreprocessedRequest`-like body; the plane does not look inside it. */
@@ -116,7 +116,7 @@ function parseOptions(argv: string[]): Options {
       [
         'Usage: npm run bench:plane -- [options]',
         '  --runtimes LIST     comma-separated subset of node,bun,deno (default: all)',
-        '  --planes LIST       comma-separated subset of tcp,http,nats (default: all)',
+        '  --planes LIST       comma-separated subset of tcp,tcp-mux,http,nats (default: all)',
         '  --concurrency LIST  concurrent streams per cell (default: 1,64,256)',
         '  --duration S        measured seconds per cell, split over the rounds (default: 2)',
         '  --rounds N          rounds per concurrency, alternating the paths (default: 2)',
@@ -232,10 +232,13 @@ async function setUpPlane(plane: Plane, handler: EndpointHandler): Promise<Plane
   let client: RequestPlaneClient;
   let server: RequestPlaneServer;
   switch (plane) {
-    case 'tcp': {
+    case 'tcp':
+    case 'tcp-mux': {
+      // `tcp` is the classic call-home (a new connection per stream), `tcp-mux` the response mux.
       const network = createNodeNetwork();
-      client = createTcpPlaneClient({ network });
-      server = createTcpPlaneServer({ network, host: '127.0.0.1' });
+      const responseMux = plane === 'tcp-mux';
+      client = createTcpPlaneClient({ network, responseMux });
+      server = createTcpPlaneServer({ network, host: '127.0.0.1', responseMux });
       break;
     }
     case 'http':

@@ -89,6 +89,8 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
   const etcdEndpoints = env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379';
   const network = createNodeNetwork();
   const host = env.DYN_TCP_RPC_HOST ?? '127.0.0.1';
+  // The TCP response mux is on unless DYN_TCP_RESPONSE_MUX is 0/false/off (both sides).
+  const responseMux = !/^(0|false|off|no)$/i.test(env.DYN_TCP_RESPONSE_MUX ?? '');
   const fileTtl = seconds(env.DYN_FILE_KV_TTL_SECS);
   // The file store's own heartbeat interval: max(ttl / 3, 1 s).
   let shared: SharedFileToucher | undefined;
@@ -147,6 +149,7 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
         tcp: createTcpPlaneClient({
           network,
           host: env.DYN_TCP_RESPONSE_STREAM_HOST ?? host,
+          responseMux,
           ...(handshake ? { ackTimeoutMs: handshake, callHomeTimeoutMs: handshake } : {}),
         }),
         http: createHttpPlaneClient(handshake ? { ackTimeoutMs: handshake } : {}),
@@ -176,7 +179,7 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
     planeServer(): RequestPlaneServer {
       switch (config.requestPlane) {
         case 'tcp':
-          return createTcpPlaneServer({ network, host, logger });
+          return createTcpPlaneServer({ network, host, logger, responseMux });
         case 'http':
           return createHttpPlaneServer({ serve, host: env.DYN_HTTP_RPC_HOST ?? host });
         case 'nats':

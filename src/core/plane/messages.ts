@@ -107,7 +107,14 @@ export function decodeRequest(
 
 /** Parses `connection_info.info`; throws "Decode error: ..." when it is not a JSON object. */
 export function parseConnectionInfo(info: ConnectionInfo): Record<string, unknown> {
-  const value = parseJson(encoder.encode(info.info), '"connection_info.info"');
+  let value: unknown;
+  try {
+    value = JSON.parse(info.info);
+  } catch (cause) {
+    throw new PlaneError('protocol', 'Decode error: "connection_info.info" is not valid JSON', {
+      cause,
+    });
+  }
   if (!isObject(value)) {
     throw new PlaneError('protocol', 'Decode error: "connection_info.info" is not an object');
   }

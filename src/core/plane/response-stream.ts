@@ -20,9 +20,27 @@ export interface PumpOptions {
   headers: Readonly<Record<string, string>>;
   /** Its signal is the handler's `context.signal`; the pump aborts it when `send` fails. */
   controller: AbortController;
-  /** Writes one frame; resolves once it is handed to the transport (back-pressure). */
-  send(frame: Uint8Array): Promise<void>;
+  /**
+   * Writes one frame; resolves once it is handed to the transport (back-pressure). Returning
+   * nothing means the frame was taken at once (saves a promise per frame).
+   */
+  send(frame: Uint8Array): Promise<void> | void;
+  /** How the frames are spelled. @default TwoPart frames (`encodePrologue`, `encodeItem`, `encodeComplete`) */
+  encoding?: ResponseEncoding;
 }
+
+/** The three frames a worker writes, in a transport's own framing. */
+export interface ResponseEncoding {
+  prologue(error: string | null): Uint8Array;
+  item(data: unknown): Uint8Array;
+  complete(): Uint8Array;
+}
+
+const TWO_PART: ResponseEncoding = {
+  prologue: encodePrologue,
+  item: encodeItem,
+  complete: encodeComplete,
+};
 
 /**
  * `completed`: items and the completion marker were sent. `failed`: the handler threw before its
@@ -43,17 +61,23 @@ export async function pumpResponses(
 ): Promise<PumpOutcome> {
   const { controller } = options;
   const signal = controller.signal;
+  const encode = options.encoding ?? TWO_PART;
   let iterator: AsyncIterator<unknown> | undefined;
 
-  const send = async (frame: Uint8Array): Promise<boolean> => {
+  const lost = (): false => {
+    controller.abort(new DOMException('Connection to the frontend was lost', 'AbortError'));
+    return false;
+  };
+  /** Whether the frame went out: a boolean when the transport took it at once. */
+  const send = (frame: Uint8Array): boolean | Promise<boolean> => {
     if (signal.aborted) return false;
+    let pending;
     try {
-      await options.send(frame);
-      return true;
+      pending = options.send(frame);
     } catch {
-      controller.abort(new DOMException('Connection to the frontend was lost', 'AbortError'));
-      return false;
+      return lost();
     }
+    return pending ? pending.then(() => true, lost) : true;
   };
   const abandon = (): 'aborted' => {
     try {
@@ -64,27 +88,47 @@ export async function pumpResponses(
     return 'aborted';
   };
 
-  let result: IteratorResult<unknown>;
+  // One abort listener for the whole stream: it rejects whichever `next()` is pending.
+  let rejectPending: ((reason: unknown) => void) | undefined;
+  const onAbort = () => rejectPending?.(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  const next = (it: AsyncIterator<unknown>): Promise<IteratorResult<unknown>> => {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      rejectPending = reject;
+      it.next().then(resolve, reject);
+    });
+  };
   try {
-    const context = { id: options.id, headers: options.headers, signal };
-    iterator = handler(body, context)[Symbol.asyncIterator]();
-    result = await raceAbort(iterator.next(), signal);
-  } catch (error) {
-    if (signal.aborted) return abandon();
-    return (await send(encodePrologue(errorMessage(error)))) ? 'failed' : 'aborted';
+    return await pump();
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
-  if (!(await send(encodePrologue(null)))) return abandon();
-  while (!result.done) {
-    if (!(await send(encodeItem(result.value)))) return abandon();
+
+  async function pump(): Promise<PumpOutcome> {
+    let result: IteratorResult<unknown>;
     try {
-      result = await raceAbort(iterator.next(), signal);
+      const context = { id: options.id, headers: options.headers, signal };
+      iterator = handler(body, context)[Symbol.asyncIterator]();
+      result = await next(iterator);
     } catch (error) {
       if (signal.aborted) return abandon();
-      if (!(await send(encodeItem(errorItem(errorMessage(error)))))) return 'aborted';
-      break;
+      return (await send(encode.prologue(errorMessage(error)))) ? 'failed' : 'aborted';
     }
+    if (!(await send(encode.prologue(null)))) return abandon();
+    while (!result.done) {
+      const sent = send(encode.item(result.value));
+      if (sent !== true && !(await sent)) return abandon();
+      try {
+        result = await next(iterator);
+      } catch (error) {
+        if (signal.aborted) return abandon();
+        if (!(await send(encode.item(errorItem(errorMessage(error)))))) return 'aborted';
+        break;
+      }
+    }
+    return (await send(encode.complete())) ? 'completed' : abandon();
   }
-  return (await send(encodeComplete())) ? 'completed' : abandon();
 }
 
 export interface ResponseStreamOptions {
@@ -96,6 +140,11 @@ export interface ResponseStreamOptions {
   cancel(how: 'stop' | 'kill'): void;
   /** Frees the transport's resources; called exactly once, whatever ended the stream. */
   release(): void;
+  /**
+   * `frames` ends by itself once `release()` ran, so a pending `frames.next()` needs no race
+   * against `signal` (saves a promise and an abort listener per frame). @default false
+   */
+  framesEndOnRelease?: boolean;
 }
 
 function streamError(error: unknown): PlaneError {
@@ -115,6 +164,7 @@ export async function openResponseStream(
   options: ResponseStreamOptions,
 ): Promise<AsyncIterable<unknown>> {
   const { signal } = options;
+  const raceFrames = !options.framesEndOnRelease;
   let over = false;
   const finish = (how?: 'stop' | 'kill') => {
     if (over) return;
@@ -134,7 +184,7 @@ export async function openResponseStream(
     while (true) {
       let result: IteratorResult<TwoPartMessage>;
       try {
-        result = await raceAbort(frames.next(), signal);
+        result = await (raceFrames ? raceAbort(frames.next(), signal) : frames.next());
       } catch (error) {
         if (signal.aborted) {
           finish('kill');
@@ -144,6 +194,10 @@ export async function openResponseStream(
         throw streamError(error);
       }
       if (result.done) {
+        if (signal.aborted) {
+          finish('kill');
+          throw signal.reason;
+        }
         finish();
         throw new PlaneError('disconnected', STREAM_ENDED_EARLY);
       }
