@@ -19,7 +19,9 @@ export const options: RouteOptions = { pathKey: 'health' };
 
 export const handler: RouteHandler<typeof route, AppEnv> = (c) => {
   const { lifecycle, models } = c.get('core');
-  const instances = models.allInstances().map((i) => ({
+  // Workers' addresses are for operators: with keys configured, only the admin key sees them.
+  const detail = c.get('trusted');
+  const instances = (detail ? models.allInstances() : []).map((i) => ({
     ...i.endpoint,
     instance_id: Number(BigInt(`0x${i.instanceId}`)),
     instance_id_hex: i.instanceId,

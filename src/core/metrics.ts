@@ -168,6 +168,11 @@ export const FRONTEND_METRICS = {
     'Requests migrated to another worker',
     ['model', 'migration_type'],
   ),
+  httpStalledStreamsTotal: counter(
+    'http_stalled_streams_total',
+    'Streams cancelled because the client read nothing for --http-write-timeout-secs',
+    [],
+  ),
   httpRequestsTotal: counter(
     'http_requests_total',
     'HTTP requests answered, by route pattern',

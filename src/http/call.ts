@@ -9,6 +9,7 @@ import { applyRoutingHeaders, type NvExt } from '../core/protocols/nvext.ts';
 import type { AppEnv } from './types.ts';
 
 const PROPAGATED = ['traceparent', 'tracestate'];
+const NO_HEADERS = new Headers();
 
 export function callContext(
   c: Context<AppEnv>,
@@ -22,6 +23,7 @@ export function callContext(
     const value = c.req.header(name);
     if (value) headers[name] = value;
   }
+  const ignoreHeaders = core.config.ignoreRoutingHeaders && !c.get('trusted');
   const controller = new AbortController();
   // For a unary answer the request's own signal reports the disconnect. A stream's end is
   // reported by the SSE writer instead (Deno also aborts the request signal after a response).
@@ -32,7 +34,8 @@ export function callContext(
     requestId,
     headers,
     signal,
-    nvext: applyRoutingHeaders(nvext, c.req.raw.headers, {
+    // Routing and priority headers from an untrusted client are ignored when so configured.
+    nvext: applyRoutingHeaders(nvext, ignoreHeaders ? NO_HEADERS : c.req.raw.headers, {
       enabled: !core.config.disableFrontendNvext,
     }),
     cancel: () => controller.abort(),

@@ -91,7 +91,11 @@ export async function startFrontend(
     logger,
     metrics: createPromMetricFactory(),
     plane: infra.planeClient(),
-    preprocessors: createPreprocessorSource({ workers: config.dynPreprocessWorkers, logger }),
+    preprocessors: createPreprocessorSource({
+      workers: config.dynPreprocessWorkers,
+      inlineBelowChars: config.dynPreprocessInlineChars,
+      logger,
+    }),
     ...(config.routerEventThreads > 1
       ? {
         kvEventPool: (pool) =>
@@ -166,6 +170,8 @@ export async function startFrontend(
       hostname: config.httpHost,
       port: config.httpPort,
       tls,
+      headerTimeoutMs: config.httpHeaderTimeoutSecs * 1000,
+      maxConnections: config.httpMaxConnections,
     });
   } catch (error) {
     await store.close().catch(() => {});

@@ -15,6 +15,8 @@ import { createPreprocessPool, type PreprocessPool } from './preprocess-pool.ts'
 export interface PreprocessorSourceOptions {
   /** Worker threads for templating and tokenization; 0 runs them inline. @default 0 */
   workers?: number;
+  /** Requests under this many characters run inline even with workers. @default 0 */
+  inlineBelowChars?: number;
   logger: Logger;
 }
 
@@ -36,7 +38,11 @@ export function createPreprocessorSource(options: PreprocessorSourceOptions): Pr
     }
     const files = await readModelDir(dir);
     // With 0 workers the pool runs everything inline, behind the same interface.
-    const pool = await createPreprocessPool({ workers: options.workers ?? 0, files });
+    const pool = await createPreprocessPool({
+      workers: options.workers ?? 0,
+      files,
+      inlineBelowChars: options.inlineBelowChars,
+    });
     pools.add(pool);
     options.logger.info('loaded tokenizer and chat template', {
       model: model.name,

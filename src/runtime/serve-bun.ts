@@ -1,6 +1,7 @@
 /** HTTP(S) serving on Bun through Bun.serve. */
 import {
   isAddrInUse,
+  overCapacity,
   PortInUseError,
   type ServeOptions,
   type ServerHandle,
@@ -8,6 +9,8 @@ import {
 
 interface BunServer {
   port: number;
+  pendingRequests: number;
+  timeout(request: Request, seconds: number): void;
   stop(closeActiveConnections?: boolean): Promise<void>;
 }
 interface BunGlobal {
@@ -18,12 +21,22 @@ export function serve(options: ServeOptions): Promise<ServerHandle> {
   const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
   let server: BunServer;
   try {
+    const cap = options.maxConnections ?? 0;
+    // Bun's one knob is an idle timeout per connection (at most 255 s): it bounds the wait for a
+    // request head; once a request reaches the handler its timeout is lifted, so quiet SSE
+    // streams are not cut (the body and a stalled reader have their own deadlines in the app).
+    const idle = options.headerTimeoutMs
+      ? Math.min(255, Math.max(1, Math.ceil(options.headerTimeoutMs / 1000)))
+      : 0;
     server = bun.serve({
-      fetch: options.fetch,
+      fetch: (request: Request, s: BunServer) => {
+        if (idle > 0) s.timeout(request, 0);
+        if (cap > 0 && s.pendingRequests > cap) return overCapacity();
+        return options.fetch(request);
+      },
       hostname: options.hostname,
       port: options.port,
-      // Bun cuts a connection idle for 10 s by default, which would end quiet SSE streams.
-      idleTimeout: 0,
+      idleTimeout: idle,
       ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
     });
   } catch (error) {

@@ -168,7 +168,15 @@ describe('chat completion validation (reference §4.1)', () => {
       param: 'stop',
       message: 'Invalid value for "stop": must have at most 32 entries (got 33)',
     });
-    parseChatCompletionRequest({ model: 'm', messages: [user], stop: [1, 2] });
+    rejects(chat({ stop: [1, 2] }), {
+      param: 'stop[0]',
+      message: 'Invalid value for "stop[0]": expected string, got number',
+    });
+    rejects(chat({ stop: ['x'.repeat(1025)] }), {
+      param: 'stop[0]',
+      message: 'Invalid value for "stop[0]": must be at most 1024 characters (got 1025)',
+    });
+    parseChatCompletionRequest({ model: 'm', messages: [user], stop: ['x'.repeat(1024)] });
   });
 
   test('tools: at most 1536, names of 1-96 characters of [A-Za-z0-9_-]', () => {
