@@ -25,7 +25,8 @@ export const handler: RouteHandler<typeof route, AppEnv> = (c) => {
     ...i.endpoint,
     instance_id: Number(BigInt(`0x${i.instanceId}`)),
     instance_id_hex: i.instanceId,
-    transport: i.transport,
+    // An engine's API key (`register --api-key`) is never shown.
+    transport: 'api_key' in i.transport ? { ...i.transport, api_key: '<redacted>' } : i.transport,
   }));
   const endpoints = [
     ...new Set(instances.map((i) => `dyn://${i.namespace}.${i.component}.${i.endpoint}`)),

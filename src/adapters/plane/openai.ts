@@ -124,7 +124,11 @@ export function createOpenAIPlaneClient(
       try {
         response = await fetchImpl(`${base}/${path}`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-request-id': request.id },
+          headers: {
+            'content-type': 'application/json',
+            'x-request-id': request.id,
+            ...(address.api_key ? { authorization: `Bearer ${address.api_key}` } : {}),
+          },
           body: JSON.stringify(payload),
           signal,
         });

@@ -374,7 +374,7 @@ describe('completion validation (reference §4.2)', () => {
     });
   });
 
-  test('prompt_embeds must be base64 of 100 bytes to 10 MiB', () => {
+  test('prompt_embeds must be a base64 torch.save() tensor of 100 bytes to 10 MiB', () => {
     rejects(completion({ prompt: null, prompt_embeds: 'not base64!' }), {
       param: 'prompt_embeds',
       message: 'Invalid value for "prompt_embeds": must be valid base64',
@@ -383,7 +383,12 @@ describe('completion validation (reference §4.2)', () => {
       param: 'prompt_embeds',
       message: 'Invalid value for "prompt_embeds": must decode to at least 100 bytes (got 3)',
     });
-    parseCompletionRequest({ model: 'm', prompt_embeds: 'A'.repeat(136) });
+    rejects(completion({ prompt: null, prompt_embeds: 'A'.repeat(136) }), {
+      param: 'prompt_embeds',
+      message:
+        'Invalid value for "prompt_embeds": must be a tensor saved by torch.save(), base64-encoded',
+    });
+    parseCompletionRequest({ model: 'm', prompt_embeds: `UEsDBA${'A'.repeat(130)}` });
   });
 
   test('logprobs 0..5, best_of 0..20 and >= n, suffix <= 10000 characters', () => {
