@@ -54,13 +54,14 @@ export async function readBodyText(
   const ms = options.timeoutMs;
   const deadline = ms === undefined ? undefined : new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      reader.cancel().catch(() => {});
+      // Reject before cancelling: the cancel settles the pending read, which must lose the race.
       reject(
         new RequestTimeoutError(
           `Request body not received within ${ms / 1000} s ` +
             '(--http-body-timeout-secs, DYN_HTTP_BODY_TIMEOUT_SECS)',
         ),
       );
+      reader.cancel().catch(() => {});
     }, ms);
   });
   deadline?.catch(() => {});

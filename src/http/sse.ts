@@ -38,7 +38,7 @@ export function sseResponse(
       options.onDisconnect();
     });
     // A client that stops reading blocks the next write: after the write timeout the worker is
-    // cancelled and the response errored, so the runtime closes the connection.
+    // cancelled and the response ended (docs/security.md#deadlines).
     const watch = c.get('stallWatchdog').watch(() => {
       metrics.httpStalledStreamsTotal.inc({});
       logger.warn('stream cancelled: the client read nothing within the write timeout', {
@@ -48,9 +48,13 @@ export function sseResponse(
         disconnected = true;
         options.onDisconnect();
       }
-      // Hono's streaming API keeps its writer private; aborting it errors the response body.
-      const { writer } = stream as unknown as { writer: WritableStreamDefaultWriter };
-      writer.abort(new Error('client stalled')).catch(() => {});
+      // Cancelling the response's source unblocks the pending write (aborting the writer
+      // cannot: an in-flight write holds the abort until the client reads). The response then
+      // ends short, with no [DONE]. On Node the socket itself is destroyed, since its unsent
+      // buffer would otherwise hold it; Bun and Deno close it when the client goes away.
+      stream.abort();
+      const env = c.env as { incoming?: { socket?: { destroy(): void } } } | undefined;
+      env?.incoming?.socket?.destroy();
     });
     const write = async (text: string) => {
       watch.begin();

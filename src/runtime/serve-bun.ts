@@ -32,6 +32,12 @@ export function serve(options: ServeOptions): Promise<ServerHandle> {
       fetch: (request: Request, s: BunServer) => {
         if (idle > 0) s.timeout(request, 0);
         if (cap > 0 && s.pendingRequests > cap) return overCapacity();
+        // An HTTP/1.0 request without Host reaches Bun's handler with a bare path as its URL,
+        // which routers then misread (a 404 for a garbled path): make it absolute first.
+        if (request.url.charCodeAt(0) === 47) {
+          const host = options.hostname.includes(':') ? `[${options.hostname}]` : options.hostname;
+          return options.fetch(new Request(`http://${host}:${s.port}${request.url}`, request));
+        }
         return options.fetch(request);
       },
       hostname: options.hostname,
