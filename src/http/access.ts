@@ -63,8 +63,8 @@ function hostnameOf(host: string): string {
 export interface Access {
   /** App-wide middleware: CORS, then the Host allow-list. */
   global: MiddlewareHandler<AppEnv>[];
-  /** Per-route middleware: keys, and what the request may see (`trusted`). */
-  forRoute(kind: RouteAccess): MiddlewareHandler<AppEnv>;
+  /** Per-route middleware: keys, and what the request may see (`trusted`); none when unlocked. */
+  forRoute(kind: RouteAccess): MiddlewareHandler<AppEnv> | undefined;
 }
 
 export function createAccess(config: AccessConfig): Access {
@@ -107,10 +107,12 @@ export function createAccess(config: AccessConfig): Access {
   return {
     global,
     forRoute(kind) {
+      // Unlocked (the default), there is nothing to check: `trusted` stays true.
+      if (!locked) return undefined;
       return async (c, next) => {
         const admin = await isAdmin(c.req.raw.headers);
-        // Unlocked, everyone is trusted (Dynamo's behaviour); locked, only the admin key is.
-        c.set('trusted', !locked || admin);
+        // Locked, only the admin key is trusted.
+        c.set('trusted', admin);
         if (kind === 'api' && config.apiKeys.length > 0 && !admin) {
           const token = bearerOf(c.req.raw.headers);
           if (token === undefined) {

@@ -161,9 +161,10 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
       await next();
     };
     const hasJsonBody = Boolean(route.request?.body?.content?.['application/json']);
+    const guard = access.forRoute(kind);
     const middleware = [
       tag,
-      access.forRoute(kind),
+      ...(guard ? [guard] : []),
       ...(opts.readinessGate ? [readinessGate] : []),
       ...(hasJsonBody ? [jsonIntake] : []),
     ];

@@ -28,6 +28,7 @@ export function modelDirOf(model: ServedModel): string | undefined {
 
 export function createPreprocessorSource(options: PreprocessorSourceOptions): PreprocessorSource {
   const pools = new Set<PreprocessPool>();
+  let closed = false;
 
   async function load(model: ServedModel): Promise<PromptPreprocessor> {
     const dir = modelDirOf(model);
@@ -43,6 +44,11 @@ export function createPreprocessorSource(options: PreprocessorSourceOptions): Pr
       files,
       inlineBelowChars: options.inlineBelowChars,
     });
+    if (closed) {
+      // The source closed while this pool was starting: its threads would outlive it.
+      await pool.close();
+      throw new ServiceUnavailableError('The frontend is shutting down');
+    }
     pools.add(pool);
     options.logger.info('loaded tokenizer and chat template', {
       model: model.name,
@@ -56,6 +62,7 @@ export function createPreprocessorSource(options: PreprocessorSourceOptions): Pr
   return {
     get: (model) => cached.get(model),
     async close() {
+      closed = true;
       await Promise.allSettled([...pools].map((pool) => pool.close()));
       pools.clear();
       cached.clear();
