@@ -20,12 +20,15 @@ export const options: RouteOptions = { pathKey: 'health' };
 
 export const handler: RouteHandler<typeof route, AppEnv> = (c) => {
   const { lifecycle, models } = c.get('core');
-  const instances = models.allInstances().map((i) => ({
+  // Workers' addresses are for operators: with keys configured, only the admin key sees them.
+  const detail = c.get('trusted');
+  const instances = (detail ? models.allInstances() : []).map((i) => ({
     ...i.endpoint,
     // A u64: written as its exact digits (a double would round 5141444950165349785).
     instance_id: BigInt(`0x${i.instanceId}`),
     instance_id_hex: i.instanceId,
-    transport: i.transport,
+    // An engine's API key (`register --api-key`) is never shown.
+    transport: 'api_key' in i.transport ? { ...i.transport, api_key: '<redacted>' } : i.transport,
   }));
   const endpoints = [
     ...new Set(instances.map((i) => `dyn://${i.namespace}.${i.component}.${i.endpoint}`)),

@@ -177,6 +177,8 @@ export function resolveEdgeConfig(options: Pick<EdgeOptions, 'env' | 'config'>):
   if (!OPTIONS.find((o) => o.key === 'requestPlane')?.env.some((name) => env[name])) {
     merged.DYN_REQUEST_PLANE = 'http';
   }
+  // No threads on the edge: preprocessing runs inline unless the operator asked otherwise.
+  if (!env.DYN_PREPROCESS_WORKERS) merged.DYN_PREPROCESS_WORKERS = '0';
   for (const [key, value] of Object.entries(options.config ?? {})) {
     const option = OPTIONS.find((o) => o.key === key);
     if (!option) throw new EdgeConfigError([`Unknown configuration key "${key}"`]);

@@ -24,6 +24,8 @@ export interface BusyThresholdStore {
   get(model: string): BusyThresholds;
   /** Merges the non-null fields of `update` into the model's thresholds and returns the result. */
   set(model: string, update: Partial<BusyThresholds>): BusyThresholds;
+  /** Unsets `keys` (all when omitted) for `model`, overriding the CLI defaults too. */
+  unset(model: string, keys?: readonly (keyof BusyThresholds)[]): BusyThresholds;
   /** Every model with thresholds of its own. */
   list(): ModelThresholds[];
   /** Whether any threshold is in force for any model (or by default). */
@@ -51,6 +53,15 @@ export function createBusyThresholdStore(
       for (const key of Object.keys(NO_THRESHOLDS) as (keyof BusyThresholds)[]) {
         const value = update[key];
         if (value !== undefined && value !== null) next[key] = value;
+      }
+      byModel.set(model, next);
+      for (const listener of listeners) listener();
+      return { ...next };
+    },
+    unset(model, keys) {
+      const next = { ...get(model) };
+      for (const key of keys ?? (Object.keys(NO_THRESHOLDS) as (keyof BusyThresholds)[])) {
+        next[key] = null;
       }
       byModel.set(model, next);
       for (const listener of listeners) listener();

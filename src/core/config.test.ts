@@ -43,8 +43,9 @@ describe('resolveConfig()', () => {
     assert.equal(config.grpcMetricsPort, 8788);
     assert.equal(config.metricsPrefix, 'dynamo_frontend');
     assert.equal(config.dynChatProcessor, 'dynamo');
-    assert.equal(config.dynPreprocessWorkers, 0);
-    assert.equal(config.httpBodyLimitMb, 192);
+    assert.equal(config.dynPreprocessWorkers, 1);
+    assert.equal(config.dynPreprocessInlineChars, 16384);
+    assert.equal(config.httpBodyLimitMb, 45);
     assert.equal(config.httpGracefulShutdownTimeoutSecs, 5);
     assert.equal(config.httpOverloadStatusCode, 503);
     assert.equal(config.chatPath, '/v1/chat/completions');

@@ -50,6 +50,7 @@ const G_EXP = 'Experimental';
 const G_RESPONSES = 'Responses API';
 const G_PATHS = 'Endpoint paths';
 const G_DEPRECATED = 'Deprecated';
+const G_LIMITS = 'Limits & Access Control';
 
 /** Endpoint paths that `DYN_HTTP_SVC_*_PATH` variables may move. */
 export const PATH_OVERRIDES = {
@@ -144,10 +145,10 @@ export const configSchema = z.object({
     description: 'TLS private key path (PEM); needs --tls-cert-path',
     group: G_HTTP,
   }),
-  httpBodyLimitMb: o.opt(values.num(0.000001).default(192), {
+  httpBodyLimitMb: o.opt(values.num(0.000001).default(45), {
     env: ['DYN_HTTP_BODY_LIMIT_MB'],
     hint: 'MB',
-    description: 'Maximum request body size in MB (larger bodies get 413)',
+    description: 'Maximum request body size in MiB (larger bodies get 413); see docs/security.md',
     group: G_HTTP,
   }),
   httpGracefulShutdownTimeoutSecs: o.opt(values.num(0).default(5), {
@@ -182,6 +183,109 @@ export const configSchema = z.object({
     env: ['DYN_DISABLE_FRONTEND_ADMIN_API'],
     description: 'Do not serve /busy_threshold',
     group: G_HTTP,
+  }),
+
+  // Limits and access control (docs/security.md)
+  httpMaxRequestChars: o.opt(values.int(1, Number.MAX_SAFE_INTEGER).default(2_000_000), {
+    flag: 'http-max-request-chars',
+    env: ['DYN_HTTP_MAX_REQUEST_CHARS'],
+    hint: 'chars',
+    description:
+      'Text characters plus token ids a request may carry, over all prompts and messages',
+    group: G_LIMITS,
+  }),
+  httpMaxMessages: o.opt(values.int(1, Number.MAX_SAFE_INTEGER).default(10_000), {
+    flag: 'http-max-messages',
+    env: ['DYN_HTTP_MAX_MESSAGES'],
+    hint: 'n',
+    description: 'Messages (chat, Anthropic) or input items (Responses) in one request',
+    group: G_LIMITS,
+  }),
+  httpMaxPrompts: o.opt(values.int(1, Number.MAX_SAFE_INTEGER).default(2048), {
+    flag: 'http-max-prompts',
+    env: ['DYN_HTTP_MAX_PROMPTS'],
+    hint: 'n',
+    description: 'Prompts (completions) or inputs (embeddings) in one batched request',
+    group: G_LIMITS,
+  }),
+  httpMaxJsonDepth: o.opt(values.int(2, 10_000).default(64), {
+    flag: 'http-max-json-depth',
+    env: ['DYN_HTTP_MAX_JSON_DEPTH'],
+    hint: 'levels',
+    description: 'Deepest nesting of objects and arrays a JSON body may have',
+    group: G_LIMITS,
+  }),
+  httpMaxOutputBudget: o.opt(values.int(1, Number.MAX_SAFE_INTEGER).default(262_144), {
+    flag: 'http-max-output-budget',
+    env: ['DYN_HTTP_MAX_OUTPUT_BUDGET'],
+    hint: 'units',
+    description: 'n x max_tokens x (1, or 2 + top_logprobs with logprobs) a request may ask for',
+    group: G_LIMITS,
+  }),
+  httpHeaderTimeoutSecs: o.opt(values.num(0.001).default(30), {
+    flag: 'http-header-timeout-secs',
+    env: ['DYN_HTTP_HEADER_TIMEOUT_SECS'],
+    hint: 'seconds',
+    description: 'Time a client has to send the request headers (Node, Bun; Deno: its own)',
+    group: G_LIMITS,
+  }),
+  httpBodyTimeoutSecs: o.opt(values.num(0.001).default(60), {
+    flag: 'http-body-timeout-secs',
+    env: ['DYN_HTTP_BODY_TIMEOUT_SECS'],
+    hint: 'seconds',
+    description: 'Time a client has to send the whole request body (408 after)',
+    group: G_LIMITS,
+  }),
+  httpWriteTimeoutSecs: o.opt(values.num(0.001).default(60), {
+    flag: 'http-write-timeout-secs',
+    env: ['DYN_HTTP_WRITE_TIMEOUT_SECS'],
+    hint: 'seconds',
+    description: 'A stream whose client reads nothing for this long is cancelled',
+    group: G_LIMITS,
+  }),
+  httpMaxConnections: o.opt(values.int(0, Number.MAX_SAFE_INTEGER).default(4096), {
+    flag: 'http-max-connections',
+    env: ['DYN_HTTP_MAX_CONNECTIONS'],
+    hint: 'n',
+    description: 'Open connections (Node) or requests in flight (Bun); Deno has no cap; 0: none',
+    group: G_LIMITS,
+  }),
+  apiKeys: o.opt(values.list(), {
+    flag: 'api-key',
+    env: ['DYN_HTTP_API_KEYS'],
+    hint: 'key',
+    description: 'Require "Authorization: Bearer <key>" on API routes (repeat, or comma-separate)',
+    group: G_LIMITS,
+    repeatable: true,
+  }),
+  adminApiKey: o.opt(values.text().optional(), {
+    flag: 'admin-api-key',
+    env: ['DYN_HTTP_ADMIN_API_KEY'],
+    hint: 'key',
+    description: 'Bearer token for /busy_threshold and /health detail (API keys never open them)',
+    group: G_LIMITS,
+  }),
+  ignoreRoutingHeaders: o.opt(values.bool(false), {
+    flag: 'ignore-routing-headers',
+    env: ['DYN_HTTP_IGNORE_ROUTING_HEADERS'],
+    description: 'Ignore routing and priority headers unless the request carries the admin key',
+    group: G_LIMITS,
+  }),
+  corsOrigins: o.opt(values.list(), {
+    flag: 'cors-origin',
+    env: ['DYN_HTTP_CORS_ORIGINS'],
+    hint: 'origin',
+    description: 'Browser origins allowed by CORS (repeat, or comma-separate; * for any)',
+    group: G_LIMITS,
+    repeatable: true,
+  }),
+  allowedHosts: o.opt(values.list(), {
+    flag: 'allowed-host',
+    env: ['DYN_HTTP_ALLOWED_HOSTS'],
+    hint: 'host',
+    description: 'Host header values accepted (repeat, or comma-separate); others get 400',
+    group: G_LIMITS,
+    repeatable: true,
   }),
 
   // Router
@@ -500,11 +604,18 @@ export const configSchema = z.object({
       'Log one line of per-stage timings (template, tokenize, dispatch, ...) per request',
     group: G_EXP,
   }),
-  dynPreprocessWorkers: o.opt(values.int(0, 1024).default(0), {
+  dynPreprocessWorkers: o.opt(values.int(0, 1024).default(1), {
     flag: 'dyn-preprocess-workers',
     env: ['DYN_PREPROCESS_WORKERS'],
     hint: 'n',
-    description: 'Worker threads for templating and tokenization; 0 runs them inline',
+    description: 'Worker threads for templating and tokenizing long prompts; 0 runs all inline',
+    group: G_EXP,
+  }),
+  dynPreprocessInlineChars: o.opt(values.int(0, Number.MAX_SAFE_INTEGER).default(16384), {
+    flag: 'dyn-preprocess-inline-chars',
+    env: ['DYN_PREPROCESS_INLINE_CHARS'],
+    hint: 'chars',
+    description: 'Requests with less text than this are preprocessed inline even with workers',
     group: G_EXP,
   }),
   interactive: o.opt(values.bool(false), {

@@ -45,6 +45,42 @@ export class InvalidJsonError extends BadRequestError {
   override readonly code = 'invalid_json';
 }
 
+/** No API key, or not one of the configured keys. */
+export class AuthenticationError extends ApiError {
+  readonly status = 401;
+  readonly type = 'invalid_request_error';
+  readonly anthropicType = 'authentication_error';
+  override readonly code = 'invalid_api_key';
+}
+
+/** A valid key that may not use this route (an API key on the admin API). */
+export class PermissionDeniedError extends ApiError {
+  readonly status = 403;
+  readonly type = 'invalid_request_error';
+  readonly anthropicType = 'permission_error';
+  override readonly code = 'permission_denied';
+}
+
+/** The client took too long to send its request body. */
+export class RequestTimeoutError extends ApiError {
+  readonly status = 408;
+  readonly type = 'invalid_request_error';
+  readonly anthropicType = 'invalid_request_error';
+  override readonly code = 'request_timeout';
+}
+
+/** Any other 4xx a library raised on the client's behalf (its status and message pass on). */
+export class ClientRequestError extends ApiError {
+  readonly type = 'invalid_request_error';
+  readonly anthropicType = 'invalid_request_error';
+  override readonly code = 'invalid_request';
+  readonly status: number;
+  constructor(status: number, message: string, options: ApiErrorOptions = {}) {
+    super(message, options);
+    this.status = status;
+  }
+}
+
 export class NotFoundError extends ApiError {
   readonly status = 404;
   readonly type: string = 'not_found_error';

@@ -352,6 +352,11 @@ export const FRONTEND_METRICS = {
     'Configured limit of a frontend admission gate',
     ['gate'],
   )),
+  httpStalledStreamsTotal: counter(
+    'http_stalled_streams_total',
+    'Streams cancelled because the client read nothing for --http-write-timeout-secs',
+    [],
+  ),
   httpRequestsTotal: counter(
     'http_requests_total',
     'HTTP requests answered, by route pattern',

@@ -21,6 +21,8 @@ export interface OptionMeta {
   short?: string;
   /** Accepted with this warning. */
   deprecated?: string;
+  /** The flag may be given more than once; the values are joined with commas. */
+  repeatable?: boolean;
 }
 
 /** An option with its key and default, as `--help` and the README show it. */
@@ -73,6 +75,15 @@ export const values = {
   fraction: () => values.num(0, 1),
   port: () => values.int(1, 65535),
   text: () => z.string().min(1, { error: 'must not be empty' }),
+  /** Comma-separated values (blank ones dropped); `[]` when unset. */
+  list: () =>
+    z.preprocess(
+      (value) =>
+        typeof value === 'string'
+          ? value.split(',').map((v) => v.trim()).filter((v) => v !== '')
+          : value,
+      z.array(z.string()),
+    ).default([]),
   oneOf: <const T extends readonly [string, ...string[]]>(choices: T) =>
     z.enum(choices, { error: `must be one of ${choices.join(', ')}` }),
 };
@@ -190,7 +201,8 @@ function parseArgv(argv: readonly string[], options: readonly OptionInfo[]) {
       continue;
     }
     if (inline === undefined) i++;
-    found.set(option.key, value);
+    const before = found.get(option.key);
+    found.set(option.key, option.repeatable && before !== undefined ? `${before},${value}` : value);
   }
   return { found, errors };
 }

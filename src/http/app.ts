@@ -5,9 +5,11 @@
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import type { Core } from '../core/core.ts';
 import {
   type ApiError,
+  ClientRequestError,
   NotReadyError,
   OverloadedError,
   RouteNotFoundError,
@@ -15,6 +17,9 @@ import {
   toErrorBody,
 } from '../core/errors.ts';
 import { issuesToValidationError } from '../core/protocols/validate.ts';
+import { checkRequestLimits } from '../core/request-limits.ts';
+import { createAccess, type RouteAccess } from './access.ts';
+import { createStallWatchdog } from './stall.ts';
 import { assertJsonContentType, parseJsonLenient, readBodyText } from './intake.ts';
 import type { AppEnv, AssetSource, RouteModule } from './types.ts';
 
@@ -66,6 +71,10 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
     }));
 
   const { metrics, logger } = core;
+  const stallWatchdog = createStallWatchdog(
+    core.config.httpWriteTimeoutSecs * 1000,
+    () => core.monotonic(),
+  );
   app.use(async (c, next) => {
     const start = core.monotonic();
     const requestId = requestIdOf(c, core);
@@ -75,6 +84,8 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
     c.set('routePattern', 'unmatched');
     c.set('openapi', openapi);
     c.set('assets', options.assets);
+    c.set('trusted', true);
+    c.set('stallWatchdog', stallWatchdog);
     // Set before the handler runs: a header added to a finished response makes
     // @hono/node-server rebuild the whole Response (a third of the request's CPU on Node).
     c.header('x-request-id', requestId);
@@ -94,13 +105,30 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
     });
   });
 
-  const limitMb = core.config.httpBodyLimitMb;
+  const access = createAccess(core.config);
+  for (const middleware of access.global) app.use(middleware);
+
+  const { config } = core;
+  const limitMb = config.httpBodyLimitMb;
+  const limits = {
+    maxChars: config.httpMaxRequestChars,
+    maxMessages: config.httpMaxMessages,
+    maxPrompts: config.httpMaxPrompts,
+    maxDepth: config.httpMaxJsonDepth,
+  };
   const jsonIntake: MiddlewareHandler<AppEnv> = async (c, next) => {
     assertJsonContentType(c.req.header('content-type'));
-    const text = await readBodyText(c.req.raw, limitMb);
+    const text = await readBodyText(c.req.raw, limitMb, {
+      timeoutMs: config.httpBodyTimeoutSecs * 1000,
+    });
     const body = parseJsonLenient(text);
-    // Hand the parsed body to the route's validator through Hono's body cache.
-    c.req.bodyCache.json = Promise.resolve(body);
+    // The budget runs before validation, templating and tokenizing (docs/security.md).
+    checkRequestLimits(body, limits);
+    // Hand the parsed body to the route's validator as is: Hono's body cache would stringify
+    // it and parse it again (turning 1e400 into null, and deep nesting into a stack overflow).
+    const parsed = Promise.resolve(body);
+    c.req.bodyCache.json = parsed;
+    c.req.json = <T>() => parsed as Promise<T>;
     await next();
   };
   const readinessGate: MiddlewareHandler<AppEnv> = async (_c, next) => {
@@ -119,6 +147,13 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
       path,
     );
     const surface = opts.surface ?? 'openai';
+    const kind: RouteAccess = surface === 'admin'
+      ? 'admin'
+      : opts.pathKey === 'live' || opts.pathKey === 'health'
+      ? 'probe'
+      : opts.pathKey === 'metrics'
+      ? 'metrics'
+      : 'api';
     const pattern = path;
     const tag: MiddlewareHandler<AppEnv> = async (c, next) => {
       c.set('surface', surface);
@@ -126,8 +161,10 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
       await next();
     };
     const hasJsonBody = Boolean(route.request?.body?.content?.['application/json']);
+    const guard = access.forRoute(kind);
     const middleware = [
       tag,
+      ...(guard ? [guard] : []),
       ...(opts.readinessGate ? [readinessGate] : []),
       ...(hasJsonBody ? [jsonIntake] : []),
     ];
@@ -139,7 +176,10 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
     return c.json(toErrorBody(error, 'openai'), 404);
   });
   app.onError((err, c) => {
-    const error: ApiError = toApiError(err);
+    // A client-side exception from Hono or a middleware keeps its 4xx.
+    const error: ApiError = err instanceof HTTPException && err.status >= 400 && err.status < 500
+      ? new ClientRequestError(err.status, err.message || 'Bad request', { cause: err })
+      : toApiError(err);
     if (error instanceof OverloadedError) {
       // Shedding load is working as designed; one line per refusal would flood an overloaded
       // frontend's log (model_rejection_total counts them).

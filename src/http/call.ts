@@ -10,6 +10,7 @@ import { refuseUnsupportedHints } from '../core/protocols/agent-hints.ts';
 import type { AppEnv } from './types.ts';
 
 const PROPAGATED = ['traceparent', 'tracestate'];
+const NO_HEADERS = new Headers();
 
 export function callContext(
   c: Context<AppEnv>,
@@ -23,17 +24,25 @@ export function callContext(
     const value = c.req.header(name);
     if (value) headers[name] = value;
   }
+  const ignoreHeaders = core.config.ignoreRoutingHeaders && !c.get('trusted');
   const controller = new AbortController();
   // For a unary answer the request's own signal reports the disconnect. A stream's end is
   // reported by the SSE writer instead (Deno also aborts the request signal after a response).
   const signal = options.stream
     ? controller.signal
     : AbortSignal.any([controller.signal, c.req.raw.signal]);
-  const merged = applyRoutingHeaders(nvext, c.req.raw.headers, {
+  const merged = applyRoutingHeaders(nvext, ignoreHeaders ? NO_HEADERS : c.req.raw.headers, {
     enabled: !core.config.disableFrontendNvext,
   });
   refuseUnsupportedHints(merged);
-  return { requestId, headers, signal, nvext: merged, cancel: () => controller.abort() };
+  return {
+    requestId,
+    headers,
+    signal,
+    // Routing and priority headers from an untrusted client are ignored when so configured.
+    nvext: merged,
+    cancel: () => controller.abort(),
+  };
 }
 
 /** Annotation events a request asked for (`nvext.annotations`) that the HTTP layer emits. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { InvalidJsonError, PayloadTooLargeError } from '../core/errors.ts';
+import { InvalidJsonError, PayloadTooLargeError, RequestTimeoutError } from '../core/errors.ts';
 import { isJsonContentType, parseJsonLenient, readBodyText } from './intake.ts';
 
 test('isJsonContentType() accepts application/json and application/*+json with parameters', () => {
@@ -65,4 +65,28 @@ test('readBodyText() decodes invalid UTF-8 as U+FFFD', async () => {
     body: new Uint8Array([0x22, 0xff, 0x22]),
   });
   assert.equal(await readBodyText(request, 1), '"\uFFFD"');
+});
+
+test('readBodyText() answers 408 when the body has not all arrived by the deadline', async () => {
+  let cancelled = false;
+  // One byte, then nothing: a client trickling its body.
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new Uint8Array([0x7b]));
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const request = new Request('http://x/', { method: 'POST', body, duplex: 'half' } as RequestInit);
+  await assert.rejects(readBodyText(request, 1, { timeoutMs: 20 }), (error: unknown) => {
+    assert.ok(error instanceof RequestTimeoutError);
+    assert.equal(error.status, 408);
+    assert.match(error.message, /--http-body-timeout-secs/);
+    return true;
+  });
+  assert.equal(cancelled, true);
+  // A body that arrives in time is read as usual.
+  const quick = new Request('http://x/', { method: 'POST', body: '{"a":1}' });
+  assert.equal(await readBodyText(quick, 1, { timeoutMs: 1000 }), '{"a":1}');
 });

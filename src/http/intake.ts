@@ -6,6 +6,7 @@
 import {
   InvalidJsonError,
   PayloadTooLargeError,
+  RequestTimeoutError,
   UnsupportedMediaTypeError,
 } from '../core/errors.ts';
 
@@ -27,8 +28,21 @@ function tooLarge(limitMb: number): PayloadTooLargeError {
   );
 }
 
-/** Reads the body as text, failing with 413 as soon as it grows past `limitMb`. */
-export async function readBodyText(request: Request, limitMb: number): Promise<string> {
+export interface ReadBodyOptions {
+  /** The whole body must have arrived this many ms after reading starts (408 after). @default none */
+  timeoutMs?: number;
+}
+
+/**
+ * Reads the body as text, failing with 413 as soon as it grows past `limitMb`, and with 408 when
+ * it has not all arrived within `timeoutMs` (a client trickling bytes holds a connection and a
+ * buffer otherwise).
+ */
+export async function readBodyText(
+  request: Request,
+  limitMb: number,
+  options: ReadBodyOptions = {},
+): Promise<string> {
   const limit = Math.floor(limitMb * 1024 * 1024);
   const declared = Number(request.headers.get('content-length') ?? Number.NaN);
   if (Number.isFinite(declared) && declared > limit) throw tooLarge(limitMb);
@@ -36,24 +50,48 @@ export async function readBodyText(request: Request, limitMb: number): Promise<s
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(limitMb);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const ms = options.timeoutMs;
+  const deadline = ms === undefined ? undefined : new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // Reject before cancelling: the cancel settles the pending read, which must lose the race.
+      reject(
+        new RequestTimeoutError(
+          `Request body not received within ${ms / 1000} s ` +
+            '(--http-body-timeout-secs, DYN_HTTP_BODY_TIMEOUT_SECS)',
+        ),
+      );
+      reader.cancel().catch(() => {});
+    }, ms);
+  });
+  deadline?.catch(() => {});
+  try {
+    return await readAll();
+  } finally {
+    clearTimeout(timer);
+  }
+
+  async function readAll(): Promise<string> {
+    for (;;) {
+      const { done, value } =
+        await (deadline ? Promise.race([reader.read(), deadline]) : reader.read());
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge(limitMb);
+      }
+      chunks.push(value);
     }
-    chunks.push(value);
+    const bytes = new Uint8Array(size);
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    // Invalid UTF-8 becomes U+FFFD rather than an error, as Dynamo's lenient parser does.
+    return new TextDecoder().decode(bytes);
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  // Invalid UTF-8 becomes U+FFFD rather than an error, as Dynamo's lenient parser does.
-  return new TextDecoder().decode(bytes);
 }
 
 /** Escapes raw control characters that appear inside JSON string literals. */

@@ -28,7 +28,7 @@ export function sseResponse(
   chunks: AsyncIterable<unknown>,
   options: SseOptions,
 ) {
-  const { logger } = c.get('core');
+  const { logger, metrics } = c.get('core');
   const requestId = c.get('requestId');
   return streamSSE(c, async (stream) => {
     let disconnected = false;
@@ -37,18 +37,44 @@ export function sseResponse(
       disconnected = true;
       options.onDisconnect();
     });
+    // A client that stops reading blocks the next write: after the write timeout the worker is
+    // cancelled and the response ended (docs/security.md#deadlines).
+    const watch = c.get('stallWatchdog').watch(() => {
+      metrics.httpStalledStreamsTotal.inc({});
+      logger.warn('stream cancelled: the client read nothing within the write timeout', {
+        request_id: requestId,
+      });
+      if (!disconnected) {
+        disconnected = true;
+        options.onDisconnect();
+      }
+      // Cancelling the response's source unblocks the pending write (aborting the writer
+      // cannot: an in-flight write holds the abort until the client reads). The response then
+      // ends short, with no [DONE]. On Node the socket itself is destroyed, since its unsent
+      // buffer would otherwise hold it; Bun and Deno close it when the client goes away.
+      stream.abort();
+      const env = c.env as { incoming?: { socket?: { destroy(): void } } } | undefined;
+      env?.incoming?.socket?.destroy();
+    });
+    const write = async (text: string) => {
+      watch.begin();
+      await stream.write(text);
+      watch.end();
+    };
     const iterator = chunks[Symbol.asyncIterator]();
     try {
       for (const { event, comment } of options.leading ?? []) {
-        await stream.write(`event: ${event}\n: ${comment.replace(/[\r\n]+/g, ' ')}\n\n`);
+        await write(`event: ${event}\n: ${comment.replace(/[\r\n]+/g, ' ')}\n\n`);
       }
       for (;;) {
         const next = await iterator.next();
         if (next.done || disconnected) break;
+        watch.begin();
         await stream.writeSSE({
           data: JSON.stringify(options.dataOf ? options.dataOf(next.value) : next.value),
           ...(options.eventOf ? { event: options.eventOf(next.value) } : {}),
         });
+        watch.end();
       }
       if (disconnected) {
         await iterator.return?.();
@@ -73,6 +99,8 @@ export function sseResponse(
         }).catch(() => {});
       }
       options.onEnd({ error, disconnected });
+    } finally {
+      watch.release();
     }
   });
 }

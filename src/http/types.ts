@@ -3,6 +3,7 @@ import type { RouteConfig } from '@hono/zod-openapi';
 import type { Config, PathKey } from '../core/config.ts';
 import type { Core } from '../core/core.ts';
 import type { ErrorSurface } from '../core/errors.ts';
+import type { StallWatchdog } from './stall.ts';
 
 /** Static assets (Swagger UI) the runtime can hand to the app; absent on hosts with no files. */
 export interface AssetSource {
@@ -19,6 +20,13 @@ export interface AppEnv {
     /** The OpenAPI 3.1 document of the mounted routes. */
     openapi: () => unknown;
     assets: AssetSource | undefined;
+    /**
+     * The request may see internals and steer routing: always when no key is configured,
+     * otherwise only with the admin key (docs/security.md).
+     */
+    trusted: boolean;
+    /** Cancels streams whose client stopped reading (`--http-write-timeout-secs`). */
+    stallWatchdog: StallWatchdog;
   };
 }
 

@@ -15,8 +15,9 @@ export function swaggerUiAssets(): AssetSource {
   const dir = new URL('./', import.meta.resolve('swagger-ui-dist/package.json'));
   return {
     async get(name) {
-      const contentType = TYPES[name];
-      if (!contentType) return undefined;
+      // Own keys only: `constructor`, `__proto__` or `toString` are not assets (404, not 500).
+      if (!Object.hasOwn(TYPES, name)) return undefined;
+      const contentType = TYPES[name] as string;
       let body = cache.get(name);
       if (!body) {
         body = readFile(fileURLToPath(new URL(name, dir))).then((b) => new Uint8Array(b));

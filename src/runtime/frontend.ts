@@ -128,7 +128,11 @@ export async function startFrontend(
         }),
     ),
     plane: infra.planeClient({ handshakeTimeoutMs: config.workerHandshakeTimeoutSecs * 1000 }),
-    preprocessors: createPreprocessorSource({ workers: config.dynPreprocessWorkers, logger }),
+    preprocessors: createPreprocessorSource({
+      workers: config.dynPreprocessWorkers,
+      inlineBelowChars: config.dynPreprocessInlineChars,
+      logger,
+    }),
     ...(config.routerEventThreads > 1
       ? {
         kvEventPool: (pool) =>
@@ -233,6 +237,8 @@ export async function startFrontend(
         accept: responsesWebSocket(core),
         maxMessageBytes: Math.floor(config.httpBodyLimitMb * 1024 * 1024),
       },
+      headerTimeoutMs: config.httpHeaderTimeoutSecs * 1000,
+      maxConnections: config.httpMaxConnections,
     });
   } catch (error) {
     await store.close().catch(() => {});

@@ -34,6 +34,25 @@ export interface PreprocessPoolOptions {
    * @default loaded from `files`
    */
   preprocessor?: ModelPreprocessor;
+  /**
+   * Requests with fewer characters of text than this run inline even with workers: a thread
+   * hop costs more than templating a short chat, and only long prompts stall the event loop.
+   * @default 0 (everything goes to the workers)
+   */
+  inlineBelowChars?: number;
+}
+
+/** Characters of text in a chat request, counted until `limit` is reached. */
+export function chatTextSize(request: ChatPromptRequest, limit: number): number {
+  let size = 0;
+  const stack: unknown[] = [request.messages, request.tools];
+  while (stack.length > 0 && size < limit) {
+    const value = stack.pop();
+    if (typeof value === 'string') size += value.length;
+    else if (Array.isArray(value)) stack.push(...value);
+    else if (value !== null && typeof value === 'object') stack.push(...Object.values(value));
+  }
+  return size;
 }
 
 /**
@@ -255,6 +274,9 @@ export async function createPreprocessPool(
     throw error;
   }
 
+  const inlineBelow = options.inlineBelowChars ?? 0;
+  const inline = inlinePool(preprocessor);
+
   const call = (message: PoolCall): Promise<PoolReply & { ok: true }> => {
     if (closed) return Promise.reject(new PreprocessPoolClosedError());
     const thread = threads.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
@@ -273,11 +295,15 @@ export async function createPreprocessPool(
     eosTokenIds: preprocessor.eosTokenIds,
     contextLength: preprocessor.contextLength,
     async renderChat(request) {
+      if (!closed && inlineBelow > 0 && chatTextSize(request, inlineBelow) < inlineBelow) {
+        return await inline.renderChat(request);
+      }
       const reply = await call({ id: nextId++, op: 'renderChat', request });
       const { timings } = reply;
       return { prompt: reply.prompt ?? '', tokenIds: Array.from(reply.tokenIds), timings };
     },
     async tokenizePrompt(text) {
+      if (!closed && text.length < inlineBelow) return await inline.tokenizePrompt(text);
       const reply = await call({ id: nextId++, op: 'tokenizePrompt', text });
       return Array.from(reply.tokenIds);
     },

@@ -15,6 +15,8 @@ import { createPreprocessPool, type PreprocessPool } from './preprocess-pool.ts'
 export interface PreprocessorSourceOptions {
   /** Worker threads for templating and tokenization; 0 runs them inline. @default 0 */
   workers?: number;
+  /** Requests under this many characters run inline even with workers. @default 0 */
+  inlineBelowChars?: number;
   logger: Logger;
 }
 
@@ -26,6 +28,7 @@ export function modelDirOf(model: ServedModel): string | undefined {
 
 export function createPreprocessorSource(options: PreprocessorSourceOptions): PreprocessorSource {
   const pools = new Set<PreprocessPool>();
+  let closed = false;
 
   async function load(model: ServedModel): Promise<PromptPreprocessor> {
     const dir = modelDirOf(model);
@@ -36,7 +39,16 @@ export function createPreprocessorSource(options: PreprocessorSourceOptions): Pr
     }
     const files = await readModelDir(dir);
     // With 0 workers the pool runs everything inline, behind the same interface.
-    const pool = await createPreprocessPool({ workers: options.workers ?? 0, files });
+    const pool = await createPreprocessPool({
+      workers: options.workers ?? 0,
+      files,
+      inlineBelowChars: options.inlineBelowChars,
+    });
+    if (closed) {
+      // The source closed while this pool was starting: its threads would outlive it.
+      await pool.close();
+      throw new ServiceUnavailableError('The frontend is shutting down');
+    }
     pools.add(pool);
     options.logger.info('loaded tokenizer and chat template', {
       model: model.name,
@@ -50,6 +62,7 @@ export function createPreprocessorSource(options: PreprocessorSourceOptions): Pr
   return {
     get: (model) => cached.get(model),
     async close() {
+      closed = true;
       await Promise.allSettled([...pools].map((pool) => pool.close()));
       pools.clear();
       cached.clear();

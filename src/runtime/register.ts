@@ -33,8 +33,15 @@ interface ModelsAnswer {
   data?: Array<{ id?: string; max_model_len?: number }>;
 }
 
-async function fetchModels(v1: string, timeoutMs: number): Promise<ModelsAnswer> {
-  const response = await fetch(`${v1}/models`, { signal: AbortSignal.timeout(timeoutMs) });
+async function fetchModels(
+  v1: string,
+  timeoutMs: number,
+  apiKey: string | undefined,
+): Promise<ModelsAnswer> {
+  const response = await fetch(`${v1}/models`, {
+    signal: AbortSignal.timeout(timeoutMs),
+    ...(apiKey ? { headers: { authorization: `Bearer ${apiKey}` } } : {}),
+  });
   if (!response.ok) throw new Error(`GET ${v1}/models answered ${response.status}`);
   return await response.json() as ModelsAnswer;
 }
@@ -48,7 +55,7 @@ export async function startRegistration(
   const upstream = config.upstreamModel ?? config.modelName;
   let models: ModelsAnswer;
   try {
-    models = await fetchModels(v1, 5000);
+    models = await fetchModels(v1, 5000, config.apiKey);
   } catch (error) {
     throw new InfraUnavailableError(
       `the server at ${v1} does not answer GET /models (${
@@ -105,8 +112,10 @@ export async function startRegistration(
   const discovery = createDiscovery(store, { logger });
   const endpoint = registerEndpoint(config);
   const relay = config.kvEventsEndpoint ? await startRelay(store) : undefined;
+  // The key travels in the discovery record: the frontend calls the server directly.
+  const transport = config.apiKey ? { openai: v1, api_key: config.apiKey } : { openai: v1 };
   await discovery.registerModel(endpoint, card as JsonObject);
-  await discovery.registerEndpoint(endpoint, { openai: v1 });
+  await discovery.registerEndpoint(endpoint, transport);
   logger.info('registered an OpenAI-compatible server', {
     model: config.modelName,
     url: v1,
@@ -117,14 +126,18 @@ export async function startRegistration(
   let up = true;
   let stopped = false;
   const check = async () => {
-    const ok = await fetchModels(v1, Math.max(1000, config.healthIntervalSecs * 1000)).then(
+    const ok = await fetchModels(
+      v1,
+      Math.max(1000, config.healthIntervalSecs * 1000),
+      config.apiKey,
+    ).then(
       () => true,
       () => false,
     );
     if (stopped || ok === up) return;
     up = ok;
     if (ok) {
-      await discovery.registerEndpoint(endpoint, { openai: v1 });
+      await discovery.registerEndpoint(endpoint, transport);
       logger.info('the server answers again: back in discovery', { url: v1 });
     } else {
       await discovery.unregisterEndpoint(endpoint);

@@ -1,6 +1,7 @@
 /** HTTP(S) serving on Bun through Bun.serve. */
 import {
   isAddrInUse,
+  overCapacity,
   PortInUseError,
   type ServeOptions,
   type ServerHandle,
@@ -10,6 +11,8 @@ import {
 
 interface BunServer {
   port: number;
+  pendingRequests: number;
+  timeout(request: Request, seconds: number): void;
   stop(closeActiveConnections?: boolean): Promise<void>;
   upgrade(request: Request, options: { data: SocketData }): boolean;
 }
@@ -37,18 +40,36 @@ export function serve(options: ServeOptions): Promise<ServerHandle> {
     closeSockets = () => {
       for (const peer of [...open]) peer.close(1001, 'server shutting down');
     };
+    const cap = options.maxConnections ?? 0;
+    // Bun's one knob is an idle timeout per connection (at most 255 s): it bounds the wait for a
+    // request head; once a request reaches the handler its timeout is lifted, so quiet SSE
+    // streams are not cut (the body and a stalled reader have their own deadlines in the app).
+    const idle = options.headerTimeoutMs
+      ? Math.min(255, Math.max(1, Math.ceil(options.headerTimeoutMs / 1000)))
+      : 0;
+    const plain = (request: Request, s: BunServer) => {
+      if (idle > 0) s.timeout(request, 0);
+      if (cap > 0 && s.pendingRequests > cap) return overCapacity();
+      // An HTTP/1.0 request without Host reaches Bun's handler with a bare path as its URL,
+      // which routers then misread (a 404 for a garbled path): make it absolute first.
+      if (request.url.charCodeAt(0) === 47) {
+        const host = options.hostname.includes(':') ? `[${options.hostname}]` : options.hostname;
+        return options.fetch(new Request(`http://${host}:${s.port}${request.url}`, request));
+      }
+      return options.fetch(request);
+    };
     server = bun.serve({
       fetch: ws
         ? (request: Request, self: BunServer) => {
           if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
-            return options.fetch(request);
+            return plain(request, self);
           }
           const start = ws.accept(request);
-          if (!start) return options.fetch(request);
+          if (!start) return plain(request, self);
           if (self.upgrade(request, { data: { start } })) return undefined;
           return new Response('Invalid WebSocket handshake', { status: 400 });
         }
-        : options.fetch,
+        : plain,
       ...(ws
         ? {
           websocket: {
@@ -91,8 +112,7 @@ export function serve(options: ServeOptions): Promise<ServerHandle> {
         : {}),
       hostname: options.hostname,
       port: options.port,
-      // Bun cuts a connection idle for 10 s by default, which would end quiet SSE streams.
-      idleTimeout: 0,
+      idleTimeout: idle,
       ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
     });
   } catch (error) {

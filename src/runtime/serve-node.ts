@@ -13,12 +13,20 @@ import { createUpgradeHandler } from './ws-node.ts';
 
 export function serve(options: ServeOptions): Promise<ServerHandle> {
   return new Promise((resolve, reject) => {
+    // Node checks the head deadline on an interval (30 s by default): check at a tenth of it.
+    const timing = options.headerTimeoutMs
+      ? {
+        headersTimeout: options.headerTimeoutMs,
+        requestTimeout: 0,
+        connectionsCheckingInterval: Math.max(100, Math.min(5000, options.headerTimeoutMs / 10)),
+      }
+      : {};
     const tls = options.tls
       ? {
         createServer: createHttpsServer,
-        serverOptions: { cert: options.tls.cert, key: options.tls.key },
+        serverOptions: { cert: options.tls.cert, key: options.tls.key, ...timing },
       }
-      : {};
+      : { serverOptions: timing };
     const server = nodeServe({
       fetch: options.fetch,
       hostname: options.hostname,
@@ -35,6 +43,10 @@ export function serve(options: ServeOptions): Promise<ServerHandle> {
     const closeSockets = () => {
       for (const peer of [...sockets?.open ?? []]) peer.close(1001, 'server shutting down');
     };
+    // The head must still arrive in time (a slowloris holds a socket otherwise); the body has
+    // its own deadline in the app (--http-body-timeout-secs).
+    if (options.headerTimeoutMs) server.headersTimeout = options.headerTimeoutMs;
+    if (options.maxConnections) server.maxConnections = options.maxConnections;
     server.once('error', (error) => {
       reject(isAddrInUse(error) ? new PortInUseError(options.port, { cause: error }) : error);
     });

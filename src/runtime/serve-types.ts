@@ -22,6 +22,28 @@ export interface ServeOptions {
   port: number;
   /** PEM text; both or neither. */
   tls?: { cert: string; key: string };
+  /**
+   * Time a client has to send its request head, in ms (Node: `headersTimeout`; Bun: the idle
+   * timeout until the request reaches the handler; Deno: not configurable). @default the runtime's
+   */
+  headerTimeoutMs?: number;
+  /**
+   * Cap on open connections (Node: `maxConnections`, refused at accept) or requests in flight
+   * (Bun: `pendingRequests`, answered 503); Deno has neither. 0: no cap. @default 0
+   */
+  maxConnections?: number;
+}
+
+/** The 503 a server adapter answers over its connection cap. */
+export function overCapacity(): Response {
+  return Response.json({
+    error: {
+      message: 'Too many connections: the server is at --http-max-connections',
+      type: 'service_unavailable',
+      param: null,
+      code: 'too_many_connections',
+    },
+  }, { status: 503, headers: { 'retry-after': '1' } });
 }
 
 export interface ServerHandle {

@@ -23,6 +23,14 @@ export const registerSchema = z.object({
     description: 'Base URL of the OpenAI-compatible server (its /v1 routes live below it)',
     group: G,
   }),
+  apiKey: o.opt(values.text().optional(), {
+    flag: 'api-key',
+    env: ['DYN_REGISTER_API_KEY'],
+    hint: 'key',
+    description:
+      "The server's API key (vLLM --api-key): sent as a Bearer token by this process and the frontend",
+    group: G,
+  }),
   modelName: o.opt(values.text(), {
     flag: 'model-name',
     env: ['DYN_REGISTER_MODEL_NAME'],

@@ -175,3 +175,44 @@ describe(`a registered OpenAI-compatible server on ${currentRuntime()}`, () => {
     }
   });
 });
+
+describe(`a registered server that needs an API key, on ${currentRuntime()}`, () => {
+  test('register --api-key: its health check and the frontend both send the key', async () => {
+    const server = await startOpenAIServer({ modelId: UPSTREAM, apiKey: 'engine-secret' });
+    let stack: Stack | undefined;
+    let registration: Registration | undefined;
+    try {
+      stack = await startStack({ mockers: [] });
+      const resolved = resolveRegisterConfig({
+        argv: ['--url', server.url, '--model-name', SERVED, '--upstream-model', UPSTREAM],
+        env: { DYN_REGISTER_API_KEY: 'engine-secret', DYN_DISCOVERY_BACKEND: 'mem' },
+      });
+      if (!resolved.ok) throw new Error(resolved.errors.join('\n'));
+      registration = await startRegistration(resolved.config, {
+        env: {},
+        logger: stack.logger,
+        local: stack.bus,
+      });
+      const core = stack.frontend.core;
+      await waitFor(() => core.models.instances(SERVED).length === 1, {
+        what: 'the registered server in discovery',
+      });
+      const res = await stack.post('/v1/chat/completions', {
+        model: SERVED,
+        messages: [{ role: 'user', content: 'hello' }],
+        max_tokens: 3,
+      });
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      assert.equal(server.requests.length, 1);
+      // /health shows the instance, never the key.
+      const health = await (await fetch(`${stack.url}/health`)).text();
+      assert.doesNotMatch(health, /engine-secret/);
+      assert.match(health, /<redacted>/);
+    } finally {
+      await registration?.close();
+      await stack?.close();
+      await server.close();
+    }
+  });
+});

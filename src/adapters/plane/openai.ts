@@ -130,6 +130,7 @@ export function createOpenAIPlaneClient(
             // W3C trace context: an engine that traces (vLLM with OTel) joins the request's trace.
             ...(request.headers.traceparent ? { traceparent: request.headers.traceparent } : {}),
             ...(request.headers.tracestate ? { tracestate: request.headers.tracestate } : {}),
+            ...(address.api_key ? { authorization: `Bearer ${address.api_key}` } : {}),
           },
           body: JSON.stringify(payload),
           signal,

@@ -219,7 +219,12 @@ function parseTransport(value: unknown): TransportAddress | undefined {
   if (typeof value.tcp === 'string') return { tcp: value.tcp };
   if (typeof value.http === 'string') return { http: value.http };
   if (typeof value.nats_tcp === 'string') return { nats_tcp: value.nats_tcp };
-  if (typeof value.openai === 'string') return { openai: value.openai };
+  if (typeof value.openai === 'string') {
+    // The engine's API key, when `switchboard register --api-key` published one.
+    return typeof value.api_key === 'string'
+      ? { openai: value.openai, api_key: value.api_key }
+      : { openai: value.openai };
+  }
   return undefined;
 }
 

@@ -20,7 +20,7 @@ export type TransportAddress =
   | { http: string } // "http://host:port/v1/rpc/{endpoint}"
   | { nats_tcp: string } // "{ns}_{component}.{endpoint}-{instance_id:x}"
   /** Switchboard only: a plain OpenAI-compatible server (vLLM, SGLang, llama.cpp), its /v1 URL. */
-  | { openai: string };
+  | { openai: string; api_key?: string };
 
 export interface KvEntry {
   key: string;

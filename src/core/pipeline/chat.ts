@@ -12,6 +12,7 @@ import {
   ModelNotFoundError,
   ServiceUnavailableError,
   toApiError,
+  ValidationError,
 } from '../errors.ts';
 import type { NvExt } from '../protocols/nvext.ts';
 import type {
@@ -37,6 +38,7 @@ import {
 } from './request-metrics.ts';
 import { defaultMaxTokens } from '../preprocess/preprocessor.ts';
 import { startPassthrough } from './passthrough.ts';
+import { checkTokenIds } from './token-ids.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { startPerfTrace, traced } from './perf.ts';
 import { multimodalDataOf } from '../preprocess/multimodal.ts';
@@ -398,6 +400,7 @@ export async function startChat(
       const preprocessStart = core.monotonic();
       const pre = await core.preprocessors.get(model);
       perf?.mark('load');
+      checkTokenIds(request as Record<string, unknown>, pre.tokenizer.vocabSize);
       const rendered = await pre.renderChat({
         messages: request.messages as Parameters<typeof pre.renderChat>[0]['messages'],
         tools: request.tools ?? undefined,
@@ -621,6 +624,16 @@ export async function startCompletion(
       const pre = await core.preprocessors.get(model);
       perf?.mark('load');
       const prompts = promptsOf(request.prompt);
+      if (prompts.length === 0) {
+        // prompt_embeds reach an engine only through the passthrough: this pipeline renders
+        // text and token ids, and would otherwise answer with no choices at all.
+        throw new ValidationError(
+          'prompt_embeds are not supported for this model (its workers take token ids); ' +
+            'send "prompt"',
+          { param: 'prompt_embeds' },
+        );
+      }
+      checkTokenIds(request as Record<string, unknown>, pre.tokenizer.vocabSize, prompts);
       const tokenized = await Promise.all(
         prompts.map((p) => typeof p === 'string' ? pre.tokenizePrompt(p) : Promise.resolve(p)),
       );

@@ -12,6 +12,8 @@ import { PlaneError } from '../plane/errors.ts';
 import type { NvExt } from '../protocols/nvext.ts';
 import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.ts';
 import { createPostprocessor, type OpenAIFinishReason } from '../preprocess/postprocess.ts';
+import { compileStops } from '../preprocess/stops.ts';
+import { checkOutputBudget } from '../request-limits.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { planeErrorToApi, WorkerStreamError } from './dispatch.ts';
 import { dispatchMigratable } from './migration.ts';
@@ -246,6 +248,11 @@ export async function startGeneration(
   signal: AbortSignal,
 ): Promise<Generation> {
   const { config, logger } = core;
+  checkOutputBudget({
+    choices: plan.choices.length,
+    maxTokens: plan.params.maxTokens,
+    logprobs: plan.params.logprobs ?? undefined,
+  }, config.httpMaxOutputBudget);
   const aborts = plan.choices.map(() => new AbortController());
   const abortAll = () => aborts.forEach((a) => a.abort(signal.reason));
   if (signal.aborted) abortAll();
@@ -281,13 +288,15 @@ export async function startGeneration(
   }
 
   const queue = mergeQueue<ChoiceEvent>();
+  // One automaton over the stop strings, shared by every choice.
+  const stops = compileStops(plan.params.stopStrings);
   for (const [i, { stream }] of started.entries()) {
     const choice = plan.choices[i] as ChoicePlan;
     const producer = queue.producer();
     const post = createPostprocessor({
       tokenizer: plan.tokenizer,
       promptIds: choice.promptIds,
-      stop: plan.params.stopStrings,
+      stop: stops,
       stopTokenIds: plan.params.stopTokenIds,
       hiddenStopTokenIds: plan.params.ignoreEos ? [] : plan.eosTokenIds,
       minTokens: plan.params.minTokens,

@@ -6,7 +6,7 @@
  */
 import type { LLMEngineOutput } from '../protocols/worker.ts';
 import { createDecodeStream } from './detokenizer.ts';
-import { createStopMatcher } from './stops.ts';
+import { type CompiledStops, createStopMatcher } from './stops.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
 export type OpenAIFinishReason = 'stop' | 'length' | 'content_filter' | 'cancelled' | 'error';
@@ -16,7 +16,7 @@ export interface PostprocessorOptions {
   /** The prompt's ids, to decode the first generated tokens in context. @default [] */
   promptIds?: readonly number[];
   /** User stop strings. @default [] */
-  stop?: readonly string[];
+  stop?: readonly string[] | CompiledStops;
   /**
    * Stop ids whose text is emitted (`stop_token_ids`, integer `stop` entries); an id in both
    * lists is visible (Dynamo moves a tool parser's end token that is also EOS here).

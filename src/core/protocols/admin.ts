@@ -42,6 +42,22 @@ export const BusyThresholdRequestSchema = z.object({
   description: "Sets the thresholds given; with none given, reads the model's thresholds.",
 });
 
+export const THRESHOLD_NAMES = [
+  'active_decode_blocks_threshold',
+  'active_prefill_tokens_threshold',
+  'active_prefill_tokens_threshold_frac',
+] as const;
+
+export const BusyThresholdUnsetSchema = z.object({
+  model: z.string().min(1, { error: 'model must not be empty' }),
+  thresholds: z.array(z.enum(THRESHOLD_NAMES)).optional().describe(
+    'Thresholds to unset; all of them when omitted.',
+  ),
+}).meta({
+  id: 'BusyThresholdUnset',
+  description: "Unsets a model's thresholds (also over the CLI defaults).",
+});
+
 export const BusyThresholdSchema = z.object({
   model: z.string(),
   active_decode_blocks_threshold: z.number().nullable(),

@@ -53,6 +53,7 @@ export const LIMITS = {
   maxN: 128,
   maxTotalChoices: 128,
   maxStopSequences: 32,
+  maxStopLength: 1024,
   maxTools: 1536,
   maxToolNameLength: 96,
   maxTopLogprobs: 20,
@@ -90,13 +91,21 @@ const seed = () =>
   );
 const metadata = () => z.record(z.string(), z.string()).nullish();
 
+const stopString = () =>
+  nonEmptyString().max(LIMITS.maxStopLength, {
+    error: (issue) =>
+      `must be at most ${LIMITS.maxStopLength} characters (got ${
+        String((issue.input as string).length)
+      })`,
+  });
+
+/** Strings only, as OpenAI and Dynamo define it: token ids go in `stop_token_ids`. */
 export const StopSchema = z.union([
-  nonEmptyString(),
-  arrayOf(nonEmptyString(), { min: 1, max: LIMITS.maxStopSequences }),
-  arrayOf(u32(), { min: 1, max: LIMITS.maxStopSequences }),
+  stopString(),
+  arrayOf(stopString(), { min: 1, max: LIMITS.maxStopSequences }),
 ]).meta({
   id: 'Stop',
-  description: 'Up to 32 stop strings (none empty), or token ids.',
+  description: 'A stop string or up to 32 of them, each 1 to 1024 characters.',
 });
 
 export const StreamOptionsSchema = z.object({

@@ -168,7 +168,15 @@ describe('chat completion validation (reference §4.1)', () => {
       param: 'stop',
       message: 'Invalid value for "stop": must have at most 32 entries (got 33)',
     });
-    parseChatCompletionRequest({ model: 'm', messages: [user], stop: [1, 2] });
+    rejects(chat({ stop: [1, 2] }), {
+      param: 'stop[0]',
+      message: 'Invalid value for "stop[0]": expected string, got number',
+    });
+    rejects(chat({ stop: ['x'.repeat(1025)] }), {
+      param: 'stop[0]',
+      message: 'Invalid value for "stop[0]": must be at most 1024 characters (got 1025)',
+    });
+    parseChatCompletionRequest({ model: 'm', messages: [user], stop: ['x'.repeat(1024)] });
   });
 
   test('tools: at most 1536, names of 1-96 characters of [A-Za-z0-9_-]', () => {
@@ -366,7 +374,7 @@ describe('completion validation (reference §4.2)', () => {
     });
   });
 
-  test('prompt_embeds must be base64 of 100 bytes to 10 MiB', () => {
+  test('prompt_embeds must be a base64 torch.save() tensor of 100 bytes to 10 MiB', () => {
     rejects(completion({ prompt: null, prompt_embeds: 'not base64!' }), {
       param: 'prompt_embeds',
       message: 'Invalid value for "prompt_embeds": must be valid base64',
@@ -375,7 +383,12 @@ describe('completion validation (reference §4.2)', () => {
       param: 'prompt_embeds',
       message: 'Invalid value for "prompt_embeds": must decode to at least 100 bytes (got 3)',
     });
-    parseCompletionRequest({ model: 'm', prompt_embeds: 'A'.repeat(136) });
+    rejects(completion({ prompt: null, prompt_embeds: 'A'.repeat(136) }), {
+      param: 'prompt_embeds',
+      message:
+        'Invalid value for "prompt_embeds": must be a tensor saved by torch.save(), base64-encoded',
+    });
+    parseCompletionRequest({ model: 'm', prompt_embeds: `UEsDBA${'A'.repeat(130)}` });
   });
 
   test('logprobs 0..5, best_of 0..20 and >= n, suffix <= 10000 characters', () => {

@@ -430,6 +430,10 @@ function checkPromptEmbeds(value: string) {
   if (bytes > LIMITS.maxPromptEmbedsBytes) {
     throw invalid(param, `must decode to at most 10 MiB (got ${bytes} bytes)`);
   }
+  // torch.save() writes a zip archive ("PK\x03\x04"), or a pickle (0x80) in its legacy format.
+  if (!value.startsWith('UEsDB') && !value.startsWith('gA')) {
+    throw invalid(param, 'must be a tensor saved by torch.save(), base64-encoded');
+  }
 }
 
 /** How many prompts a completion request carries (a batch is an array of prompts). */
