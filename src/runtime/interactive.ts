@@ -230,7 +230,15 @@ export async function runChatRepl(core: Core, options: ChatReplOptions = {}): Pr
 
 /** The frontend's configuration for interactive mode: no public listener, no gRPC server. */
 export function interactiveConfig(config: Config): Config {
-  return { ...config, httpHost: '127.0.0.1', httpPort: 0, kserveGrpcServer: false };
+  // Preprocessing inline: one person types one prompt at a time, and on Deno a worker thread
+  // started next to the terminal's raw mode took the line editor's prompt and echo away.
+  return {
+    ...config,
+    httpHost: '127.0.0.1',
+    httpPort: 0,
+    kserveGrpcServer: false,
+    dynPreprocessWorkers: 0,
+  };
 }
 
 /** Only warnings and errors: info lines would interleave with the chat. */

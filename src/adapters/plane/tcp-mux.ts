@@ -475,9 +475,12 @@ export function createMuxPool(options: MuxPoolOptions) {
 
   return {
     acquire,
-    close(): void {
-      for (const link of live) link.writer.connection.close();
+    /** Writes what the links still hold (a drained stream's last frames), then closes them. */
+    async close(): Promise<void> {
+      const links = [...live];
       pools.clear();
+      await Promise.allSettled(links.map((link) => link.writer.flush()));
+      for (const link of links) link.writer.connection.close();
     },
   };
 }

@@ -750,7 +750,7 @@ export function createTcpPlaneServer(options: TcpPlaneServerOptions): RequestPla
       for (const controller of inFlight.keys()) {
         controller.abort(cancelled('The worker is shutting down'));
       }
-      pool.close();
+      await pool.close();
       for (const connection of connections) connection.close();
       await Promise.allSettled(inFlight.values());
       routes.clear();
