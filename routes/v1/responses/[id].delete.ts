@@ -1,6 +1,7 @@
 /** DELETE /v1/responses/{id}: forgets a stored response. */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { NotImplementedError, ResponseNotFoundError } from '../../../src/core/errors.ts';
+import { ResponseNotFoundError } from '../../../src/core/errors.ts';
+import { requireStore } from '../../../src/core/responses/store.ts';
 import {
   DeletedResponseSchema,
   ResponseIdParamSchema,
@@ -28,8 +29,8 @@ export const options: RouteOptions = {};
 
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const { id } = c.req.valid('param');
-  const store = c.get('core').responseStore;
-  if (!store) throw new NotImplementedError('Responses are not stored: --responses-store none');
-  if (!await store.delete(id)) throw new ResponseNotFoundError(id);
+  if (!await requireStore(c.get('core').responseStore).delete(id)) {
+    throw new ResponseNotFoundError(id);
+  }
   return c.json({ id, object: 'response' as const, deleted: true as const }, 200);
 };

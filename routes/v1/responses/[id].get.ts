@@ -1,6 +1,6 @@
 /** GET /v1/responses/{id}: a stored response, as its create call answered it. */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { NotImplementedError, ResponseNotFoundError } from '../../../src/core/errors.ts';
+import { storedResponse } from '../../../src/core/responses/store.ts';
 import { ResponseObjectSchema } from '../../../src/core/protocols/openai.ts';
 import { ResponseIdParamSchema } from '../../../src/core/protocols/responses.ts';
 import { openAIError } from '../../../src/http/openai-route.ts';
@@ -25,10 +25,6 @@ export const route = createRoute({
 export const options: RouteOptions = {};
 
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
-  const { id } = c.req.valid('param');
-  const store = c.get('core').responseStore;
-  if (!store) throw new NotImplementedError('Responses are not stored: --responses-store none');
-  const record = await store.get(id);
-  if (!record) throw new ResponseNotFoundError(id);
+  const record = await storedResponse(c.get('core').responseStore, c.req.valid('param').id);
   return c.json(record.response, 200);
 };

@@ -9,6 +9,7 @@
  * (`src/adapters/responses-store-nats.ts`). Both expire records after a TTL and hold at most a
  * byte budget, dropping the oldest records first.
  */
+import { NotImplementedError, ResponseNotFoundError } from '../errors.ts';
 import type { ResponseObject, ResponsesInputItem } from '../protocols/openai.ts';
 
 /** One input item as `GET /v1/responses/{id}/input_items` lists it: always with an `id`. */
@@ -34,6 +35,22 @@ export interface ResponseStore {
   /** Whether a record was there. */
   delete(id: string): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** The store, or the 501 of a frontend started with `--responses-store none`. */
+export function requireStore(store: ResponseStore | undefined): ResponseStore {
+  if (!store) throw new NotImplementedError('Responses are not stored: --responses-store none');
+  return store;
+}
+
+/** A stored response, or the 404 (501 without a store) its routes answer. */
+export async function storedResponse(
+  store: ResponseStore | undefined,
+  id: string,
+): Promise<StoredResponse> {
+  const record = await requireStore(store).get(id);
+  if (!record) throw new ResponseNotFoundError(id);
+  return record;
 }
 
 export interface MemResponseStoreOptions {

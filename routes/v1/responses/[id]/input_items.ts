@@ -1,6 +1,6 @@
 /** GET /v1/responses/{id}/input_items: the input items of a stored response, paged. */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { NotImplementedError, ResponseNotFoundError } from '../../../../src/core/errors.ts';
+import { storedResponse } from '../../../../src/core/responses/store.ts';
 import {
   InputItemListSchema,
   InputItemsQuerySchema,
@@ -30,10 +30,6 @@ export const route = createRoute({
 export const options: RouteOptions = {};
 
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
-  const { id } = c.req.valid('param');
-  const store = c.get('core').responseStore;
-  if (!store) throw new NotImplementedError('Responses are not stored: --responses-store none');
-  const record = await store.get(id);
-  if (!record) throw new ResponseNotFoundError(id);
+  const record = await storedResponse(c.get('core').responseStore, c.req.valid('param').id);
   return c.json(pageInputItems(record.input_items, c.req.valid('query')), 200);
 };
