@@ -10,10 +10,22 @@ import { ROOT } from '../helpers/process.ts';
 
 const FIXTURE = 'tests/fixtures/runner/skip.fixture.ts';
 
-/** Runs the runner (always on Node, whatever runs this file) on the fixture, Node only. */
-function runner(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+/** Runs the runner (always on Node, whatever runs this file) on a fixture, Node only by default. */
+function runner(
+  env: Record<string, string>,
+  options: { fixture?: string; runtimes?: string[] } = {},
+): Promise<{ code: number | null; out: string }> {
+  const runtimes = options.runtimes ?? ['node'];
+  const args = [
+    '--import',
+    'tsx',
+    'scripts/test.ts',
+    ...runtimes,
+    '--',
+    options.fixture ?? FIXTURE,
+  ];
   return new Promise((resolve, reject) => {
-    const child = spawn('node', ['--import', 'tsx', 'scripts/test.ts', 'node', '--', FIXTURE], {
+    const child = spawn('node', args, {
       cwd: ROOT,
       env: { ...process.env, CI: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -42,5 +54,20 @@ describe('scripts/test.ts and skipped tests', () => {
     const { code, out } = await runner({ CI: 'true' });
     assert.equal(code, 1, out);
     assert.match(out, /CI=true: 1 skip\(s\) not in ALLOWED_SKIPS/);
+  });
+
+  test('a describe skipped as a whole is listed for bun too, which neither runs nor reports it', async () => {
+    const fixture = 'tests/fixtures/runner/skip-describe.fixture.ts';
+    const { code, out } = await runner({}, { fixture, runtimes: ['node', 'bun'] });
+    assert.equal(code, 0, out);
+    assert.match(
+      out,
+      /node tests\/fixtures\/runner\/skip-describe\.fixture\.ts > a group that needs a tool/,
+    );
+    assert.match(
+      out,
+      /bun tests\/fixtures\/runner\/skip-describe\.fixture\.ts > a group that needs a tool this machine lacks: not run and not reported by bun \(a skipped describe\); node: no frobnicator installed/,
+    );
+    assert.match(out, /bun: 1 passed, 0 failed, 1 skipped/);
   });
 });
