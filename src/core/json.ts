@@ -22,6 +22,21 @@ export function stringifyExactJson(value: unknown): string {
   return `{${members.join(',')}}`;
 }
 
+/**
+ * `JSON.stringify`, or exact JSON (`stringifyExactJson`) when `value` holds a bigint, which
+ * `JSON.stringify` refuses: response bodies carry one only for u64 ids (`nvext.worker_id`).
+ */
+export function jsonText(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    if (error instanceof TypeError && /bigint/i.test(error.message)) {
+      return stringifyExactJson(value);
+    }
+    throw error;
+  }
+}
+
 // JSON strings may not hold raw control characters: the class excludes them on purpose.
 // deno-lint-ignore no-control-regex
 const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;

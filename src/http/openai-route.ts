@@ -5,6 +5,7 @@ import { OpenAIErrorSchema } from '../core/protocols/openai.ts';
 import { annotationEvents, type callContext } from './call.ts';
 import { sseResponse } from './sse.ts';
 import type { AppEnv } from './types.ts';
+import { jsonText } from '../core/json.ts';
 
 /** An error response in OpenAI's envelope, for `createRoute({ responses })`. */
 export const openAIError = (description: string) => ({
@@ -35,7 +36,13 @@ export async function answer<Chunk, Whole>(
   },
 ) {
   const { started, call } = request;
-  if (!request.stream) return c.json(await request.collect(started), 200);
+  if (!request.stream) {
+    // Exact JSON text: c.json() cannot write the bigint of a u64 id (nvext.worker_id).
+    const body = jsonText(await request.collect(started));
+    return c.body(body, 200, { 'content-type': 'application/json' }) as unknown as ReturnType<
+      typeof c.json<Whole, 200>
+    >;
+  }
   return sseResponse(c, started.chunks, {
     onDisconnect: () => {
       started.metrics.disconnected();

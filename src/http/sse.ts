@@ -6,6 +6,7 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { type ApiError, toApiError, toErrorBody } from '../core/errors.ts';
+import { jsonText } from '../core/json.ts';
 import type { AppEnv } from './types.ts';
 
 export interface SseOptions {
@@ -71,7 +72,7 @@ export function sseResponse(
         if (next.done || disconnected) break;
         watch.begin();
         await stream.writeSSE({
-          data: JSON.stringify(options.dataOf ? options.dataOf(next.value) : next.value),
+          data: jsonText(options.dataOf ? options.dataOf(next.value) : next.value),
           ...(options.eventOf ? { event: options.eventOf(next.value) } : {}),
         });
         watch.end();

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { parseExactJson } from '../../src/core/json.ts';
 import { currentRuntime } from '../helpers/process.ts';
 import { errorBody, MODEL, type Stack, startStack } from '../helpers/stack.ts';
 
@@ -96,18 +97,22 @@ describe(`routing modes on ${currentRuntime()}`, () => {
     });
   });
 
-  test('nvext.extra_fields ["worker_id"] names the worker that served, streamed and not', async () => {
+  test('nvext.extra_fields ["worker_id"] names the worker that served, exactly, streamed and not', async () => {
     await withStack('round-robin', async (stack) => {
-      const ids = stack.workers.map((w) => Number(BigInt(`0x${w.runtime.instanceId}`)));
+      // u64 ids: compared as exact integers (a double rounds most of them).
+      const ids = stack.workers.map((w) => BigInt(`0x${w.runtime.instanceId}`));
+      const idOf = (body: unknown) =>
+        (body as { nvext?: { worker_id?: { decode_worker_id?: unknown } } }).nvext?.worker_id
+          ?.decode_worker_id;
       const ask = { nvext: { extra_fields: ['worker_id'] } };
-      const seen = new Set<number>();
+      const seen = new Set<bigint>();
       for (let i = 0; i < 2; i++) {
         const res = await stack.post(CHAT, { model: MODEL, messages, max_tokens: 2, ...ask });
         assert.equal(res.status, 200);
-        const body = await res.json() as { nvext?: { worker_id?: { decode_worker_id?: number } } };
-        const id = body.nvext?.worker_id?.decode_worker_id;
-        assert.ok(id !== undefined && ids.includes(id), `worker_id ${id} is one of ${ids}`);
-        seen.add(id);
+        const id = idOf(parseExactJson(await res.text()));
+        const exact = typeof id === 'bigint' ? id : BigInt(id as number);
+        assert.ok(ids.includes(exact), `worker_id ${id} is one of ${ids}`);
+        seen.add(exact);
       }
       // Round-robin: the two requests went to both workers, and the field says so.
       assert.equal(seen.size, 2);
@@ -121,12 +126,13 @@ describe(`routing modes on ${currentRuntime()}`, () => {
       });
       const text = await streamed.text();
       const finals = text.split('\n').filter((l) => l.startsWith('data: {'))
-        .map((l) =>
-          JSON.parse(l.slice(6)) as { nvext?: { worker_id?: { decode_worker_id?: number } } }
-        )
-        .filter((c) => c.nvext);
+        .map((l) => parseExactJson(l.slice(6))).filter((c) => idOf(c) !== undefined);
       assert.equal(finals.length, 1, 'the finishing chunk carries nvext');
-      assert.ok(ids.includes(finals[0]?.nvext?.worker_id?.decode_worker_id ?? -1));
+      const streamedId = idOf(finals[0]);
+      assert.ok(
+        ids.includes(typeof streamedId === 'bigint' ? streamedId : BigInt(streamedId as number)),
+        `streamed worker_id ${streamedId}`,
+      );
 
       // Not asked for: no nvext in the answer.
       const plain = await stack.post(CHAT, { model: MODEL, messages, max_tokens: 2 });

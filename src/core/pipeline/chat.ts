@@ -98,7 +98,8 @@ function responseNvext(
     worker_id: {
       prefill_worker_id: null,
       prefill_dp_rank: null,
-      decode_worker_id: Number(BigInt(`0x${id}`)),
+      // A u64, written as its exact digits (a double would round it).
+      decode_worker_id: BigInt(`0x${id}`),
       decode_dp_rank: null,
     },
   };
