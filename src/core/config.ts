@@ -222,6 +222,14 @@ export const configSchema = z.object({
     description: 'n x max_tokens x (1, or 2 + top_logprobs with logprobs) a request may ask for',
     group: G_LIMITS,
   }),
+  httpBodyThreadMb: o.opt(values.num(0).default(1), {
+    flag: 'http-body-thread-mb',
+    env: ['DYN_HTTP_BODY_THREAD_MB'],
+    hint: 'MB',
+    description:
+      'JSON bodies of this many MiB or more are parsed and checked in a thread, off the event loop; 0: never',
+    group: G_LIMITS,
+  }),
   httpHeaderTimeoutSecs: o.opt(values.num(0.001).default(30), {
     flag: 'http-header-timeout-secs',
     env: ['DYN_HTTP_HEADER_TIMEOUT_SECS'],

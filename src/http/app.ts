@@ -17,15 +17,19 @@ import {
   toErrorBody,
 } from '../core/errors.ts';
 import { issuesToValidationError } from '../core/protocols/validate.ts';
-import { checkRequestLimits } from '../core/request-limits.ts';
 import { createAccess, type RouteAccess } from './access.ts';
 import { createStallWatchdog } from './stall.ts';
-import { assertJsonContentType, parseJsonLenient, readBodyText } from './intake.ts';
+import { assertJsonContentType, type BodyParser, parseJsonBody, readBodyBytes } from './intake.ts';
 import type { AppEnv, AssetSource, RouteModule } from './types.ts';
 
 export interface AppOptions {
   /** Where `/docs` finds the Swagger UI files. @default undefined (no assets: /docs says so) */
   assets?: AssetSource;
+  /**
+   * Parses bodies of `--http-body-thread-mb` or more off the event loop (`src/runtime/body-pool.ts`).
+   * @default none: every body is parsed inline
+   */
+  bodyParser?: BodyParser;
 }
 
 export const API_TITLE = 'Switchboard';
@@ -116,14 +120,18 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
     maxPrompts: config.httpMaxPrompts,
     maxDepth: config.httpMaxJsonDepth,
   };
+  const { bodyParser } = options;
+  const bodyThreadBytes = Math.floor(config.httpBodyThreadMb * 1024 * 1024);
   const jsonIntake: MiddlewareHandler<AppEnv> = async (c, next) => {
     assertJsonContentType(c.req.header('content-type'));
-    const text = await readBodyText(c.req.raw, limitMb, {
+    const bytes = await readBodyBytes(c.req.raw, limitMb, {
       timeoutMs: config.httpBodyTimeoutSecs * 1000,
     });
-    const body = parseJsonLenient(text);
-    // The budget runs before validation, templating and tokenizing (docs/security.md).
-    checkRequestLimits(body, limits);
+    // The budget runs before validation, templating and tokenizing (docs/security.md); large
+    // bodies are parsed and checked in a thread.
+    const body = bodyParser && bodyThreadBytes > 0 && bytes.byteLength >= bodyThreadBytes
+      ? await bodyParser.parse(bytes, limits)
+      : parseJsonBody(bytes, limits);
     // Hand the parsed body to the route's validator as is: Hono's body cache would stringify
     // it and parse it again (turning 1e400 into null, and deep nesting into a stack overflow).
     const parsed = Promise.resolve(body);

@@ -8,7 +8,13 @@ import {
   PayloadTooLargeError,
   RequestTimeoutError,
   UnsupportedMediaTypeError,
+  ValidationError,
 } from '../core/errors.ts';
+import {
+  checkRequestLimits,
+  RequestLimitError,
+  type RequestLimits,
+} from '../core/request-limits.ts';
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
@@ -43,10 +49,24 @@ export async function readBodyText(
   limitMb: number,
   options: ReadBodyOptions = {},
 ): Promise<string> {
+  return decodeBody(await readBodyBytes(request, limitMb, options));
+}
+
+/** UTF-8 text of a body; invalid UTF-8 becomes U+FFFD rather than an error, as Dynamo's lenient parser does. */
+export function decodeBody(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
+
+/** `readBodyText` without the decoding: the body's bytes, in one buffer of their own. */
+export async function readBodyBytes(
+  request: Request,
+  limitMb: number,
+  options: ReadBodyOptions = {},
+): Promise<Uint8Array> {
   const limit = Math.floor(limitMb * 1024 * 1024);
   const declared = Number(request.headers.get('content-length') ?? Number.NaN);
   if (Number.isFinite(declared) && declared > limit) throw tooLarge(limitMb);
-  if (!request.body) return '';
+  if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -71,7 +91,7 @@ export async function readBodyText(
     clearTimeout(timer);
   }
 
-  async function readAll(): Promise<string> {
+  async function readAll(): Promise<Uint8Array> {
     for (;;) {
       const { done, value } =
         await (deadline ? Promise.race([reader.read(), deadline]) : reader.read());
@@ -89,8 +109,7 @@ export async function readBodyText(
       bytes.set(chunk, offset);
       offset += chunk.byteLength;
     }
-    // Invalid UTF-8 becomes U+FFFD rather than an error, as Dynamo's lenient parser does.
-    return new TextDecoder().decode(bytes);
+    return bytes;
   }
 }
 
@@ -124,5 +143,59 @@ export function parseJsonLenient(text: string): unknown {
       const detail = first instanceof Error ? first.message : String(first);
       throw new InvalidJsonError(`Failed to parse the request body as JSON: ${detail}`);
     }
+  }
+}
+
+/**
+ * A JSON body from its bytes: decoded, parsed leniently and checked against the request budget,
+ * the whole intake after reading. Runs inline, or in the body thread for large bodies
+ * (`src/runtime/body-pool.ts`), which is why it takes bytes.
+ */
+export function parseJsonBody(bytes: Uint8Array, limits: RequestLimits): unknown {
+  const body = parseJsonLenient(decodeBody(bytes));
+  checkRequestLimits(body, limits);
+  return body;
+}
+
+/** Runs `parseJsonBody` elsewhere (a thread); rejects with the same errors. */
+export interface BodyParser {
+  parse(bytes: Uint8Array, limits: RequestLimits): Promise<unknown>;
+}
+
+/** A refusal of `parseJsonBody`, as plain data that crosses a thread. */
+export interface BodyRefusal {
+  kind: 'json' | 'limit' | 'value';
+  message: string;
+  code: string | null;
+  param: string | null;
+}
+
+/** The refusal `error` stands for, or undefined for an error that is not one (a bug). */
+export function toBodyRefusal(error: unknown): BodyRefusal | undefined {
+  const kind = error instanceof InvalidJsonError
+    ? 'json'
+    : error instanceof RequestLimitError
+    ? 'limit'
+    : error instanceof ValidationError
+    ? 'value'
+    : undefined;
+  if (!kind) return undefined;
+  const { message, code, param } = error as ValidationError;
+  return { kind, message, code, param };
+}
+
+/** The error a refusal came from, rebuilt on this side of the thread. */
+export function fromBodyRefusal(refusal: BodyRefusal): Error {
+  switch (refusal.kind) {
+    case 'json':
+      return new InvalidJsonError(refusal.message);
+    case 'limit':
+      return new RequestLimitError(
+        refusal.message,
+        refusal.code ?? 'invalid_request',
+        refusal.param,
+      );
+    case 'value':
+      return new ValidationError(refusal.message, { param: refusal.param });
   }
 }

@@ -9,6 +9,7 @@ import { createPromMetricFactory } from '../adapters/prom-metrics.ts';
 import { metricBucketsFromEnv } from '../core/metrics.ts';
 import { createOtlpHttpExporter, otlpOptionsFromEnv } from '../adapters/otlp-http.ts';
 import { createApp } from '../http/app.ts';
+import { createBodyPool } from './body-pool.ts';
 import { responsesWebSocket } from '../http/responses-ws.ts';
 import type { RouteModule } from '../http/types.ts';
 import { routes as manifest } from '../../routes/_manifest.gen.ts';
@@ -222,7 +223,11 @@ export async function startFrontend(
   feedLoad(true);
   core.thresholds.onChange(() => feedLoad());
   const watching = new AbortController();
-  const app = createApp(options.routes ?? manifest, core, { assets: swaggerUiAssets() });
+  const bodyPool = config.httpBodyThreadMb > 0 ? createBodyPool() : undefined;
+  const app = createApp(options.routes ?? manifest, core, {
+    assets: swaggerUiAssets(),
+    bodyParser: bodyPool,
+  });
   const tls = config.tlsCertPath && config.tlsKeyPath
     ? { cert: await readTextFile(config.tlsCertPath), key: await readTextFile(config.tlsKeyPath) }
     : undefined;
@@ -302,6 +307,7 @@ export async function startFrontend(
       await Promise.allSettled([
         core.plane.close(),
         core.preprocessors.close(),
+        bodyPool?.close(),
         events?.close(),
         core.kv?.close(),
         core.responseStore?.close(),

@@ -96,6 +96,15 @@ describe(`abuse cases of the review on ${currentRuntime()}`, () => {
     const count = await expect4xx(400, CHAT, many);
     assert.equal(count.code, 'too_many_messages');
     assert.equal(count.param, 'messages');
+    // Bodies of --http-body-thread-mb (1 MiB) or more are parsed in the body thread: a legitimate
+    // one (a short chat padded with 1.5 MB of JSON whitespace) is answered as it would be inline.
+    const padded = `{"model":"${MODEL}",${' '.repeat(1_500_000)}"messages":${
+      JSON.stringify(messages)
+    },"max_tokens":3}`;
+    const res = await stack.post(CHAT, padded);
+    const answer = await res.json() as { choices: { message: { content: string } }[] };
+    assert.equal(res.status, 200, JSON.stringify(answer));
+    assert.ok(answer.choices[0]?.message.content.length, 'an answer');
   });
 
   test('2. stop strings longer than 1024 characters are 400s', async () => {
