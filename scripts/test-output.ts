@@ -58,3 +58,22 @@ export function parseOutput(
       };
   }
 }
+
+/**
+ * The lines of a failed file's output that say what failed (the failing tests' names and their
+ * errors' first lines), at most `max`: the summary at the end of a run repeats them, so a log
+ * that keeps only its tail (a CI report) still says why.
+ */
+export function failureExcerpt(output: string, max = 12): string[] {
+  const lines: string[] = [];
+  for (const raw of stripAnsi(output).split('\n')) {
+    const line = raw.trim();
+    if (
+      !/^(?:\(fail\)|✖|not ok\b|error:|FAILED\b|(?:\w+)?Error(?: \[\w+\])?:)/.test(line) ||
+      lines.includes(line)
+    ) continue;
+    lines.push(line.length > 240 ? `${line.slice(0, 240)}…` : line);
+    if (lines.length >= max) break;
+  }
+  return lines;
+}

@@ -18,7 +18,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import process from 'node:process';
 import { buildTestBundles, BUNDLES_ENV } from './test-bundle.ts';
-import { parseOutput, type Runtime, RUNTIMES, type Skip } from './test-output.ts';
+import { failureExcerpt, parseOutput, type Runtime, RUNTIMES, type Skip } from './test-output.ts';
 
 const root = new URL('../', import.meta.url).pathname;
 
@@ -400,7 +400,10 @@ for (const r of [...results].sort((a, b) => b.ms - a.ms).slice(0, 10)) {
 const failedFiles = results.filter((r) => failureOf(r) !== '');
 if (failedFiles.length > 0) {
   console.log('\nFailed files (full logs under .tmp/test-logs/):');
-  for (const r of failedFiles) console.log(`  ${r.runtime} ${r.file}: ${failureOf(r)}`);
+  for (const r of failedFiles) {
+    console.log(`  ${r.runtime} ${r.file}: ${failureOf(r)}`);
+    for (const line of failureExcerpt(r.output)) console.log(`      ${line}`);
+  }
 }
 
 let ok = failedFiles.length === 0;

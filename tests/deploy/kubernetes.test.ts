@@ -26,6 +26,7 @@ import { resolveConfig } from '../../src/core/config.ts';
 import { resolveMockerConfig } from '../../src/mocker/config.ts';
 import { type FakeKubeApi, startFakeKubeApi } from '../contract/discovery-kubernetes-fake.ts';
 import { ROOT } from '../helpers/process.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const DIR = join(ROOT, 'deploy/kubernetes');
 
@@ -213,6 +214,13 @@ describe('Kubernetes manifests deploy/kubernetes/', () => {
       const watching = new AbortController();
       const events = store.watch('v1/', watching.signal)[Symbol.asyncIterator]();
       await events.next();
+      // The first event comes from the initial list; the watch request follows it, and aborting
+      // before it reached the API server would leave its verb out (a flake seen on Bun).
+      await waitFor(() => api.requests.slice(from).some((r) => verbOf(r).verb === 'watch'), {
+        timeoutMs: 10_000,
+        intervalMs: 5,
+        what: `the watch request of ${pod}`,
+      });
       watching.abort();
       await store.list('v1/mdc/');
       await store.close();

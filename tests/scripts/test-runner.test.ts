@@ -70,4 +70,20 @@ describe('scripts/test.ts and skipped tests', () => {
     );
     assert.match(out, /bun: 1 passed, 0 failed, 1 skipped/);
   });
+
+  test('the summary at the end repeats what failed, on every runtime, for logs cut to their tail', async () => {
+    const fixture = 'tests/fixtures/runner/fail.fixture.ts';
+    const { code, out } = await runner({}, { fixture, runtimes: ['node', 'bun', 'deno'] });
+    assert.equal(code, 1, out);
+    const summary = out.slice(out.lastIndexOf('Failed files'));
+    for (const runtime of ['node', 'bun', 'deno']) {
+      const at = summary.indexOf(`  ${runtime} ${fixture}: `);
+      assert.ok(at >= 0, `${runtime} listed: ${summary}`);
+      // The block ends at the next file's line (two spaces, then a name) or the counts.
+      const rest = summary.slice(at + 1);
+      const end = rest.search(/\n {2}\S|\n\n/);
+      const block = summary.slice(at, end < 0 ? undefined : at + 1 + end);
+      assert.match(block, /widget count off by one/, `${runtime}: ${block}`);
+    }
+  });
 });
