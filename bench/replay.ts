@@ -78,6 +78,8 @@ const HELP = `Usage: npm run bench:replay -- [options]
   --runtime R           node, bun or deno for the frontend and the mocker (default: node)
   --max-output N        cap output_length (default: none)
   --context-length N    leave out requests longer than the model serves (default: 40960)
+  --contention N        N processes that spin on the CPU while each mode replays, the
+                        condition the issue's slow NATS figures came from (default: 0)
   --profile DIR         Node only: write the frontend's and the mocker's CPU profiles (--cpu-prof) to DIR
   --json-out FILE       write the results with their provenance (commit, machine) as JSON
 `;
@@ -106,6 +108,7 @@ function options() {
       'max-output': { type: 'string' },
       'context-length': { type: 'string', default: '40960' },
       profile: { type: 'string' },
+      contention: { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -143,6 +146,7 @@ function options() {
     maxOutput: num('max-output', values['max-output'], 1),
     contextLength: num('context-length', values['context-length'], 1)!,
     profile: values.profile,
+    contention: num('contention', values.contention, 0)!,
   };
 }
 type Options = ReturnType<typeof options>;
@@ -284,6 +288,17 @@ async function stop(p: Proc): Promise<void> {
   const timer = setTimeout(() => p.child.kill('SIGKILL'), 5000);
   await p.exited;
   clearTimeout(timer);
+}
+
+/**
+ * `--contention N`: N processes that spin on the CPU, unpinned, at the default priority: other
+ * tenants of the machine (the issue's figures came from a machine shared with test suites).
+ */
+function startContention(n: number): ChildProcess[] {
+  return Array.from(
+    { length: n },
+    () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }),
+  );
 }
 
 /** CPU seconds (user + system) a process has used, from /proc (Linux). */
@@ -530,8 +545,10 @@ async function runMode(o: Options, rows: TraceRow[], plane: string, mode: string
     env,
     o.profile,
   );
+  let hogs: ChildProcess[] = [];
   try {
     await waitReady(base, o.workers, [mocker, frontend]);
+    hogs = startContention(o.contention);
     const cpu0 = [cpuSeconds(frontend.child.pid), cpuSeconds(mocker.child.pid)];
     let peakQueued = 0;
     const sampler = setInterval(() => {
@@ -623,6 +640,7 @@ async function runMode(o: Options, rows: TraceRow[], plane: string, mode: string
       },
     };
   } finally {
+    for (const hog of hogs) hog.kill('SIGKILL');
     await Promise.all([stop(frontend), stop(mocker)]);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -637,7 +655,8 @@ process.stderr.write(
     (o.concurrency
       ? `closed loop, ${o.concurrency} in flight`
       : `open loop, ${span.toFixed(0)} s / ${o.speedup}`) +
-    `; ${o.workers} workers at speedup ${o.mockerSpeedup}\n`,
+    `; ${o.workers} workers at speedup ${o.mockerSpeedup}` +
+    (o.contention ? `; ${o.contention} spinning processes during each replay` : '') + '\n',
 );
 const results = [];
 for (const plane of o.planes) {
