@@ -19,7 +19,13 @@ import {
 import { issuesToValidationError } from '../core/protocols/validate.ts';
 import { createAccess, type RouteAccess } from './access.ts';
 import { createStallWatchdog } from './stall.ts';
-import { assertJsonContentType, type BodyParser, parseJsonBody, readBodyBytes } from './intake.ts';
+import {
+  assertJsonContentType,
+  type BodyParser,
+  parseJsonBody,
+  readBodyBytes,
+  requestLimitsOf,
+} from './intake.ts';
 import type { AppEnv, AssetSource, RouteModule } from './types.ts';
 
 export interface AppOptions {
@@ -114,12 +120,7 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
 
   const { config } = core;
   const limitMb = config.httpBodyLimitMb;
-  const limits = {
-    maxChars: config.httpMaxRequestChars,
-    maxMessages: config.httpMaxMessages,
-    maxPrompts: config.httpMaxPrompts,
-    maxDepth: config.httpMaxJsonDepth,
-  };
+  const limits = requestLimitsOf(config);
   const { bodyParser } = options;
   const bodyThreadBytes = Math.floor(config.httpBodyThreadMb * 1024 * 1024);
   const jsonIntake: MiddlewareHandler<AppEnv> = async (c, next) => {

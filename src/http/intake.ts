@@ -3,6 +3,7 @@
  * oversized or endless chunked upload is refused without being buffered (413), and lenient JSON
  * parsing (400).
  */
+import type { Config } from '../core/config.ts';
 import {
   InvalidJsonError,
   PayloadTooLargeError,
@@ -151,10 +152,20 @@ export function parseJsonLenient(text: string): unknown {
  * the whole intake after reading. Runs inline, or in the body thread for large bodies
  * (`src/runtime/body-pool.ts`), which is why it takes bytes.
  */
-export function parseJsonBody(bytes: Uint8Array, limits: RequestLimits): unknown {
-  const body = parseJsonLenient(decodeBody(bytes));
+export function parseJsonBody(bytes: Uint8Array | string, limits: RequestLimits): unknown {
+  const body = parseJsonLenient(typeof bytes === 'string' ? bytes : decodeBody(bytes));
   checkRequestLimits(body, limits);
   return body;
+}
+
+/** The request budget `config` sets (`--http-max-*`). */
+export function requestLimitsOf(config: Config): RequestLimits {
+  return {
+    maxChars: config.httpMaxRequestChars,
+    maxMessages: config.httpMaxMessages,
+    maxPrompts: config.httpMaxPrompts,
+    maxDepth: config.httpMaxJsonDepth,
+  };
 }
 
 /** Runs `parseJsonBody` elsewhere (a thread); rejects with the same errors. */

@@ -20,7 +20,6 @@
 import type { Core } from '../core/core.ts';
 import {
   type ApiError,
-  InvalidJsonError,
   ModelNotFoundError,
   NotReadyError,
   toApiError,
@@ -33,6 +32,7 @@ import { buildResponse } from '../core/responses/_response.ts';
 import { fieldsOf, keep, planResponse, streamResponse } from '../core/responses/run.ts';
 import type { StoredResponse } from '../core/responses/store.ts';
 import type { WsPeer, WsSession } from './types.ts';
+import { type BodyParser, parseJsonBody, requestLimitsOf } from './intake.ts';
 
 /** Messages a connection may have waiting behind the one in flight. */
 const MAX_QUEUED = 32;
@@ -51,32 +51,40 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** The `accept()` of the server's WebSocket options: sessions on the Responses path. */
-export function responsesWebSocket(core: Core) {
+export function responsesWebSocket(core: Core, bodyParser?: BodyParser) {
   return (request: Request): ((peer: WsPeer) => WsSession) | undefined => {
     if (request.method !== 'GET') return undefined;
     if (new URL(request.url).pathname !== core.config.responsesPath) return undefined;
     // A copy: Deno closes the upgrade request, and its headers with it.
     const headers = new Headers(request.headers);
-    return (peer) => createResponsesSession(core, peer, headers);
+    return (peer) => createResponsesSession(core, peer, headers, bodyParser);
   };
 }
 
 /** One connection's session: its message queue, its latest response, its response in flight. */
-export function createResponsesSession(core: Core, peer: WsPeer, headers: Headers): WsSession {
+export function createResponsesSession(
+  core: Core,
+  peer: WsPeer,
+  headers: Headers,
+  bodyParser?: BodyParser,
+): WsSession {
   const queue: string[] = [];
   let running = false;
   let closed = false;
   let inFlight: AbortController | undefined;
   let latest: StoredResponse | undefined;
   const sendRaw = (data: unknown) => peer.send(JSON.stringify(data));
+  const limits = requestLimitsOf(core.config);
+  const threadChars = Math.floor(core.config.httpBodyThreadMb * 1024 * 1024);
 
-  function parse(text: string) {
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new InvalidJsonError('The message is not valid JSON');
-    }
+  /**
+   * A message is a request body: parsed leniently and checked against the same budget
+   * (docs/security.md), in the body thread when it is as large as a body that would go there.
+   */
+  async function parse(text: string) {
+    const body = bodyParser && threadChars > 0 && text.length >= threadChars
+      ? await bodyParser.parse(new TextEncoder().encode(text), limits)
+      : parseJsonBody(text, limits);
     if (!isObject(body)) throw new ValidationError('The message must be a JSON object');
     if (body.type !== 'response.create') {
       throw new ValidationError(
@@ -126,7 +134,7 @@ export function createResponsesSession(core: Core, peer: WsPeer, headers: Header
     inFlight = controller;
     let lane: { stream_id?: string } = {};
     try {
-      const { request, generate, streamId } = parse(text);
+      const { request, generate, streamId } = await parse(text);
       if (streamId !== undefined) lane = { stream_id: streamId };
       const send = (data: object) => sendRaw({ ...data, ...lane });
       if (core.lifecycle.phase !== 'ready') throw new NotReadyError();

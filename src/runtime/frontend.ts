@@ -239,7 +239,7 @@ export async function startFrontend(
       port: config.httpPort,
       tls,
       websocket: {
-        accept: responsesWebSocket(core),
+        accept: responsesWebSocket(core, bodyPool),
         maxMessageBytes: Math.floor(config.httpBodyLimitMb * 1024 * 1024),
       },
       headerTimeoutMs: config.httpHeaderTimeoutSecs * 1000,

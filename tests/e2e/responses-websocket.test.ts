@@ -160,6 +160,28 @@ describe('Responses API WebSocket mode', { timeout: 180_000 }, () => {
       [{ type: 'response.create', model: MODEL, input: 'x', background: true }, 400, 'background'],
       [{ type: 'response.create', model: MODEL, input: 'x', temperature: 9 }, 400, 'temperature'],
       [{ type: 'response.create', model: 'no-such-model', input: 'x' }, 404, 'model'],
+      // The request budget of a POST body applies to a message too (docs/security.md).
+      [
+        `{"type":"response.create","model":"${MODEL}","input":"x","metadata":${'['.repeat(100)}${
+          ']'.repeat(100)
+        }}`,
+        400,
+        null,
+      ],
+      [
+        `{"type":"response.create","model":"${MODEL}","input":"x","temperature":1e400}`,
+        400,
+        'temperature',
+      ],
+      [
+        {
+          type: 'response.create',
+          model: MODEL,
+          input: Array.from({ length: 10_001 }, () => ({ role: 'user', content: 'x' })),
+        },
+        400,
+        'input',
+      ],
     ];
     for (const [message, status, param] of bad) {
       ws.send(message);
@@ -170,6 +192,13 @@ describe('Responses API WebSocket mode', { timeout: 180_000 }, () => {
       assert.equal(events[0]?.error?.param, param, JSON.stringify(events[0]));
     }
     ws.send({ type: 'response.create', model: MODEL, input: 'still here?', max_output_tokens: 2 });
+    assert.equal((await ws.turn()).at(-1)?.type, 'response.incomplete');
+    // A message as large as a body that goes to the body thread (1 MiB: here 1.5 MB of JSON
+    // whitespace) is parsed there and answered as any other.
+    ws.send(
+      `{"type":"response.create",${' '.repeat(1_500_000)}"model":"${MODEL}","input":"big",` +
+        '"max_output_tokens":2}',
+    );
     assert.equal((await ws.turn()).at(-1)?.type, 'response.incomplete');
     ws.close();
   });
