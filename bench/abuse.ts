@@ -5,7 +5,11 @@
  * status(es) the case got, how long it took, and `/live` latency (p50, p99, max) while it was in
  * flight. Goal: /live p99 under 50 ms for every case, and no 5xx.
  *
- *   npm run bench:abuse [-- --runtimes node,bun,deno --cases all]
+ *   npm run bench:abuse [-- --runtimes node,bun,deno --cases 'all' --frontend-args="..." --json-out F]
+ *
+ * `--cases` takes parts of case names separated by `;` (`--cases '38 MB;33 MB;idle'`).
+ * `--frontend-args` adds flags to the frontend (for example `--http-body-thread-mb 0`, to see a
+ * case with large bodies parsed on the event loop); `--json-out` writes the rows with provenance.
  *
  * A benchmark, not a test: the machine is shared, so figures move from run to run. The body
  * deadline is set to 5 s (default 60 s) so the slow-body case ends quickly.
@@ -14,6 +18,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import process from 'node:process';
 import { parseArgs } from 'node:util';
+import { finishBench } from './_provenance.ts';
 
 const MODEL = 'Qwen/Qwen3-0.6B';
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -23,6 +28,7 @@ const { values: args } = parseArgs({
     runtimes: { type: 'string', default: 'node,bun,deno' },
     cases: { type: 'string', default: 'all' },
     port: { type: 'string', default: '18931' },
+    'frontend-args': { type: 'string', default: '' },
   },
 });
 
@@ -212,27 +218,50 @@ const CASES: Case[] = [
 ];
 
 /** GETs /live back to back, 10 ms apart, until stopped; resolves to the latencies in ms. */
-function probe(base: string): { stop(): Promise<number[]> } {
-  const latencies: number[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const start = performance.now();
-      try {
-        const res = await fetch(`${base}/live`);
-        await res.arrayBuffer();
-      } catch {
-        // a refused probe still counts its time
-      }
-      latencies.push(performance.now() - start);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  })();
+/**
+ * The prober: its own process, so the client building and sending a 38 MB body in this one never
+ * delays a probe (it did when they shared this event loop). It sends `GET /live` every 10 ms and,
+ * when told to stop on stdin, prints the latencies as JSON.
+ */
+const PROBER = `
+const base = process.argv[1];
+const latencies = [];
+let running = true;
+process.stdin.once('data', () => { running = false; });
+(async () => {
+  while (running) {
+    const start = performance.now();
+    try { const res = await fetch(base + '/live'); await res.arrayBuffer(); } catch {}
+    latencies.push(performance.now() - start);
+    if (latencies.length === 1) process.stdout.write('ready\\n');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  process.stdout.write(JSON.stringify(latencies.slice(1)) + '\\n');
+  process.exit(0);
+})();
+`;
+
+async function probe(base: string): Promise<{ stop(): Promise<number[]> }> {
+  const child = spawn(process.execPath, ['-e', PROBER, base], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.setEncoding('utf8');
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: string) => {
+      out += d;
+      if (out.includes('ready\n')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`prober exited with ${code}`)));
+  });
+  await ready;
   return {
     async stop() {
-      running = false;
-      await loop;
-      return latencies;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.stdin!.end('stop\n');
+      await exited;
+      const last = out.trim().split('\n').at(-1) ?? '[]';
+      return JSON.parse(last) as number[];
     },
   };
 }
@@ -257,7 +286,15 @@ async function waitReady(base: string, child: ChildProcess): Promise<void> {
 }
 
 const rows: string[] = [];
-const wanted = args.cases === 'all' ? undefined : new Set(args.cases.split(','));
+const results: Array<{
+  case: string;
+  runtime: string;
+  statuses: string;
+  caseMs: number;
+  liveMs: { p50: number; p99: number; max: number; probes: number };
+}> = [];
+// Case names contain commas: `--cases` takes parts of names, separated by `;`.
+const wanted = args.cases === 'all' ? undefined : args.cases.split(';').filter(Boolean);
 for (const runtime of args.runtimes.split(',')) {
   const command = COMMANDS[runtime];
   if (!command) throw new Error(`unknown runtime ${runtime}`);
@@ -273,6 +310,7 @@ for (const runtime of args.runtimes.split(',')) {
     String(port),
     '--http-body-timeout-secs',
     '5',
+    ...args['frontend-args'].split(/\s+/).filter(Boolean),
   ], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d) => {
@@ -288,10 +326,10 @@ for (const runtime of args.runtimes.split(',')) {
       messages: [{ role: 'user', content: 'warm '.repeat(5000) }],
       max_tokens: 2,
     });
-    await probe(base).stop();
+    await (await probe(base)).stop();
     for (const c of CASES) {
-      if (wanted && !wanted.has(c.name)) continue;
-      const prober = probe(base);
+      if (wanted && !wanted.some((part) => c.name.includes(part))) continue;
+      const prober = await probe(base);
       const start = performance.now();
       let statuses: string;
       try {
@@ -309,6 +347,18 @@ for (const runtime of args.runtimes.split(',')) {
         quantile(lat, 0.5).toFixed(1)
       } | ${quantile(lat, 0.99).toFixed(1)} | ${(lat.at(-1) ?? NaN).toFixed(1)} | ${lat.length} |`;
       rows.push(row);
+      results.push({
+        case: c.name,
+        runtime,
+        statuses,
+        caseMs: ms,
+        liveMs: {
+          p50: quantile(lat, 0.5),
+          p99: quantile(lat, 0.99),
+          max: lat.at(-1) ?? NaN,
+          probes: lat.length,
+        },
+      });
       console.log(row);
     }
   } catch (error) {
@@ -324,3 +374,4 @@ console.log(
 );
 console.log('|---|---|---|---:|---:|---:|---:|---:|');
 for (const row of rows) console.log(row);
+finishBench('abuse', { frontendArgs: args['frontend-args'], results });

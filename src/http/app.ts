@@ -22,9 +22,11 @@ import { createStallWatchdog } from './stall.ts';
 import {
   assertJsonContentType,
   type BodyParser,
+  concatChunks,
   parseJsonBody,
-  readBodyBytes,
+  readBodyChunks,
   requestLimitsOf,
+  sizeOf,
 } from './intake.ts';
 import type { AppEnv, AssetSource, RouteModule } from './types.ts';
 
@@ -125,14 +127,14 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
   const bodyThreadBytes = Math.floor(config.httpBodyThreadMb * 1024 * 1024);
   const jsonIntake: MiddlewareHandler<AppEnv> = async (c, next) => {
     assertJsonContentType(c.req.header('content-type'));
-    const bytes = await readBodyBytes(c.req.raw, limitMb, {
+    const chunks = await readBodyChunks(c.req.raw, limitMb, {
       timeoutMs: config.httpBodyTimeoutSecs * 1000,
     });
     // The budget runs before validation, templating and tokenizing (docs/security.md); large
-    // bodies are parsed and checked in a thread.
-    const body = bodyParser && bodyThreadBytes > 0 && bytes.byteLength >= bodyThreadBytes
-      ? await bodyParser.parse(bytes, limits)
-      : parseJsonBody(bytes, limits);
+    // bodies are joined, parsed and checked in a thread.
+    const body = bodyParser && bodyThreadBytes > 0 && sizeOf(chunks) >= bodyThreadBytes
+      ? await bodyParser.parse(chunks, limits)
+      : parseJsonBody(concatChunks(chunks), limits);
     // Hand the parsed body to the route's validator as is: Hono's body cache would stringify
     // it and parse it again (turning 1e400 into null, and deep nesting into a stack overflow).
     const parsed = Promise.resolve(body);

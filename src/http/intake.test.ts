@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InvalidJsonError, PayloadTooLargeError, RequestTimeoutError } from '../core/errors.ts';
-import { isJsonContentType, parseJsonLenient, readBodyText } from './intake.ts';
+import {
+  concatChunks,
+  isJsonContentType,
+  parseJsonLenient,
+  readBodyChunks,
+  readBodyText,
+  sizeOf,
+} from './intake.ts';
 
 test('isJsonContentType() accepts application/json and application/*+json with parameters', () => {
   assert.equal(isJsonContentType('application/json'), true);
@@ -89,4 +96,29 @@ test('readBodyText() answers 408 when the body has not all arrived by the deadli
   // A body that arrives in time is read as usual.
   const quick = new Request('http://x/', { method: 'POST', body: '{"a":1}' });
   assert.equal(await readBodyText(quick, 1, { timeoutMs: 1000 }), '{"a":1}');
+});
+
+test('readBodyChunks() gives each chunk a buffer of its own, copying views into larger buffers', async () => {
+  const shared = new TextEncoder().encode('xx{"a":[1,2,3]}yy');
+  const own = new TextEncoder().encode('  ');
+  const request = new Request('http://x/', {
+    method: 'POST',
+    body: new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(shared.subarray(2, 9));
+        controller.enqueue(shared.subarray(9, 15));
+        controller.enqueue(own);
+        controller.close();
+      },
+    }),
+    duplex: 'half',
+  } as RequestInit);
+  const chunks = await readBodyChunks(request, 1);
+  for (const chunk of chunks) {
+    assert.equal(chunk.byteOffset, 0);
+    assert.equal(chunk.byteLength, chunk.buffer.byteLength, 'the whole of its buffer');
+    assert.notEqual(chunk.buffer, shared.buffer);
+  }
+  assert.equal(sizeOf(chunks), 15);
+  assert.equal(new TextDecoder().decode(concatChunks(chunks)), '{"a":[1,2,3]}  ');
 });

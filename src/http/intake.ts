@@ -64,12 +64,25 @@ export async function readBodyBytes(
   limitMb: number,
   options: ReadBodyOptions = {},
 ): Promise<Uint8Array> {
+  return concatChunks(await readBodyChunks(request, limitMb, options));
+}
+
+/**
+ * A body as the chunks it arrived in, each in an ArrayBuffer of its own (copied on arrival when
+ * the runtime handed a view into a larger buffer), so they can be transferred to a thread as
+ * they are. Joining 38 MB into one buffer on the event loop held it for tens of ms; a thread
+ * joins them instead (`src/runtime/body-pool.ts`).
+ */
+export async function readBodyChunks(
+  request: Request,
+  limitMb: number,
+  options: ReadBodyOptions = {},
+): Promise<Uint8Array[]> {
   const limit = Math.floor(limitMb * 1024 * 1024);
   const declared = Number(request.headers.get('content-length') ?? Number.NaN);
   if (Number.isFinite(declared) && declared > limit) throw tooLarge(limitMb);
-  if (!request.body) return new Uint8Array(0);
+  if (!request.body) return [];
   const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
   let size = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const ms = options.timeoutMs;
@@ -92,7 +105,8 @@ export async function readBodyBytes(
     clearTimeout(timer);
   }
 
-  async function readAll(): Promise<Uint8Array> {
+  async function readAll(): Promise<Uint8Array[]> {
+    const chunks: Uint8Array[] = [];
     for (;;) {
       const { done, value } =
         await (deadline ? Promise.race([reader.read(), deadline]) : reader.read());
@@ -102,16 +116,33 @@ export async function readBodyBytes(
         await reader.cancel().catch(() => {});
         throw tooLarge(limitMb);
       }
-      chunks.push(value);
+      chunks.push(
+        value.byteOffset === 0 && value.byteLength === value.buffer.byteLength
+          ? value
+          : value.slice(),
+      );
     }
-    const bytes = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-    return bytes;
+    return chunks;
   }
+}
+
+/** Bytes in a body's chunks. */
+export function sizeOf(chunks: readonly Uint8Array[]): number {
+  let size = 0;
+  for (const chunk of chunks) size += chunk.byteLength;
+  return size;
+}
+
+/** The chunks of a body in one buffer (the only chunk itself, when there is one). */
+export function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const bytes = new Uint8Array(sizeOf(chunks));
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
 }
 
 /** Escapes raw control characters that appear inside JSON string literals. */
@@ -170,7 +201,8 @@ export function requestLimitsOf(config: Config): RequestLimits {
 
 /** Runs `parseJsonBody` elsewhere (a thread); rejects with the same errors. */
 export interface BodyParser {
-  parse(bytes: Uint8Array, limits: RequestLimits): Promise<unknown>;
+  /** The body's chunks, each the whole of its buffer (`readBodyChunks`): they are transferred. */
+  parse(chunks: readonly Uint8Array[], limits: RequestLimits): Promise<unknown>;
 }
 
 /** A refusal of `parseJsonBody`, as plain data that crosses a thread. */

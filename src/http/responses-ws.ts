@@ -83,7 +83,7 @@ export function createResponsesSession(
    */
   async function parse(text: string) {
     const body = bodyParser && threadChars > 0 && text.length >= threadChars
-      ? await bodyParser.parse(new TextEncoder().encode(text), limits)
+      ? await bodyParser.parse([new TextEncoder().encode(text)], limits)
       : parseJsonBody(text, limits);
     if (!isObject(body)) throw new ValidationError('The message must be a JSON object');
     if (body.type !== 'response.create') {

@@ -7,6 +7,13 @@ import { createBodyPool } from './body-pool.ts';
 
 const limits: RequestLimits = { maxChars: 1000, maxMessages: 3, maxPrompts: 4, maxDepth: 8 };
 const bytes = (text: string) => new TextEncoder().encode(text);
+/** A body in chunks of at most 7 bytes, as a slow network would hand it over. */
+const chunks = (text: string) => {
+  const all = bytes(text);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < all.byteLength; i += 7) out.push(all.slice(i, i + 7));
+  return out;
+};
 
 /** What `parseJsonBody` does inline with `text`: the body, or the error's class and fields. */
 function inline(text: string): unknown {
@@ -39,7 +46,7 @@ describe('createBodyPool()', () => {
         '',
       ];
       for (const text of cases) {
-        const got = await pool.parse(bytes(text), limits).then(
+        const got = await pool.parse(chunks(text), limits).then(
           (body) => ({ body }),
           describe_,
         );
@@ -48,14 +55,14 @@ describe('createBodyPool()', () => {
       assert.equal(pool.started, true);
       // The errors are the classes the app maps to 400s.
       await assert.rejects(
-        pool.parse(bytes('{"messages":[{},{},{},{}]}'), limits),
+        pool.parse(chunks('{"messages":[{},{},{},{}]}'), limits),
         RequestLimitError,
       );
-      await assert.rejects(pool.parse(bytes('{'), limits), InvalidJsonError);
-      await assert.rejects(pool.parse(bytes('{"t":1e999}'), limits), ValidationError);
+      await assert.rejects(pool.parse(chunks('{'), limits), InvalidJsonError);
+      await assert.rejects(pool.parse(chunks('{"t":1e999}'), limits), ValidationError);
       // Invalid UTF-8 becomes U+FFFD, as inline.
       const invalid = new Uint8Array([...bytes('{"a":"'), 0xff, 0xfe, ...bytes('"}')]);
-      assert.deepEqual(await pool.parse(invalid, limits), { a: '\uFFFD\uFFFD' });
+      assert.deepEqual(await pool.parse([invalid], limits), { a: '\uFFFD\uFFFD' });
     } finally {
       await pool.close();
     }
@@ -66,7 +73,7 @@ describe('createBodyPool()', () => {
     try {
       const whole = bytes('xx{"a":1}yy');
       const view = whole.subarray(2, 9);
-      assert.deepEqual(await pool.parse(view, limits), { a: 1 });
+      assert.deepEqual(await pool.parse([view], limits), { a: 1 });
       assert.equal(whole.byteLength, 11, 'the owner still has its bytes');
       assert.equal(new TextDecoder().decode(whole), 'xx{"a":1}yy');
     } finally {
@@ -78,7 +85,7 @@ describe('createBodyPool()', () => {
     const pool = createBodyPool();
     try {
       const texts = Array.from({ length: 20 }, (_, i) => `{"i":${i},"s":"${'y'.repeat(i * 40)}"}`);
-      const answers = await Promise.all(texts.map((t) => pool.parse(bytes(t), limits)));
+      const answers = await Promise.all(texts.map((t) => pool.parse(chunks(t), limits)));
       assert.deepEqual(answers, texts.map((t) => JSON.parse(t)));
     } finally {
       await pool.close();
@@ -87,12 +94,12 @@ describe('createBodyPool()', () => {
 
   test('after close() bodies are parsed inline, with the same answers', async () => {
     const pool = createBodyPool();
-    await pool.parse(bytes('{}'), limits);
+    await pool.parse(chunks('{}'), limits);
     await pool.close();
     assert.equal(pool.started, false);
-    assert.deepEqual(await pool.parse(bytes('{"a":[1,2]}'), limits), { a: [1, 2] });
+    assert.deepEqual(await pool.parse(chunks('{"a":[1,2]}'), limits), { a: [1, 2] });
     await assert.rejects(
-      pool.parse(bytes('{"messages":[{},{},{},{}]}'), limits),
+      pool.parse(chunks('{"messages":[{},{},{},{}]}'), limits),
       RequestLimitError,
     );
   });

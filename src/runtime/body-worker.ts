@@ -3,7 +3,7 @@
  * at a time, and answers with the parsed body or the refusal.
  */
 import { parentPort } from 'node:worker_threads';
-import { parseJsonBody, toBodyRefusal } from '../http/intake.ts';
+import { concatChunks, parseJsonBody, toBodyRefusal } from '../http/intake.ts';
 import type { BodyCall, BodyReply } from './body-pool.ts';
 
 const port = parentPort;
@@ -12,7 +12,11 @@ if (!port) throw new Error('body-worker.ts must run in a worker thread');
 port.on('message', (call: BodyCall) => {
   let reply: BodyReply;
   try {
-    reply = { id: call.id, ok: true, body: parseJsonBody(call.bytes, call.limits) };
+    reply = {
+      id: call.id,
+      ok: true,
+      body: parseJsonBody(concatChunks(call.buffers.map((b) => new Uint8Array(b))), call.limits),
+    };
   } catch (error) {
     const refusal = toBodyRefusal(error);
     reply = refusal

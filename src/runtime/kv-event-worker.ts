@@ -12,7 +12,9 @@ if (!port) throw new Error('kv-event-worker.ts must run in a worker thread');
 port.on('message', (call: KvEventCall) => {
   let reply: KvEventReply;
   try {
-    const batch = packJsonPayload(call.payload);
+    const batch = packJsonPayload(
+      typeof call.payload === 'string' ? call.payload : new Uint8Array(call.payload),
+    );
     reply = { seq: call.seq, ok: true, batch };
   } catch (error) {
     port.postMessage({ seq: call.seq, ok: false, error: String(error) } as KvEventReply);
