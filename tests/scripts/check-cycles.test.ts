@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import process from 'node:process';
 import { describe, test } from 'node:test';
 import { findCycles, relativeImports } from '../../scripts/check-cycles.ts';
@@ -54,7 +56,18 @@ describe('scripts/check-cycles.ts', () => {
   });
 
   test('findCycles() finds none where only comments, strings, import() and tests close one', () => {
-    assert.deepEqual(findCycles(`${FIXTURES}/acyclic`), []);
+    // The test file is written here, not kept in the fixture: the test runner would run it.
+    const dir = mkdtempSync(`${tmpdir()}/check-cycles-`);
+    try {
+      cpSync(`${FIXTURES}/acyclic`, dir, { recursive: true });
+      writeFileSync(
+        `${dir}/sub/c.test.ts`,
+        "import { a } from '../a.ts';\nimport { c } from './c.ts';\n\nexport const both = [a, c];\n",
+      );
+      assert.deepEqual(findCycles(dir), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('the script exits 1 and prints each cycle with its files when there is one', async () => {
