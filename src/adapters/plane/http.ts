@@ -99,18 +99,26 @@ export function createHttpPlaneClient(options: HttpPlaneClientOptions = {}): Req
           response_type: 'many_out',
           connection_info: { transport: 'http_stream', info: '{}' },
         }, request.body);
+        const post = () =>
+          fetchFn(url, {
+            method: 'POST',
+            body,
+            headers: {
+              ...request.headers,
+              'request-id': request.id,
+              'content-type': 'application/octet-stream',
+            },
+            signal: controller.signal,
+          });
         let response: Response;
         try {
           response = await waitFor(
-            fetchFn(url, {
-              method: 'POST',
-              body,
-              headers: {
-                ...request.headers,
-                'request-id': request.id,
-                'content-type': 'application/octet-stream',
-              },
-              signal: controller.signal,
+            // A pooled connection the worker closed while it sat idle (or a worker restarted on
+            // the same port) fails before any answer, the request unseen: it goes out once more,
+            // on a new connection. A second failure is the worker's (`cannot_connect`).
+            post().catch((error: unknown) => {
+              if (controller.signal.aborted) throw error;
+              return post();
             }),
             {
               signal,
