@@ -12,10 +12,14 @@
  *   worker, `--max-num-seqs 1024`, tcp request plane, file discovery), CPU 1;
  * - the load generator (`bench/fixtures/load.ts`), CPU 1; it and the workers run on `--harness`
  *   (default Bun) whatever the runtime under test, so only the proxy changes between rows;
- * - per runtime, Switchboard (`--discovery-backend file`, round-robin) and the bare Hono SSE relay
- *   (`bench/fixtures/relay.ts`), CPU 0;
- * - during the Node phase, `@portkey-ai/gateway` on Node (CPU 0) in front of a relay on
- *   `--harness` (CPU 1), when `bench/portkey` is installed (`npm install --prefix bench/portkey`).
+ * - one OpenAI-compatible upstream shared by every proxy that needs one: `bench/fixtures/relay.ts`
+ *   on `--harness` (CPU 1) in front of the worker, and `switchboard register` (CPU 1) holding it
+ *   in discovery as the model `PASSTHROUGH_MODEL` (text input: Switchboard's passthrough);
+ * - per runtime, Switchboard (`--discovery-backend file`, round-robin; it serves `MODEL` from the
+ *   worker and `PASSTHROUGH_MODEL` from the upstream) and the bare Hono byte relay
+ *   (`bench/fixtures/byte-relay.ts`, forwarding to the upstream), CPU 0;
+ * - during the Node phase, `@portkey-ai/gateway` on Node (CPU 0) in front of the same upstream,
+ *   when `bench/portkey` is installed (`npm install --prefix bench/portkey`).
  *
  * One kind of cell measures everything: N concurrent streams in a closed loop (each sends, reads
  * its stream to the end, sends again), through one path, with a warm-up and a measured window
@@ -23,17 +27,18 @@
  *
  * - straight: the `PreprocessedRequest` Switchboard produced for the chat request (the workers
  *   capture it from a probe) sent to the worker with `createTcpPlaneClient`; TTFT = first item;
- * - switchboard, relay, portkey: `POST /v1/chat/completions` with `stream: true`; TTFT = first
- *   SSE event with non-empty content.
+ * - switchboard (the main path: templating, tokenizing, the tcp plane to the worker,
+ *   detokenizing), passthrough (Switchboard, `PASSTHROUGH_MODEL`), byte-relay, portkey:
+ *   `POST /v1/chat/completions` with `stream: true`; TTFT = first SSE event with non-empty content.
  *
  * 1. TTFT at each N of `--concurrency`: added = switchboard - straight at each percentile. A cell
  *    runs `--reps` times (once at N = 1, with twice the duration, and at N >= 1024; `--rounds`
  *    times at the capacity N), the paths in rotating order; the samples are pooled.
- * 2. Capacity on one core, from the cells at `--capacity-concurrency`: streams finished per second
- *    of window through Switchboard / through the relay, per round (median, min-max); and the
- *    CPU time per stream of each proxy process over the window, whose ratio is the capacity ratio
- *    when the load side (CPU 1) rather than the proxy is what limits.
- * 3. Portkey: its own path in the Node phase's capacity cells: Switchboard / Portkey.
+ * 2. CPU per stream on one core, from the cells at `--capacity-concurrency`: the CPU time of each
+ *    proxy process over its windows per stream finished, and the ratios the goals name: main
+ *    path / byte relay, passthrough / byte relay (issue #13: <= 1.8x, <= 1.3x), with streams/s.
+ * 3. Portkey: its own path in the Node phase's capacity cells, alternating with Switchboard's
+ *    paths round by round: main path / Portkey CPU per stream (goal <= 1/3).
  * 4. Profile (`--profile node,bun`): one more Switchboard run at 256 streams with `--cpu-prof`;
  *    samples from start-up and warm-up are left out. Self time by function and by file, inclusive
  *    time of this repository's functions. (Deno 2.9 has no CPU-profile flag.)
@@ -58,12 +63,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 type Runtime = 'node' | 'bun' | 'deno';
-type Path = 'straight' | 'switchboard' | 'relay' | 'portkey';
+type Path = 'straight' | 'switchboard' | 'passthrough' | 'byte-relay' | 'portkey';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RUNTIMES: readonly Runtime[] = ['node', 'bun', 'deno'];
 const HOST = '127.0.0.1';
 const MODEL = 'Qwen/Qwen3-0.6B';
+/** What `switchboard register` names the shared upstream's model in Switchboard. */
+const PASSTHROUGH_MODEL = 'bench/passthrough';
 const TOKENS = 100;
 const PORTKEY_DIR = 'bench/portkey/node_modules/@portkey-ai/gateway';
 /** The chat request every HTTP path sends. */
@@ -77,7 +84,16 @@ const CHAT = {
   max_tokens: TOKENS,
   ignore_eos: true,
 };
-const GOALS = { ttftP50: 1, ttftP99: 5, ttftAt: 256, capacity: 0.7, portkey: 2 };
+/**
+ * Issue #13's goals: added TTFT p50 at one stream; CPU per stream of the main path and of the
+ * passthrough over the byte relay's, and of the main path over Portkey's (Node).
+ */
+const GOALS = {
+  ttftP50: 1,
+  mainVsByteRelay: 1.8,
+  passthroughVsByteRelay: 1.3,
+  mainVsPortkey: 1 / 3,
+};
 /** A cell starts no stream later than this past its warm-up and duration. */
 const LIMIT_EXTRA_MS = 30_000;
 const PROFILE_CONCURRENCY = 256;
@@ -383,6 +399,8 @@ interface Harness {
   addresses: string[];
   /** The worker request Switchboard produced for `CHAT`. */
   workerRequest?: unknown;
+  /** The shared OpenAI-compatible upstream (`startUpstream`), once the worker request is known. */
+  upstream?: { proc: Proc; register: Proc; v1: string };
 }
 
 async function runLoad(
@@ -480,6 +498,7 @@ async function startSwitchboard(
   name: string,
   fileKv: string,
   flags: string[] = [],
+  models: readonly string[] = [MODEL],
 ): Promise<{ proc: Proc; url: string }> {
   const port = await freePort();
   const argv = [
@@ -497,23 +516,29 @@ async function startSwitchboard(
   ];
   const proc = launch(name, argv, { cpu: 0, env: { DYN_FILE_KV: fileKv } });
   const base = `http://${HOST}:${port}`;
-  await waitUntil(proc, async () => {
-    const response = await fetch(`${base}/v1/models`);
-    const body = await response.json() as { data?: { id: string }[] };
-    return response.status === 200 && (body.data ?? []).some((m) => m.id === MODEL);
-  });
+  await waitForModels(proc, base, models);
   return { proc, url: `${base}/v1/chat/completions` };
 }
 
-async function startRelay(
-  runtime: Runtime,
-  name: string,
-  harness: Harness,
-  cpu: number,
-): Promise<{ proc: Proc; url: string }> {
+/** Waits until the Switchboard at `base` lists every model of `models`. */
+async function waitForModels(proc: Proc, base: string, models: readonly string[]): Promise<void> {
+  await waitUntil(proc, async () => {
+    const response = await fetch(`${base}/v1/models`);
+    const body = await response.json() as { data?: { id: string }[] };
+    const listed = new Set((body.data ?? []).map((m) => m.id));
+    return response.status === 200 && models.every((m) => listed.has(m));
+  });
+}
+
+/**
+ * The shared OpenAI-compatible upstream: `bench/fixtures/relay.ts` on the harness runtime (CPU 1)
+ * in front of the worker, held in discovery by `switchboard register` (CPU 1) as
+ * `PASSTHROUGH_MODEL`, so every Switchboard started after this serves it too.
+ */
+async function startUpstream(options: Options, harness: Harness, fileKv: string): Promise<void> {
   const port = await freePort();
-  const argv = [
-    ...runtimeArgv(runtime, 'bench/fixtures/relay.ts'),
+  const proc = launch('upstream', [
+    ...runtimeArgv(options.harness, 'bench/fixtures/relay.ts'),
     '--http-host',
     HOST,
     '--http-port',
@@ -522,8 +547,43 @@ async function startRelay(
     harness.addresses[0]!,
     '--request',
     JSON.stringify(harness.workerRequest),
+    '--model',
+    MODEL,
+  ], { cpu: 1 });
+  const v1 = `http://${HOST}:${port}/v1`;
+  await waitUntil(proc, answers(`${v1}/models`));
+  const register = launch('register', [
+    ...runtimeArgv(options.harness, switchboardEntry(options.harness)),
+    'register',
+    '--url',
+    v1,
+    '--model-name',
+    PASSTHROUGH_MODEL,
+    '--upstream-model',
+    MODEL,
+    '--discovery-backend',
+    'file',
+  ], { cpu: 1, env: { DYN_FILE_KV: fileKv } });
+  harness.upstream = { proc, register, v1 };
+}
+
+/** The bare Hono byte relay (`bench/fixtures/byte-relay.ts`) in front of the shared upstream. */
+async function startByteRelay(
+  runtime: Runtime,
+  name: string,
+  upstream: string,
+): Promise<{ proc: Proc; url: string }> {
+  const port = await freePort();
+  const argv = [
+    ...runtimeArgv(runtime, 'bench/fixtures/byte-relay.ts'),
+    '--http-host',
+    HOST,
+    '--http-port',
+    String(port),
+    '--upstream',
+    upstream,
   ];
-  const proc = launch(name, argv, { cpu });
+  const proc = launch(name, argv, { cpu: 0 });
   const base = `http://${HOST}:${port}`;
   await waitUntil(proc, answers(`${base}/`));
   return { proc, url: `${base}/v1/chat/completions` };
@@ -531,15 +591,13 @@ async function startRelay(
 
 interface Portkey {
   proc: Proc;
-  upstream: Proc;
   url: string;
   headers: Record<string, string>;
   version: string;
 }
 
-/** Portkey on Node (CPU 0), proxying to a relay on the harness runtime (CPU 1). */
-async function startPortkey(options: Options, harness: Harness): Promise<Portkey> {
-  const upstream = await startRelay(options.harness, 'relay-upstream', harness, 1);
+/** Portkey on Node (CPU 0), proxying to the shared upstream (CPU 1). */
+async function startPortkey(upstream: string): Promise<Portkey> {
   const port = await freePort();
   const proc = launch(
     'portkey',
@@ -557,11 +615,10 @@ async function startPortkey(options: Options, harness: Harness): Promise<Portkey
   };
   return {
     proc,
-    upstream: upstream.proc,
     url: `http://${HOST}:${port}/v1/chat/completions`,
     headers: {
       'x-portkey-provider': 'openai',
-      'x-portkey-custom-host': upstream.url.replace(/\/chat\/completions$/, ''),
+      'x-portkey-custom-host': upstream,
       authorization: 'Bearer unused',
     },
     version: pkg.version,
@@ -611,6 +668,8 @@ async function captureWorkerRequest(harness: Harness, url: string): Promise<void
 interface Target {
   url?: string;
   headers?: Record<string, string>;
+  /** The chat request. @default CHAT */
+  body?: unknown;
   /** The process whose CPU time counts for this path. */
   proc: Proc;
 }
@@ -641,9 +700,12 @@ async function cells(
     for (const path of paths.map((_, i) => paths[(i + rep) % paths.length]!)) {
       const target = targets[path]!;
       const r = await runLoad(harness, {
-        ...(path === 'straight'
-          ? { target: 'plane' as const, body: harness.workerRequest }
-          : { target: 'http' as const, url: target.url, headers: target.headers, body: CHAT }),
+        ...(path === 'straight' ? { target: 'plane' as const, body: harness.workerRequest } : {
+          target: 'http' as const,
+          url: target.url,
+          headers: target.headers,
+          body: target.body ?? CHAT,
+        }),
         concurrency,
         warmupMs: options.warmup * 1000,
         durationMs,
@@ -857,30 +919,33 @@ interface Results {
 function ttftTable(r: Results): string[] {
   const o = r.options;
   const out = [
-    '### TTFT (ms): straight to the worker vs through Switchboard (and the bare relay)',
+    '### TTFT (ms): straight to the worker vs through Switchboard and the byte relay',
     '',
     `Closed loop of N streams, ${o.warmup} s warm-up and a window of at least ${o.duration} s ` +
     `per cell; ${o.reps} reps pooled (${o.rounds} at N = ${o.capacityConcurrency}, 1 at N = 1 ` +
-    'and N >= 1024). Added = switchboard - straight at each percentile. Switchboard CPU = its ' +
-    'share of one core over the windows.',
+    'and N >= 1024). Added = switchboard (main path) - straight at each percentile. Main path ' +
+    'CPU = its share of one core over the windows. Passthrough and byte relay go through the ' +
+    'shared upstream (relay.ts on CPU 1), one hop more than straight.',
     '',
-    '| Runtime | N | straight p50 / p99 | switchboard p50 / p99 | added p50 | added p99 | ' +
-    'relay p50 / p99 | streams/s straight / switchboard / relay | Switchboard CPU | ' +
-    `added p50 <= ${GOALS.ttftP50}, p99 <= ${GOALS.ttftP99} |`,
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| Runtime | N | straight p50 / p99 | main path p50 / p99 | added p50 | added p99 | ' +
+    'passthrough p50 / p99 | byte relay p50 / p99 | streams/s straight / main / passthrough / ' +
+    `byte relay | main path CPU | added p50 <= ${GOALS.ttftP50} ms at N = 1 |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const row of r.rows) {
     const s = row.paths.straight!;
     const b = row.paths.switchboard!;
-    const relay = row.paths.relay!;
+    const pass = row.paths.passthrough!;
+    const bytes = row.paths['byte-relay']!;
     const addedP50 = b.p50 - s.p50;
     const addedP99 = b.p99 - s.p99;
     out.push(
       `| ${row.runtime} | ${row.concurrency} | ${ms(s.p50)} / ${ms(s.p99)} | ` +
         `${ms(b.p50)} / ${ms(b.p99)} | ${signed(addedP50)} | ${signed(addedP99)} | ` +
-        `${ms(relay.p50)} / ${ms(relay.p99)} | ${int(s.streamsPerS)} / ${int(b.streamsPerS)} / ` +
-        `${int(relay.streamsPerS)} | ${pct(b.cpu)} | ` +
-        `${yes(addedP50 <= GOALS.ttftP50 && addedP99 <= GOALS.ttftP99)} |`,
+        `${ms(pass.p50)} / ${ms(pass.p99)} | ${ms(bytes.p50)} / ${ms(bytes.p99)} | ` +
+        `${int(s.streamsPerS)} / ${int(b.streamsPerS)} / ${int(pass.streamsPerS)} / ` +
+        `${int(bytes.streamsPerS)} | ${pct(b.cpu)} | ` +
+        `${row.concurrency === 1 ? yes(addedP50 <= GOALS.ttftP50) : '-'} |`,
     );
   }
   const errors = r.rows.flatMap((row) =>
@@ -892,81 +957,60 @@ function ttftTable(r: Results): string[] {
   return out;
 }
 
-function capacityTable(r: Results): string[] {
+/** The Node row's Portkey cells (run in the same rounds), if any. */
+const portkeyOf = (r: Results) => r.rows.find((row) => row.paths.portkey)?.paths.portkey;
+
+function cpuTable(r: Results): string[] {
   const o = r.options;
   const rows = r.rows.filter((row) => row.concurrency === o.capacityConcurrency);
   if (rows.length === 0) return [];
+  const pk = portkeyOf(r);
   const out = [
     '',
-    `### Capacity on one core: ${o.capacityConcurrency} streams, proxy on CPU 0, load and ` +
-    'workers on CPU 1',
+    `### CPU per stream on one core: ${o.capacityConcurrency} streams, proxy on CPU 0, load, ` +
+    'workers and the upstream on CPU 1',
     '',
-    `${o.rounds} rounds, paths in rotating order. Ratio = switchboard / relay streams/s within ` +
-    'a round: median (min-max). CPU ratio = relay CPU per stream / switchboard CPU per stream: ' +
-    'the capacity ratio of one saturated core. Busy = share of each CPU busy during the ' +
-    'switchboard windows, whoever used it.',
+    `${o.rounds} rounds, paths in rotating order. CPU us/stream = CPU time of the proxy process ` +
+    'over its windows / streams finished in them. Goals (issue #13): main path <= ' +
+    `${GOALS.mainVsByteRelay}x the byte relay, passthrough <= ${GOALS.passthroughVsByteRelay}x ` +
+    `the byte relay, main path <= ${fixed2(GOALS.mainVsPortkey)}x Portkey (Node, same rounds).`,
     '',
-    '| Runtime | relay streams/s | switchboard streams/s | ratio | CPU us/stream relay / ' +
-    'switchboard | CPU ratio | proxy CPU relay / switchboard | busy CPU0 / CPU1 | worker CPU ' +
-    `us/stream | >= ${GOALS.capacity} (ratio / CPU ratio) |`,
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| Runtime | byte relay | passthrough | main path | Portkey | main / byte relay | ' +
+    'passthrough / byte relay | main / Portkey | streams/s byte relay / passthrough / main / ' +
+    'Portkey | proxy CPU byte relay / passthrough / main | worker CPU us/stream | goals met ' +
+    '(main/byte, pass/byte, main/Portkey) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const row of rows) {
-    const relay = row.paths.relay!;
-    const sb = row.paths.switchboard!;
-    const ratios = sb.repStreamsPerS.map((v, i) => v / relay.repStreamsPerS[i]!);
-    const ratio = median(ratios);
-    const cpuRatio = relay.cpuUs / sb.cpuUs;
+    const bytes = row.paths['byte-relay']!;
+    const pass = row.paths.passthrough!;
+    const main = row.paths.switchboard!;
+    const own = row.paths.portkey;
+    const mainVsBytes = main.cpuUs / bytes.cpuUs;
+    const passVsBytes = pass.cpuUs / bytes.cpuUs;
+    const mainVsPortkey = own ? main.cpuUs / own.cpuUs : NaN;
     out.push(
-      `| ${row.runtime} | ${int(relay.streamsPerS)} | ${int(sb.streamsPerS)} | ` +
-        `${fixed2(ratio)} (${fixed2(Math.min(...ratios))}-${fixed2(Math.max(...ratios))}) | ` +
-        `${int(relay.cpuUs)} / ${int(sb.cpuUs)} | ${fixed2(cpuRatio)} | ${pct(relay.cpu)} / ` +
-        `${pct(sb.cpu)} | ${pct(sb.busy[0]!)} / ${pct(sb.busy[1]!)} | ` +
-        `${int(row.paths.straight!.cpuUs)} | ${yes(ratio >= GOALS.capacity)} / ` +
-        `${yes(cpuRatio >= GOALS.capacity)} |`,
+      `| ${row.runtime} | ${int(bytes.cpuUs)} | ${int(pass.cpuUs)} | ${int(main.cpuUs)} | ` +
+        `${own ? int(own.cpuUs) : '-'} | ${fixed2(mainVsBytes)} | ${fixed2(passVsBytes)} | ` +
+        `${own ? fixed2(mainVsPortkey) : '-'} | ${int(bytes.streamsPerS)} / ` +
+        `${int(pass.streamsPerS)} / ${int(main.streamsPerS)} / ` +
+        `${own ? int(own.streamsPerS) : '-'} | ${pct(bytes.cpu)} / ${pct(pass.cpu)} / ` +
+        `${pct(main.cpu)} | ${int(row.paths.straight!.cpuUs)} | ` +
+        `${yes(mainVsBytes <= GOALS.mainVsByteRelay)}, ` +
+        `${yes(passVsBytes <= GOALS.passthroughVsByteRelay)}, ` +
+        `${own ? yes(mainVsPortkey <= GOALS.mainVsPortkey) : '-'} |`,
     );
   }
-  return out;
-}
-
-function portkeyTable(r: Results): string[] {
-  const o = r.options;
-  const out = [
-    '',
-    '### Portkey (@portkey-ai/gateway) on Node, CPU 0, in front of a relay on CPU 1',
-    '',
-  ];
-  const own = r.rows.find((row) => row.paths.portkey);
-  if (!own) return [...out, `Not measured: ${r.portkey.status}.`];
-  const pk = own.paths.portkey!;
-  out.push(
-    `${r.portkey.status}. Portkey waits a fixed 25 ms before relaying a stream's first chunk ` +
-      '(in its TTFT and its stream duration below), and answers every stream with a 500 unless ' +
-      '@hono/node-server is pinned to 1.13.5 (`overrides` in bench/portkey/package.json). ' +
-      `Same ${o.capacityConcurrency}-stream cells as the capacity table; the ${own.runtime} row ` +
-      'alternates with Portkey round by round, the others compare with its median.',
-    '',
-    `Portkey: TTFT p50 ${ms(pk.p50)} / p99 ${ms(pk.p99)} ms, ${int(pk.streamsPerS)} streams/s, ` +
-      `${int(pk.cpuUs)} us CPU/stream, ${pct(pk.cpu)} of a core, ${pk.errors} errors.`,
-    '',
-    '| Switchboard runtime | switchboard streams/s | Portkey streams/s | switchboard / Portkey ' +
-      '| CPU us/stream switchboard / Portkey | CPU ratio | TTFT p50 switchboard / Portkey | ' +
-      `>= ${GOALS.portkey}x (ratio / CPU ratio) |`,
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-  );
-  for (const row of r.rows.filter((x) => x.concurrency === o.capacityConcurrency)) {
-    const sb = row.paths.switchboard!;
-    const ratio = row === own
-      ? median(sb.repStreamsPerS.map((v, i) => v / pk.repStreamsPerS[i]!))
-      : sb.streamsPerS / pk.streamsPerS;
-    const cpuRatio = pk.cpuUs / sb.cpuUs;
+  if (pk) {
     out.push(
-      `| ${row.runtime}${row === own ? ' (same rounds)' : ''} | ${int(sb.streamsPerS)} | ` +
-        `${int(pk.streamsPerS)} | ${fixed2(ratio)} | ${int(sb.cpuUs)} / ${int(pk.cpuUs)} | ` +
-        `${fixed2(cpuRatio)} | ${ms(sb.p50)} / ${ms(pk.p50)} | ${yes(ratio >= GOALS.portkey)} / ` +
-        `${yes(cpuRatio >= GOALS.portkey)} |`,
+      '',
+      `Portkey (${r.portkey.status}): TTFT p50 ${ms(pk.p50)} / p99 ${ms(pk.p99)} ms, ` +
+        `${pct(pk.cpu)} of a core, ${pk.errors} errors. It waits a fixed 25 ms before relaying a ` +
+        "stream's first chunk (in its TTFT and stream duration), and answers every stream with " +
+        'a 500 unless @hono/node-server is pinned to 1.13.5 (`overrides` in ' +
+        'bench/portkey/package.json).',
     );
-  }
+  } else out.push('', `Portkey not measured: ${r.portkey.status}.`);
   return out;
 }
 
@@ -1001,14 +1045,14 @@ function report(r: Results): string {
     `Load average (1, 5, 15 min) at start ${r.machine.loadStart}, at end ${r.machine.loadEnd}`,
     `Runtimes: node ${v.node}, bun ${v.bun}, deno ${v.deno}` +
     (v.portkey ? `; @portkey-ai/gateway ${v.portkey}` : ''),
-    `Workers (mocker, speedup 1000) and load generator on ${o.harness}, CPU 1; proxies on CPU 0. ` +
+    `Workers (mocker, speedup 1000), load generator and the OpenAI-compatible upstream ` +
+    `(bench/fixtures/relay.ts) on ${o.harness}, CPU 1; proxies on CPU 0. ` +
     `Chat request: ${r.promptTokens} prompt tokens, ${TOKENS} output tokens. ` +
     `Total ${Math.round(r.totalS)} s.`,
     ...busyNote,
     '',
     ...ttftTable(r),
-    ...capacityTable(r),
-    ...portkeyTable(r),
+    ...cpuTable(r),
     ...profileTables(r),
   ];
   return `${out.join('\n')}\n`;
@@ -1051,8 +1095,9 @@ async function main(): Promise<void> {
   try {
     for (const runtime of options.runtimes) {
       if (!has('ttft') && !has('portkey') && harness.workerRequest) break;
-      const sb = await startSwitchboard(runtime, `switchboard-${runtime}`, fileKv);
-      let relay: { proc: Proc; url: string } | undefined;
+      const models = harness.upstream ? [MODEL, PASSTHROUGH_MODEL] : [MODEL];
+      const sb = await startSwitchboard(runtime, `switchboard-${runtime}`, fileKv, [], models);
+      let byteRelay: { proc: Proc; url: string } | undefined;
       let portkey: Portkey | undefined;
       try {
         if (!harness.workerRequest) {
@@ -1060,11 +1105,19 @@ async function main(): Promise<void> {
           const ids = (harness.workerRequest as { token_ids?: unknown[] }).token_ids;
           results.promptTokens = ids?.length ?? 0;
         }
-        relay = await startRelay(runtime, `relay-${runtime}`, harness, 0);
+        if (!harness.upstream) {
+          await startUpstream(options, harness, fileKv);
+          await waitForModels(sb.proc, sb.url.replace(/\/v1\/chat\/completions$/, ''), [
+            MODEL,
+            PASSTHROUGH_MODEL,
+          ]);
+        }
+        const upstream = harness.upstream!.v1;
+        byteRelay = await startByteRelay(runtime, `byte-relay-${runtime}`, upstream);
         const withPortkey = runtime === portkeyRuntime && options.portkey && has('portkey') &&
           portkeyInstalled;
         if (withPortkey) {
-          portkey = await startPortkey(options, harness);
+          portkey = await startPortkey(upstream);
           machine.versions.portkey = portkey.version;
           results.portkey = {
             status: `Portkey ${portkey.version} on Node ${machine.versions.node}, upstream ` +
@@ -1079,7 +1132,12 @@ async function main(): Promise<void> {
             await cells(options, harness, runtime, concurrency, {
               straight: { proc: harness.workers },
               switchboard: { url: sb.url, proc: sb.proc },
-              relay: { url: relay.url, proc: relay.proc },
+              passthrough: {
+                url: sb.url,
+                proc: sb.proc,
+                body: { ...CHAT, model: PASSTHROUGH_MODEL },
+              },
+              'byte-relay': { url: byteRelay.url, proc: byteRelay.proc },
               ...(portkey && capacityCell
                 ? { portkey: { url: portkey.url, headers: portkey.headers, proc: portkey.proc } }
                 : {}),
@@ -1087,8 +1145,7 @@ async function main(): Promise<void> {
           );
         }
       } finally {
-        await Promise.all([stop(sb.proc), stop(relay?.proc), stop(portkey?.proc)]);
-        await stop(portkey?.upstream);
+        await Promise.all([stop(sb.proc), stop(byteRelay?.proc), stop(portkey?.proc)]);
       }
     }
     for (const runtime of has('profile') ? options.profile : []) {
@@ -1097,7 +1154,8 @@ async function main(): Promise<void> {
     }
   } finally {
     harness.load.child.stdin?.end();
-    await Promise.all([stop(harness.load), stop(harness.workers)]);
+    await stop(harness.upstream?.register);
+    await Promise.all([stop(harness.load), stop(harness.workers), stop(harness.upstream?.proc)]);
   }
   machine.loadEnd = loadAverage();
   results.totalS = (performance.now() - started) / 1000;

@@ -49,6 +49,7 @@ import type {
   RequestPlaneServer,
 } from '../src/core/plane/types.ts';
 import { createNodeNetwork } from '../src/runtime/net.ts';
+import { planeFetch } from '../src/runtime/http-fetch-node.ts';
 import { detectRuntime, type RuntimeName, serve } from '../src/runtime/serve.ts';
 
 type Runtime = RuntimeName;
@@ -242,7 +243,8 @@ async function setUpPlane(plane: Plane, handler: EndpointHandler): Promise<Plane
       break;
     }
     case 'http':
-      client = createHttpPlaneClient();
+      // The fetch the frontend uses on this runtime (src/runtime/infra.ts).
+      client = createHttpPlaneClient({ fetch: planeFetch() });
       server = createHttpPlaneServer({ serve });
       break;
     case 'nats':

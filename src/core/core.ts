@@ -19,7 +19,6 @@ import { PlaneError } from './plane/errors.ts';
 import type { RequestPlaneClient } from './plane/types.ts';
 import type { ModelPreprocessor } from './preprocess/preprocessor.ts';
 import type { ServedModel } from './discovery/models.ts';
-import type { KvRouter } from './router/kv/types.ts';
 import {
   createKvRouting,
   type KvRoutingControl,
@@ -95,11 +94,6 @@ export interface CorePorts {
   tracer?: SpanExporter;
   /** Histogram layouts from `DYN_METRICS_*` (`metricBucketsFromEnv`). @default the reference's */
   metricBuckets?: Partial<Record<BucketName, readonly number[]>>;
-}
-
-/** The KV routers of `--router-mode kv`: one per model and pool (aggregated/decode, prefill). */
-export interface KvRouting {
-  routerFor(model: ServedModel, pool: 'decode' | 'prefill'): KvRouter;
 }
 
 export interface Core {

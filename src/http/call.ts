@@ -4,7 +4,7 @@
  * whose disconnect the SSE writer reports).
  */
 import type { Context } from 'hono';
-import type { CallContext } from '../core/pipeline/chat.ts';
+import type { CallContext } from '../core/pipeline/call-context.ts';
 import { applyRoutingHeaders, type NvExt } from '../core/protocols/nvext.ts';
 import { refuseUnsupportedHints } from '../core/protocols/agent-hints.ts';
 import type { AppEnv } from './types.ts';

@@ -26,6 +26,7 @@ import { createNodeNetwork } from './net.ts';
 import { natsFromEnv } from './nats-env.ts';
 import { createSharedFileToucher, type SharedFileToucher } from './file-toucher.ts';
 import { serve } from './serve.ts';
+import { planeFetch } from './http-fetch-node.ts';
 
 export type InfraConfig = Pick<Config, 'discoveryBackend' | 'requestPlane' | 'eventPlane'>;
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -152,7 +153,10 @@ export function createInfra(config: InfraConfig, options: InfraOptions) {
           responseMux,
           ...(handshake ? { ackTimeoutMs: handshake, callHomeTimeoutMs: handshake } : {}),
         }),
-        http: createHttpPlaneClient(handshake ? { ackTimeoutMs: handshake } : {}),
+        http: createHttpPlaneClient({
+          fetch: planeFetch(),
+          ...(handshake ? { ackTimeoutMs: handshake } : {}),
+        }),
         nats_tcp: createNatsPlaneClient({
           ...natsOptions,
           ...(handshake ? { ackTimeoutMs: handshake } : {}),

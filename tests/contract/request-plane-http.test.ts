@@ -1,11 +1,12 @@
 import { createHttpPlaneClient, createHttpPlaneServer } from '../../src/adapters/plane/http.ts';
+import { planeFetch } from '../../src/runtime/http-fetch-node.ts';
 import { createNodeNetwork } from '../../src/runtime/net.ts';
 import { serve } from '../../src/runtime/serve.ts';
 import { requestPlaneContract } from './request-plane.contract.ts';
 
 requestPlaneContract('http', ({ maxInFlight }) =>
   Promise.resolve({
-    client: createHttpPlaneClient(),
+    client: createHttpPlaneClient({ fetch: planeFetch() }),
     server: createHttpPlaneServer({ serve, maxInFlight }),
     async deadAddress() {
       const listener = await createNodeNetwork().listen('127.0.0.1', 0, (c) => c.close());

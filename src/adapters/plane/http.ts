@@ -99,18 +99,26 @@ export function createHttpPlaneClient(options: HttpPlaneClientOptions = {}): Req
           response_type: 'many_out',
           connection_info: { transport: 'http_stream', info: '{}' },
         }, request.body);
+        const post = () =>
+          fetchFn(url, {
+            method: 'POST',
+            body,
+            headers: {
+              ...request.headers,
+              'request-id': request.id,
+              'content-type': 'application/octet-stream',
+            },
+            signal: controller.signal,
+          });
         let response: Response;
         try {
           response = await waitFor(
-            fetchFn(url, {
-              method: 'POST',
-              body,
-              headers: {
-                ...request.headers,
-                'request-id': request.id,
-                'content-type': 'application/octet-stream',
-              },
-              signal: controller.signal,
+            // A pooled connection the worker closed while it sat idle (or a worker restarted on
+            // the same port) fails before any answer, the request unseen: it goes out once more,
+            // on a new connection. A second failure is the worker's (`cannot_connect`).
+            post().catch((error: unknown) => {
+              if (controller.signal.aborted) throw error;
+              return post();
             }),
             {
               signal,
@@ -185,6 +193,9 @@ export interface HttpPlaneServerOptions {
   maxInFlight?: number;
 }
 
+/** Frames a response body holds before `send` waits for the runtime to read (back-pressure). */
+const FRAMES_QUEUED = 16;
+
 function text(status: number, body: string): Response {
   return new Response(body, { status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
 }
@@ -235,29 +246,48 @@ export function createHttpPlaneServer(options: HttpPlaneServerOptions): RequestP
     });
 
     const controller = new AbortController();
-    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-    const writer = writable.getWriter();
-    // The runtime cancels the body when the frontend goes away (on Node, Bun and Deno alike).
-    writer.closed.catch(() =>
-      controller.abort(cancelled('Request cancelled by the frontend (connection closed)'))
-    );
+    // The response body is a queue of frames the runtime pulls from: a frame is taken at once
+    // while fewer than FRAMES_QUEUED wait (no promise per frame, no TransformStream per
+    // request), else `send` waits for the next pull (back-pressure). The runtime cancels the body
+    // when the frontend goes away (on Node, Bun and Deno alike).
+    let body!: ReadableStreamDefaultController<Uint8Array>;
+    let pulled: (() => void) | undefined;
+    let open = true;
+    const readable = new ReadableStream<Uint8Array>({
+      start(c) {
+        body = c;
+      },
+      pull() {
+        pulled?.();
+        pulled = undefined;
+      },
+      cancel() {
+        open = false;
+        pulled?.();
+        controller.abort(cancelled('Request cancelled by the frontend (connection closed)'));
+      },
+    }, { highWaterMark: FRAMES_QUEUED });
+    const send = (frame: Uint8Array): Promise<void> | void => {
+      if (!open) throw controller.signal.reason;
+      body.enqueue(frame);
+      if ((body.desiredSize ?? 0) > 0) return;
+      return new Promise<void>((resolve) => pulled = resolve);
+    };
     const id = decoded.control.id;
     const running = (async () => {
       try {
-        // Written at once so every runtime sends the status line now: the ACK.
-        await writer.write(encodeHandshake(id));
-        await pumpResponses(handler, decoded.body, {
-          id,
-          headers,
-          controller,
-          send: (frame) => writer.write(frame),
-        });
+        // Sent at once so every runtime sends the status line now: the ACK.
+        await send(encodeHandshake(id));
+        await pumpResponses(handler, decoded.body, { id, headers, controller, send });
       } catch {
         // The frontend went away; the handler was aborted.
       }
       // Aborted or not, the body just ends: without the completion marker, the frontend reads
       // a disconnect. (An errored body would make Bun log the reason.)
-      await writer.close().catch(() => {});
+      if (open) {
+        open = false;
+        body.close();
+      }
     })().finally(() => inFlight.delete(controller));
     inFlight.set(controller, running);
     return new Response(readable, {

@@ -7,7 +7,8 @@
 import type { Core } from '../core.ts';
 import { modelTypesOf } from '../discovery/model-card.ts';
 import { BadRequestError, ModelNotFoundError } from '../errors.ts';
-import { type CallContext, startChat, type Started } from '../pipeline/chat.ts';
+import type { CallContext } from '../pipeline/call-context.ts';
+import { startChat, type Started } from '../pipeline/chat.ts';
 import { PromptTooLongError } from '../preprocess/preprocessor.ts';
 import type { CountTokensRequest, MessagesRequest } from '../protocols/anthropic.ts';
 import type { ChatCompletionChunk } from '../protocols/openai.ts';

@@ -7,13 +7,7 @@
 import type { Core } from '../core.ts';
 import type { ServedModel } from '../discovery/models.ts';
 import { modelTypesOf } from '../discovery/model-card.ts';
-import {
-  BadRequestError,
-  ModelNotFoundError,
-  ServiceUnavailableError,
-  toApiError,
-  ValidationError,
-} from '../errors.ts';
+import { BadRequestError, toApiError, ValidationError } from '../errors.ts';
 import type { NvExt } from '../protocols/nvext.ts';
 import type {
   ChatCompletionChunk,
@@ -38,6 +32,7 @@ import {
 } from './request-metrics.ts';
 import { defaultMaxTokens } from '../preprocess/preprocessor.ts';
 import { startPassthrough } from './passthrough.ts';
+import { type CallContext, servedModel } from './call-context.ts';
 import { checkTokenIds } from './token-ids.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { startPerfTrace, traced } from './perf.ts';
@@ -56,22 +51,6 @@ import {
   type ToolCallDelta,
   toolSchemasOf,
 } from '../parsers/chat-deltas.ts';
-
-export interface CallContext {
-  requestId: string;
-  /** Headers to propagate to the worker (`x-request-id`, `traceparent`, ...). */
-  headers: Record<string, string>;
-  /** Aborts when the client goes away. */
-  signal: AbortSignal;
-  nvext?: NvExt;
-  /** The metrics `endpoint` label. @default the route's own (chat_completions / completions) */
-  endpoint?: EndpointLabel;
-  /**
-   * Put the matched stop string or stop id in a finishing chat choice as `stop_reason` (vLLM's
-   * field), for translators that report it (Anthropic's `stop_sequence`). @default false
-   */
-  stopReasons?: boolean;
-}
 
 /** A started request: chunks to stream (or fold), and the metric guard to close. */
 export interface Started<Chunk> {
@@ -103,18 +82,6 @@ function responseNvext(
       decode_dp_rank: null,
     },
   };
-}
-
-/** Resolves the model and its live workers, or the right error (404 / 503). */
-export function servedModel(core: Core, name: string): ServedModel {
-  const model = core.models.get(name);
-  if (!model) throw new ModelNotFoundError(name);
-  if (core.models.instances(name).length === 0) {
-    throw new ServiceUnavailableError(
-      `Model "${name}" has no live worker right now; retry shortly`,
-    );
-  }
-  return model;
 }
 
 /** A model registered for other request types (an embedding model asked to chat) is a 400. */

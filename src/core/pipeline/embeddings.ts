@@ -9,8 +9,7 @@ import { decodeEmbedding } from '../embedding-codec.ts';
 import { BadRequestError, InternalError } from '../errors.ts';
 import type { EmbeddingRequest, EmbeddingResponse } from '../protocols/openai.ts';
 import { EmbeddingWorkerOutputSchema } from '../protocols/worker.ts';
-import type { CallContext } from './chat.ts';
-import { servedModel } from './chat.ts';
+import { type CallContext, servedModel, upstreamName } from './call-context.ts';
 import { dispatchTo } from './dispatch.ts';
 import { errorTypeOf, startRequestMetrics } from './request-metrics.ts';
 import { toApiError } from '../errors.ts';
@@ -96,10 +95,4 @@ export async function createEmbeddings(
     });
     throw error;
   }
-}
-
-/** The model name a registered OpenAI-compatible server knows (`switchboard register`). */
-export function upstreamName(card: { display_name: string; user_data?: unknown }): string {
-  const data = card.user_data as { upstream_model?: unknown } | undefined;
-  return typeof data?.upstream_model === 'string' ? data.upstream_model : card.display_name;
 }

@@ -18,7 +18,7 @@ import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { planeErrorToApi, WorkerStreamError } from './dispatch.ts';
 import { dispatchMigratable } from './migration.ts';
 import type { GenerationCall } from './route-generation.ts';
-import { upstreamName } from './embeddings.ts';
+import { upstreamName } from './call-context.ts';
 
 /** What a choice needs besides its prompt: sampling and stop settings of the request. */
 export interface GenerationParams {

@@ -15,8 +15,7 @@ import {
   type VideoGenerationRequest,
   type VideosResponse,
 } from '../protocols/media.ts';
-import type { CallContext } from './chat.ts';
-import { servedModel } from './chat.ts';
+import { type CallContext, servedModel } from './call-context.ts';
 import { dispatchTo, planeErrorToApi, WorkerStreamError } from './dispatch.ts';
 import { errorTypeOf, type RequestMetrics, startRequestMetrics } from './request-metrics.ts';
 

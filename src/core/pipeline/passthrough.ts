@@ -8,8 +8,7 @@ import type { ServedModel } from '../discovery/models.ts';
 import { dispatchTo } from './dispatch.ts';
 import type { GenerationUsage } from './generate.ts';
 import type { RequestMetrics } from './request-metrics.ts';
-import { upstreamName } from './embeddings.ts';
-import type { CallContext } from './chat.ts';
+import { type CallContext, upstreamName } from './call-context.ts';
 
 interface UpstreamChunk {
   model?: string;

@@ -6,7 +6,8 @@
 import type { Core } from '../core.ts';
 import { modelTypesOf } from '../discovery/model-card.ts';
 import { BadRequestError, ModelNotFoundError, ValidationError } from '../errors.ts';
-import { type CallContext, collectChat, startChat } from '../pipeline/chat.ts';
+import type { CallContext } from '../pipeline/call-context.ts';
+import { collectChat, startChat } from '../pipeline/chat.ts';
 import { PromptTooLongError } from '../preprocess/preprocessor.ts';
 import type {
   ChatCompletionRequest,

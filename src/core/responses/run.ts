@@ -9,7 +9,8 @@
  */
 import type { Core } from '../core.ts';
 import { NotImplementedError, PreviousResponseNotFoundError } from '../errors.ts';
-import { type CallContext, collectChat, startChat, type Started } from '../pipeline/chat.ts';
+import type { CallContext } from '../pipeline/call-context.ts';
+import { collectChat, startChat, type Started } from '../pipeline/chat.ts';
 import type {
   ChatCompletionChunk,
   ChatCompletionRequest,

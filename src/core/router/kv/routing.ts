@@ -8,7 +8,6 @@
  * sweep run lazily on routing calls, so a core never keeps a process alive.
  */
 import type { Config } from '../../config.ts';
-import type { KvRouting } from '../../core.ts';
 import type { ModelRegistry, ServedModel, WorkerInstance } from '../../discovery/models.ts';
 import { NotFoundError } from '../../errors.ts';
 import type { BlockHasher } from '../../kv/hash.ts';
@@ -30,7 +29,7 @@ import {
   type KvQueryResponse,
   type KvSubscriber,
 } from './subscriber.ts';
-import type { KvBooking, KvRouter, KvRouteRequest } from './types.ts';
+import type { KvBooking, KvRouter, KvRouteRequest, KvRouting } from './types.ts';
 import type { AppliedEvent } from './event-pool.ts';
 import { stringifyExactJson } from '../../json.ts';
 import { parseWorkerKey } from './worker-key.ts';

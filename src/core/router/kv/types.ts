@@ -2,7 +2,7 @@
  * What the request pipeline sees of the KV router: pick a worker for a tokenized prompt and book
  * it, then report the stream's progress so the router's load accounting follows the request.
  */
-import type { WorkerInstance } from '../../discovery/models.ts';
+import type { ServedModel, WorkerInstance } from '../../discovery/models.ts';
 
 /** Per-request changes to the router's settings (`nvext` / `router_config_override`). */
 export interface KvRouteOverrides {
@@ -56,4 +56,9 @@ export interface KvBooking extends KvDecision {
 export interface KvRouter {
   /** Picks a worker (waiting in the queue while every worker is above the threshold). */
   route(request: KvRouteRequest, signal?: AbortSignal): Promise<KvBooking>;
+}
+
+/** The KV routers of `--router-mode kv`: one per model and pool (aggregated/decode, prefill). */
+export interface KvRouting {
+  routerFor(model: ServedModel, pool: 'decode' | 'prefill'): KvRouter;
 }
