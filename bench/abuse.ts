@@ -343,9 +343,11 @@ for (const runtime of args.runtimes.split(',')) {
       }
       const ms = performance.now() - start;
       const lat = (await prober.stop()).sort((a, b) => a - b);
+      // A case shorter than the probe interval may have no probe in flight: '-'.
+      const f = (n: number | undefined) => n === undefined || Number.isNaN(n) ? '-' : n.toFixed(1);
       const row = `| ${c.name} | ${runtime} | ${statuses} | ${ms.toFixed(0)} | ${
-        quantile(lat, 0.5).toFixed(1)
-      } | ${quantile(lat, 0.99).toFixed(1)} | ${(lat.at(-1) ?? NaN).toFixed(1)} | ${lat.length} |`;
+        f(quantile(lat, 0.5))
+      } | ${f(quantile(lat, 0.99))} | ${f(lat.at(-1))} | ${lat.length} |`;
       rows.push(row);
       results.push({
         case: c.name,
