@@ -41,6 +41,7 @@ import { startPassthrough } from './passthrough.ts';
 import { checkTokenIds } from './token-ids.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { startPerfTrace, traced } from './perf.ts';
+import { chunkFramer } from './chunk-frame.ts';
 import { multimodalDataOf } from '../preprocess/multimodal.ts';
 import { startRequestTrace } from '../tracing.ts';
 import type { DispatchedTo } from './route-generation.ts';
@@ -81,6 +82,8 @@ export interface Started<Chunk> {
   chunks: AsyncIterable<Chunk>;
   usage(): GenerationUsage;
   metrics: RequestMetrics;
+  /** The SSE frame of a chunk from a per-stream prefix (`chunk-frame.ts`). @default generic */
+  frame?: (chunk: unknown) => string | undefined;
 }
 
 /**
@@ -506,7 +509,15 @@ export async function startChat(
         }
       })();
       const timed = traced(perf, chunks, () => usageOf(generation.usage()));
-      return { id, created, model: model.name, chunks: timed, usage: generation.usage, metrics };
+      return {
+        id,
+        created,
+        model: model.name,
+        chunks: timed,
+        usage: generation.usage,
+        metrics,
+        frame: chunkFramer(base),
+      };
     },
   );
 }
@@ -711,7 +722,15 @@ export async function startCompletion(
         }
       })();
       const timed = traced(perf, chunks, () => usageOf(generation.usage()));
-      return { id, created, model: model.name, chunks: timed, usage: generation.usage, metrics };
+      return {
+        id,
+        created,
+        model: model.name,
+        chunks: timed,
+        usage: generation.usage,
+        metrics,
+        frame: chunkFramer(base),
+      };
     },
   );
 }

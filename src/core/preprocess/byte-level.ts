@@ -10,6 +10,14 @@
  * byte tokens on its own, so a character left incomplete there becomes U+FFFD); a character
  * outside the byte alphabet decodes as byte 0, as the library's lookup does.
  */
+/** Token ids in, the text they completed out (`createDecodeStream` returns one). */
+export interface IncrementalDecoder {
+  /** Feeds generated ids; returns the text they completed (possibly `''`). */
+  push(ids: readonly number[]): string;
+  /** Releases what is held back (an incomplete character becomes U+FFFD). */
+  flush(): string;
+}
+
 /** Per-model id -> bytes table; built once (`buildByteLevelTable`). */
 export interface ByteLevelTable {
   /** Bytes of id `i`: `bytes.subarray(offsets[i], offsets[i + 1])`. */

@@ -8,7 +8,10 @@ import {
   buildByteLevelTable,
   type ByteLevelTable,
   createByteLevelDecodeStream,
+  type IncrementalDecoder,
 } from './byte-level.ts';
+
+export type { IncrementalDecoder };
 
 export interface EncodeOptions {
   /**
@@ -37,14 +40,6 @@ export interface Tokenizer {
    * which use the library's window (`createDecodeStream`). @default undefined
    */
   decodeStream?(options: DecodeOptions): IncrementalDecoder | undefined;
-}
-
-/** Token ids in, the text they completed out (`createDecodeStream` returns one). */
-export interface IncrementalDecoder {
-  /** Feeds generated ids; returns the text they completed (possibly `''`). */
-  push(ids: readonly number[]): string;
-  /** Releases what is held back (an incomplete character becomes U+FFFD). */
-  flush(): string;
 }
 
 export interface TokenizerFiles {

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { jsonText } from '../json.ts';
+import { chunkFramer } from './chunk-frame.ts';
+
+const base = {
+  id: 'chatcmpl-"x"\u2028',
+  object: 'chat.completion.chunk',
+  created: 17,
+  model: 'm/é',
+};
+const frameOf = chunkFramer(base);
+
+test('chunkFramer() writes exactly the generic frame of every chunk shape', () => {
+  const chunks = [
+    {
+      ...base,
+      choices: [{
+        index: 0,
+        delta: { role: 'assistant', content: '' },
+        logprobs: null,
+        finish_reason: null,
+      }],
+    },
+    {
+      ...base,
+      choices: [{ index: 0, delta: { content: 'a "q"\n😀' }, logprobs: null, finish_reason: null }],
+      usage: null,
+    },
+    {
+      ...base,
+      choices: [{ index: 1, delta: {}, logprobs: null, finish_reason: 'stop' }],
+      nvext: { worker_id: { decode_worker_id: 18446744073709551615n } },
+    },
+    { ...base, choices: [], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } },
+  ];
+  for (const chunk of chunks) assert.equal(frameOf(chunk), `data: ${jsonText(chunk)}\n\n`);
+});
+
+test('chunkFramer() leaves chunks of another shape to the generic path', () => {
+  assert.equal(frameOf({ ...base, model: 'other', choices: [] }), undefined);
+  assert.equal(frameOf({ choices: [], ...base }), undefined);
+  assert.equal(frameOf({ ...base, choices: [], extra: 1 }), undefined);
+  assert.equal(frameOf({ ...base, choices: [], nvext: {}, usage: null }), undefined);
+  assert.equal(frameOf({ type: 'message_start' }), undefined);
+});
