@@ -25,7 +25,6 @@ import type {
 import {
   checkContext,
   type ChoiceEvent,
-  type Generation,
   type GenerationParams,
   type GenerationUsage,
   startGeneration,
@@ -40,7 +39,8 @@ import { defaultMaxTokens } from '../preprocess/preprocessor.ts';
 import { startPassthrough } from './passthrough.ts';
 import { checkTokenIds } from './token-ids.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
-import { startPerfTrace, traced } from './perf.ts';
+import { startPerfTrace } from './perf.ts';
+import { chunkStream } from './chunk-stream.ts';
 import { chunkFramer } from './chunk-frame.ts';
 import { multimodalDataOf } from '../preprocess/multimodal.ts';
 import { startRequestTrace } from '../tracing.ts';
@@ -266,35 +266,6 @@ async function guarded<T>(
   }
 }
 
-/** Chunk events with the metric guard fed, closed when the stream ends. */
-async function* metered<T>(
-  generation: Generation,
-  metrics: RequestMetrics,
-  shape: (event: ChoiceEvent) => T | undefined,
-  signal: AbortSignal,
-): AsyncGenerator<T> {
-  let outcome: 'done' | 'error' | 'cancelled' = 'cancelled';
-  try {
-    for await (const event of generation.events) {
-      metrics.tokens(event.tokenIds.length);
-      const chunk = shape(event);
-      if (chunk !== undefined) yield chunk;
-    }
-    outcome = signal.aborted ? 'cancelled' : 'done';
-  } catch (error) {
-    outcome = signal.aborted ? 'cancelled' : 'error';
-    throw error;
-  } finally {
-    // Workers report prefix-cache hits with their last chunk, so the prompt is recorded here.
-    const usage = generation.usage();
-    metrics.prompt(usage.promptTokens, usage.cachedTokens);
-    metrics.finish({
-      errorType: outcome === 'done' ? '' : outcome === 'cancelled' ? 'cancelled' : 'internal',
-      outputTokens: usage.completionTokens,
-    });
-  }
-}
-
 const usageOf = (u: GenerationUsage) => ({
   prompt_tokens: u.promptTokens,
   completion_tokens: u.completionTokens,
@@ -502,13 +473,19 @@ export async function startChat(
           ...withNvext(event),
         } as ChatCompletionChunk;
       };
-      const chunks = (async function* () {
-        yield* metered(generation, metrics, shape, call.signal);
-        if (includeUsage) {
-          yield { ...base, choices: [], usage: usageOf(generation.usage()) } as ChatCompletionChunk;
-        }
-      })();
-      const timed = traced(perf, chunks, () => usageOf(generation.usage()));
+      const timed = chunkStream({
+        generation,
+        metrics,
+        shape,
+        signal: call.signal,
+        ...(includeUsage
+          ? {
+            last: () =>
+              ({ ...base, choices: [], usage: usageOf(generation.usage()) }) as ChatCompletionChunk,
+          }
+          : {}),
+        ...(perf ? { perf, perfFields: () => usageOf(generation.usage()) } : {}),
+      });
       return {
         id,
         created,
@@ -711,17 +688,23 @@ export async function startCompletion(
           ...withNvext(event),
         } as CompletionResponse;
       };
-      const chunks = (async function* () {
-        yield* metered(generation, metrics, shape, call.signal);
-        if (includeUsage) {
-          yield {
-            ...base,
-            choices: [],
-            usage: usageOf(generation.usage()),
-          } as unknown as CompletionResponse;
-        }
-      })();
-      const timed = traced(perf, chunks, () => usageOf(generation.usage()));
+      const timed = chunkStream({
+        generation,
+        metrics,
+        shape,
+        signal: call.signal,
+        ...(includeUsage
+          ? {
+            last: () =>
+              ({
+                ...base,
+                choices: [],
+                usage: usageOf(generation.usage()),
+              }) as unknown as CompletionResponse,
+          }
+          : {}),
+        ...(perf ? { perf, perfFields: () => usageOf(generation.usage()) } : {}),
+      });
       return {
         id,
         created,

@@ -287,12 +287,10 @@ export async function startGeneration(
     throw error;
   }
 
-  const queue = mergeQueue<ChoiceEvent>();
   // One automaton over the stop strings, shared by every choice.
   const stops = compileStops(plan.params.stopStrings);
-  for (const [i, { stream }] of started.entries()) {
+  const choices = started.map(({ stream }, i) => {
     const choice = plan.choices[i] as ChoicePlan;
-    const producer = queue.producer();
     const post = createPostprocessor({
       tokenizer: plan.tokenizer,
       promptIds: choice.promptIds,
@@ -303,65 +301,95 @@ export async function startGeneration(
       includeStopStr: plan.params.includeStopStr,
       skipSpecialTokens: plan.params.skipSpecialTokens,
     });
-    void (async () => {
+    /**
+     * One worker item -> the choice's event (`undefined` once the choice ended before it);
+     * throws what ends the stream with an error.
+     */
+    const step = (item: unknown): ChoiceEvent | undefined => {
+      const output = item as LLMEngineOutput;
+      if (output.completion_usage) {
+        reportedPrompt += output.completion_usage.prompt_tokens ?? 0;
+        const cached = output.completion_usage.prompt_tokens_details?.cached_tokens;
+        if (typeof cached === 'number') reportedCached = (reportedCached ?? 0) + cached;
+      }
+      const chunk = post.push(output);
+      usage.completionTokens += chunk.tokenIds.length;
+      if (chunk.finishReason === 'error') {
+        throw new WorkerStreamError(chunk.error ?? 'the engine failed');
+      }
+      if (chunk.finishReason === 'cancelled') {
+        if (signal.aborted) return undefined;
+        throw new WorkerStreamError('the engine cancelled the request');
+      }
+      const logprobs = logprobsOf(output, chunk.tokenIds.length);
+      const event: ChoiceEvent = {
+        index: choice.index,
+        text: chunk.text,
+        tokenIds: chunk.tokenIds,
+      };
+      if (logprobs) event.logprobs = logprobs;
+      if (chunk.finishReason) event.finishReason = chunk.finishReason;
+      if (chunk.stopReason !== undefined) event.stopReason = chunk.stopReason;
+      if (chunk.stopped) (aborts[i] as AbortController).abort();
+      return event;
+    };
+    /** The worker completed without saying why: a natural stop (none once cancelled). */
+    const ended = (): ChoiceEvent | undefined => {
+      if (post.finished || signal.aborted) return undefined;
+      const rest = post.finish();
+      return { index: choice.index, text: rest.text, tokenIds: [], finishReason: 'stop' };
+    };
+    /** A failure while reading: the client's error, or nothing when the client left. */
+    const failed = (error: unknown): ApiError | undefined => {
+      if (signal.aborted) return undefined;
+      logger.warn('worker stream failed', { request_id: plan.requestId, error });
+      abortAll();
+      return streamError(error, config.httpOverloadStatusCode);
+    };
+    return { stream, post, step, ended, failed };
+  });
+  const release = () => {
+    abortAll();
+    signal.removeEventListener('abort', abortAll);
+  };
+
+  let events: AsyncIterable<ChoiceEvent>;
+  if (choices.length === 1) {
+    // One choice (the common case): the worker's stream read in place, no queue.
+    events = new SingleChoiceEvents(choices[0]!, release);
+  } else {
+    const queue = mergeQueue<ChoiceEvent>();
+    for (const { stream, post, step, ended, failed } of choices) {
+      const producer = queue.producer();
+      void (async () => {
+        try {
+          for await (const item of stream) {
+            const event = step(item);
+            if (event === undefined) break;
+            producer.push(event);
+            if (post.finished) break;
+          }
+          const last = ended();
+          if (last) producer.push(last);
+          producer.end();
+        } catch (error) {
+          const failure = failed(error);
+          if (failure) producer.fail(failure);
+          else producer.end();
+        }
+      })();
+    }
+    events = (async function* () {
       try {
-        for await (const item of stream) {
-          const output = item as LLMEngineOutput;
-          if (output.completion_usage) {
-            reportedPrompt += output.completion_usage.prompt_tokens ?? 0;
-            const cached = output.completion_usage.prompt_tokens_details?.cached_tokens;
-            if (typeof cached === 'number') reportedCached = (reportedCached ?? 0) + cached;
-          }
-          const chunk = post.push(output);
-          usage.completionTokens += chunk.tokenIds.length;
-          if (chunk.finishReason === 'error') {
-            throw new WorkerStreamError(chunk.error ?? 'the engine failed');
-          }
-          if (chunk.finishReason === 'cancelled') {
-            if (signal.aborted) break;
-            throw new WorkerStreamError('the engine cancelled the request');
-          }
-          const logprobs = logprobsOf(output, chunk.tokenIds.length);
-          producer.push({
-            index: choice.index,
-            text: chunk.text,
-            tokenIds: chunk.tokenIds,
-            ...(logprobs ? { logprobs } : {}),
-            ...(chunk.finishReason ? { finishReason: chunk.finishReason } : {}),
-            ...(chunk.stopReason !== undefined ? { stopReason: chunk.stopReason } : {}),
-          });
-          if (chunk.stopped) (aborts[i] as AbortController).abort();
-          if (post.finished) break;
-        }
-        if (!post.finished && !signal.aborted) {
-          // The worker completed without saying why: treat it as a natural stop.
-          const rest = post.finish();
-          producer.push({
-            index: choice.index,
-            text: rest.text,
-            tokenIds: [],
-            finishReason: 'stop',
-          });
-        }
-        producer.end();
-      } catch (error) {
-        if (signal.aborted) return producer.end();
-        logger.warn('worker stream failed', { request_id: plan.requestId, error });
-        abortAll();
-        producer.fail(streamError(error, config.httpOverloadStatusCode));
+        yield* queue.drain();
+      } finally {
+        release();
       }
     })();
   }
 
   return {
-    events: (async function* () {
-      try {
-        yield* queue.drain();
-      } finally {
-        abortAll();
-        signal.removeEventListener('abort', abortAll);
-      }
-    })(),
+    events,
     usage: () => ({
       promptTokens: reportedPrompt > 0 ? reportedPrompt : usage.promptTokens,
       completionTokens: usage.completionTokens,
@@ -369,4 +397,73 @@ export async function startGeneration(
     }),
     workerId: () => workerId,
   };
+}
+
+/** One choice's reading of its worker's stream (`startGeneration`). */
+interface ChoiceReader {
+  post: { readonly finished: boolean };
+  step(item: unknown): ChoiceEvent | undefined;
+  ended(): ChoiceEvent | undefined;
+  failed(error: unknown): ApiError | undefined;
+}
+
+/** The events of a one-choice generation, read straight from its worker's stream. */
+class SingleChoiceEvents implements AsyncIterableIterator<ChoiceEvent> {
+  #items: AsyncIterator<unknown>;
+  #choice: ChoiceReader;
+  #release: () => void;
+  #done = false;
+
+  constructor(choice: ChoiceReader & { stream: AsyncIterable<unknown> }, release: () => void) {
+    this.#items = choice.stream[Symbol.asyncIterator]();
+    this.#choice = choice;
+    this.#release = release;
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<ChoiceEvent>> {
+    if (this.#done) return { value: undefined, done: true };
+    const choice = this.#choice;
+    try {
+      for (;;) {
+        if (choice.post.finished) return this.#finish(undefined, true);
+        const next = await this.#items.next();
+        if (next.done) return this.#finish(choice.ended(), false);
+        const event = choice.step(next.value);
+        if (event === undefined) return this.#finish(choice.ended(), true);
+        return { value: event, done: false };
+      }
+    } catch (error) {
+      const failure = choice.failed(error);
+      this.#done = true;
+      this.#release();
+      if (failure) throw failure;
+      return { value: undefined, done: true };
+    }
+  }
+
+  async return(): Promise<IteratorResult<ChoiceEvent>> {
+    if (!this.#done) {
+      this.#done = true;
+      this.#release();
+      await this.#items.return?.();
+    }
+    return { value: undefined, done: true };
+  }
+
+  /** The choice ended: `last` (if any) is the final event; `stop` closes the worker's stream. */
+  #finish(last: ChoiceEvent | undefined, stop: boolean): IteratorResult<ChoiceEvent> {
+    if (last) {
+      // Sent now; the next call ends the stream.
+      this.#choice = { ...this.#choice, post: { finished: true } };
+      return { value: last, done: false };
+    }
+    this.#done = true;
+    this.#release();
+    if (stop) void Promise.resolve(this.#items.return?.()).catch(() => {});
+    return { value: undefined, done: true };
+  }
 }

@@ -106,24 +106,3 @@ export function startPerfTrace(
     },
   };
 }
-
-/** `chunks`, with the trace finished (and logged) when the stream ends however it ends. */
-export function traced<T>(
-  perf: PerfTrace | undefined,
-  chunks: AsyncIterable<T>,
-  fields: () => Record<string, unknown>,
-): AsyncIterable<T> {
-  if (!perf) return chunks;
-  return (async function* () {
-    let outcome = 'cancelled';
-    try {
-      yield* chunks;
-      outcome = 'done';
-    } catch (error) {
-      outcome = 'error';
-      throw error;
-    } finally {
-      perf.finish({ ...fields(), outcome });
-    }
-  })();
-}
