@@ -34,6 +34,27 @@ test('chunkFramer() writes exactly the generic frame of every chunk shape', () =
     },
     { ...base, choices: [], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } },
   ];
+  const choice = (extra: Record<string, unknown>, delta: Record<string, unknown>) => ({
+    index: 2,
+    delta,
+    logprobs: null,
+    finish_reason: null,
+    ...extra,
+  });
+  chunks.push(
+    { ...base, choices: [choice({}, { content: '' })] },
+    { ...base, choices: [choice({}, { role: 'assistant', content: 'x' })] },
+    { ...base, choices: [choice({}, { role: 'user', content: 'x' })] },
+    { ...base, choices: [choice({}, { content: 'x', reasoning_content: 'r' })] },
+    { ...base, choices: [choice({ stop_reason: 'x' }, { content: 'x' })] },
+    { ...base, choices: [choice({ finish_reason: 'stop' }, { content: 'x' })] },
+    { ...base, choices: [choice({}, { content: 'a' }), choice({}, { content: 'b' })] },
+    {
+      ...base,
+      choices: [{ delta: { content: 'x' }, index: 0, logprobs: null, finish_reason: null }],
+    },
+    { ...base, choices: [{ index: 0, text: 'completion', logprobs: null, finish_reason: null }] },
+  );
   for (const chunk of chunks) assert.equal(frameOf(chunk), `data: ${jsonText(chunk)}\n\n`);
 });
 
