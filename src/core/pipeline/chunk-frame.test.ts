@@ -12,7 +12,7 @@ const base = {
 const frameOf = chunkFramer(base);
 
 test('chunkFramer() writes exactly the generic frame of every chunk shape', () => {
-  const chunks = [
+  const chunks: unknown[] = [
     {
       ...base,
       choices: [{

@@ -2,11 +2,13 @@
  * A generation's choice events as client chunks, in one iterator: each event feeds the request's
  * metric guard and is shaped into a chunk (or dropped), an optional last chunk (usage) follows the
  * events, and the guard (and the `--dyn-debug-perf` trace) is closed once however the stream
- * ends: done, failed, or cancelled (the client left, or stopped reading).
+ * ends: done, failed, or cancelled (the client left, or stopped reading). A `Stage`: over a
+ * one-choice generation it runs the choice's and the worker items' steps in the same loop.
  */
 import type { ChoiceEvent, Generation } from './generate.ts';
 import type { PerfTrace } from './perf.ts';
 import type { RequestMetrics } from './request-metrics.ts';
+import { AGAIN, DONE, Stage, type Step } from './stage.ts';
 
 export interface ChunkStreamOptions<T> {
   generation: Generation;
@@ -27,60 +29,55 @@ export function chunkStream<T>(options: ChunkStreamOptions<T>): AsyncIterableIte
   return new ChunkStream(options);
 }
 
-class ChunkStream<T> implements AsyncIterableIterator<T> {
+class ChunkStream<T> extends Stage<ChoiceEvent, T> {
   #options: ChunkStreamOptions<T>;
-  #events: AsyncIterator<ChoiceEvent>;
-  /** 0 reading events, 1 events over (the last chunk may follow), 2 done. */
+  /** 0 reading events, 1 events over (the last chunk went out), 2 done. */
   #state = 0;
 
   constructor(options: ChunkStreamOptions<T>) {
+    super(options.generation.events);
     this.#options = options;
-    this.#events = options.generation.events[Symbol.asyncIterator]();
   }
 
-  [Symbol.asyncIterator]() {
-    return this;
+  protected override before(): Step<T> {
+    if (this.#state === 0) return AGAIN;
+    if (this.#state === 1) {
+      this.#state = 2;
+      this.#options.perf?.finish({ ...this.#options.perfFields?.(), outcome: 'done' });
+    }
+    return DONE;
   }
 
-  async next(): Promise<IteratorResult<T>> {
+  protected step(result: IteratorResult<ChoiceEvent>): Step<T> {
     const o = this.#options;
-    if (this.#state === 0) {
-      try {
-        for (;;) {
-          const next = await this.#events.next();
-          if (next.done) break;
-          const event = next.value;
-          o.metrics.tokens(event.tokenIds.length);
-          const chunk = o.shape(event);
-          if (chunk !== undefined) return { value: chunk, done: false };
-        }
-      } catch (error) {
-        this.#state = 2;
-        this.#closeMetrics(o.signal.aborted ? 'cancelled' : 'error');
-        o.perf?.finish({ ...o.perfFields?.(), outcome: 'error' });
-        throw error;
-      }
+    if (result.done) {
       this.#state = 1;
       this.#closeMetrics(o.signal.aborted ? 'cancelled' : 'done');
       const last = o.last?.();
-      if (last !== undefined) return { value: last, done: false };
+      return last !== undefined ? { value: last, done: false } : this.before();
     }
-    if (this.#state === 1) {
-      this.#state = 2;
-      o.perf?.finish({ ...o.perfFields?.(), outcome: 'done' });
-    }
-    return { value: undefined, done: true };
+    const event = result.value;
+    o.metrics.tokens(event.tokenIds.length);
+    const chunk = o.shape(event);
+    return chunk === undefined ? AGAIN : { value: chunk, done: false };
   }
 
-  async return(): Promise<IteratorResult<T>> {
+  protected override error(error: unknown): never {
     const o = this.#options;
-    if (this.#state !== 2) {
-      if (this.#state === 0) this.#closeMetrics('cancelled');
+    if (this.#state === 0) {
       this.#state = 2;
-      o.perf?.finish({ ...o.perfFields?.(), outcome: 'cancelled' });
-      await this.#events.return?.();
+      this.#closeMetrics(o.signal.aborted ? 'cancelled' : 'error');
+      o.perf?.finish({ ...o.perfFields?.(), outcome: 'error' });
     }
-    return { value: undefined, done: true };
+    throw error;
+  }
+
+  protected override close(): void {
+    const o = this.#options;
+    if (this.#state === 2) return;
+    if (this.#state === 0) this.#closeMetrics('cancelled');
+    this.#state = 2;
+    o.perf?.finish({ ...o.perfFields?.(), outcome: 'cancelled' });
   }
 
   /** Workers report prefix-cache hits with their last chunk, so the prompt is recorded here. */

@@ -23,6 +23,7 @@ import { type Inhibitor, type RoutingPolicy, selectWorker } from '../router/poli
 import type { KvBooking, KvRouter, KvRouteRequest } from '../router/kv/types.ts';
 import type { LoadLease, LoadTracker } from '../router/load.ts';
 import { sessionKey, type SessionRequest, type SessionTable } from '../router/sessions.ts';
+import { AGAIN, Stage, type Step } from './stage.ts';
 
 export interface DispatchOptions {
   plane: RequestPlaneClient;
@@ -114,52 +115,40 @@ export function planeErrorToApi(error: PlaneError, overloadStatus: number): ApiE
  * freed at the end) and the in-flight lease (output tokens, released at the end) follow it when
  * given.
  */
-class WorkerItems implements AsyncIterableIterator<unknown> {
-  #items: AsyncIterator<unknown>;
+class WorkerItems extends Stage<unknown, unknown> {
   #booking: KvBooking | undefined;
   #lease: LoadLease | undefined;
   #first = true;
   #open = true;
 
   constructor(items: AsyncIterable<unknown>, booking?: KvBooking, lease?: LoadLease) {
-    this.#items = items[Symbol.asyncIterator]();
+    super(items);
     this.#booking = booking;
     this.#lease = lease;
   }
 
-  [Symbol.asyncIterator]() {
-    return this;
-  }
-
-  async next(): Promise<IteratorResult<unknown>> {
-    try {
-      for (;;) {
-        const next = await this.#items.next();
-        if (next.done) {
-          this.#end();
-          return next;
-        }
-        const annotated = next.value as
-          | { data?: unknown; event?: string; comment?: string[] }
-          | null;
-        if (annotated?.event === 'error') {
-          throw new WorkerStreamError(annotated.comment?.join(' ') || 'worker error');
-        }
-        const data = annotated?.data;
-        if (data === undefined) continue;
-        if (this.#booking || this.#lease) this.#count(data);
-        return { value: data, done: false };
-      }
-    } catch (error) {
+  protected step(result: IteratorResult<unknown>): Step<unknown> {
+    if (result.done) {
       this.#end();
-      throw error;
+      return result;
     }
+    const annotated = result.value as { data?: unknown; event?: string; comment?: string[] } | null;
+    if (annotated?.event === 'error') {
+      throw new WorkerStreamError(annotated.comment?.join(' ') || 'worker error');
+    }
+    const data = annotated?.data;
+    if (data === undefined) return AGAIN;
+    if (this.#booking || this.#lease) this.#count(data);
+    return { value: data, done: false };
   }
 
-  async return(): Promise<IteratorResult<unknown>> {
+  protected override error(error: unknown): never {
     this.#end();
-    await this.#items.return?.();
-    return { value: undefined, done: true };
+    throw error;
+  }
+
+  protected override close(): void {
+    this.#end();
   }
 
   #count(data: unknown) {

@@ -19,6 +19,7 @@ import { planeErrorToApi, WorkerStreamError } from './dispatch.ts';
 import { dispatchMigratable } from './migration.ts';
 import type { GenerationCall } from './route-generation.ts';
 import { upstreamName } from './embeddings.ts';
+import { AGAIN, DONE, Stage, type Step } from './stage.ts';
 
 /** What a choice needs besides its prompt: sampling and stop settings of the request. */
 export interface GenerationParams {
@@ -408,62 +409,57 @@ interface ChoiceReader {
 }
 
 /** The events of a one-choice generation, read straight from its worker's stream. */
-class SingleChoiceEvents implements AsyncIterableIterator<ChoiceEvent> {
-  #items: AsyncIterator<unknown>;
+class SingleChoiceEvents extends Stage<unknown, ChoiceEvent> {
   #choice: ChoiceReader;
   #release: () => void;
-  #done = false;
+  /** 0 reading, 1 the last event went out (the next read ends), 2 done. */
+  #state = 0;
 
   constructor(choice: ChoiceReader & { stream: AsyncIterable<unknown> }, release: () => void) {
-    this.#items = choice.stream[Symbol.asyncIterator]();
+    super(choice.stream);
     this.#choice = choice;
     this.#release = release;
   }
 
-  [Symbol.asyncIterator]() {
-    return this;
+  protected override before(): Step<ChoiceEvent> {
+    if (this.#state === 2) return DONE;
+    // The choice ended on its last event: the worker's stream is closed, not read further.
+    if (this.#state === 1 || this.#choice.post.finished) return this.#finish(undefined, true);
+    return AGAIN;
   }
 
-  async next(): Promise<IteratorResult<ChoiceEvent>> {
-    if (this.#done) return { value: undefined, done: true };
-    const choice = this.#choice;
-    try {
-      for (;;) {
-        if (choice.post.finished) return this.#finish(undefined, true);
-        const next = await this.#items.next();
-        if (next.done) return this.#finish(choice.ended(), false);
-        const event = choice.step(next.value);
-        if (event === undefined) return this.#finish(choice.ended(), true);
-        return { value: event, done: false };
-      }
-    } catch (error) {
-      const failure = choice.failed(error);
-      this.#done = true;
-      this.#release();
-      if (failure) throw failure;
-      return { value: undefined, done: true };
-    }
+  protected step(result: IteratorResult<unknown>): Step<ChoiceEvent> {
+    if (result.done) return this.#finish(this.#choice.ended(), false);
+    const event = this.#choice.step(result.value);
+    if (event === undefined) return this.#finish(this.#choice.ended(), true);
+    return { value: event, done: false };
   }
 
-  async return(): Promise<IteratorResult<ChoiceEvent>> {
-    if (!this.#done) {
-      this.#done = true;
-      this.#release();
-      await this.#items.return?.();
-    }
-    return { value: undefined, done: true };
+  protected override error(error: unknown): IteratorResult<ChoiceEvent> {
+    const failure = this.#choice.failed(error);
+    this.#close();
+    if (failure) throw failure;
+    return DONE;
   }
 
-  /** The choice ended: `last` (if any) is the final event; `stop` closes the worker's stream. */
+  protected override close(): void {
+    this.#close();
+  }
+
+  #close() {
+    if (this.#state === 2) return;
+    this.#state = 2;
+    this.#release();
+  }
+
+  /** The choice ended: `last` (if any) is its final event; `stop` closes the worker's stream. */
   #finish(last: ChoiceEvent | undefined, stop: boolean): IteratorResult<ChoiceEvent> {
     if (last) {
-      // Sent now; the next call ends the stream.
-      this.#choice = { ...this.#choice, post: { finished: true } };
+      this.#state = 1;
       return { value: last, done: false };
     }
-    this.#done = true;
-    this.#release();
-    if (stop) void Promise.resolve(this.#items.return?.()).catch(() => {});
-    return { value: undefined, done: true };
+    this.#close();
+    if (stop) this.closeBelow();
+    return DONE;
   }
 }
