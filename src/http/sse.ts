@@ -32,7 +32,23 @@ export interface SseOptions {
 }
 
 const encoder = new TextEncoder();
-const DONE = encoder.encode('data: [DONE]\n\n');
+const DONE = 'data: [DONE]\n\n';
+/** Most frames enqueued as one piece. */
+const MAX_BATCH = 64;
+/**
+ * Microtask turns given to a chunk that is already on its way (an item the worker's stream has
+ * buffered resolves within a few turns, through the pipeline's awaits); a chunk that is not
+ * there by then is left for the next pull, and what was taken goes out now.
+ */
+const SOON_TURNS = 12;
+
+async function settlesSoon(promise: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  const mark = () => void (settled = true);
+  promise.then(mark, mark);
+  for (let turn = 0; turn < SOON_TURNS && !settled; turn++) await undefined;
+  return settled;
+}
 
 export function sseResponse(
   c: Context<AppEnv>,
@@ -53,6 +69,8 @@ export function sseResponse(
   };
   let disconnected = false;
   let ended = false;
+  /** A chunk asked for that was not there yet: the next pull waits for it. */
+  let pending: Promise<IteratorResult<unknown>> | undefined;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   const disconnect = () => {
     if (disconnected) return;
@@ -115,28 +133,42 @@ export function sseResponse(
         watch.begin();
       }
     },
-    // One frame per pull: the runtime pulls again once the client took the last one, so a slow
-    // reader slows the worker's stream down (backpressure), and a stalled one trips the watch.
+    // A pull takes the next chunk, plus those already there (the worker's items of one read),
+    // and enqueues their frames as one piece: the runtime pulls again once the client took it,
+    // so a slow reader slows the worker's stream down (backpressure), and a stalled one trips
+    // the watch.
     async pull() {
       watch.end();
       if (ended) return;
-      let next: IteratorResult<unknown>;
+      let text = '';
+      let count = 0;
+      let finished = false;
       try {
         for (;;) {
-          next = await iterator.next();
+          const promise = pending ?? iterator.next();
+          pending = undefined;
+          if (count > 0 && !(await settlesSoon(promise))) {
+            pending = promise;
+            break;
+          }
+          const next = await promise;
           if (ended) return;
           if (disconnected) return end({});
-          if (next.done) break;
-          const text = frame(next.value);
-          controller.enqueue(encoder.encode(text));
-          watch.begin();
-          return;
+          if (next.done) {
+            finished = true;
+            break;
+          }
+          text += frame(next.value);
+          if (++count === MAX_BATCH) break;
         }
       } catch (thrown) {
         if (ended) return;
+        if (text) controller.enqueue(encoder.encode(text));
         return fail(thrown);
       }
-      if (options.done !== false) controller.enqueue(DONE);
+      if (finished && options.done !== false) text += DONE;
+      if (text) controller.enqueue(encoder.encode(text));
+      if (!finished) return watch.begin();
       controller.close();
       end({});
     },
