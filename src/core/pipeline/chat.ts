@@ -432,7 +432,29 @@ export async function startChat(
         const nvext = event.finishReason && responseNvext(call.nvext?.extra_fields, generation);
         return nvext ? { nvext } : {};
       };
+      const plain = !parsed.active && !request.logprobs;
       const shape = (event: ChoiceEvent): ChatCompletionChunk | undefined => {
+        if (
+          plain && event.finishReason === undefined && event.stopReason === undefined &&
+          roleSent.has(event.index)
+        ) {
+          // The bulk of a stream: a text delta. The same object as below, built directly.
+          if (event.text === '') return undefined;
+          const chunk: Record<string, unknown> = {
+            id,
+            object: base.object,
+            created,
+            model: base.model,
+            choices: [{
+              index: event.index,
+              delta: { content: event.text },
+              logprobs: null,
+              finish_reason: null,
+            }],
+          };
+          if (includeUsage) chunk.usage = null;
+          return chunk as unknown as ChatCompletionChunk;
+        }
         const logprobs = request.logprobs
           ? chatLogprobsOf(pre.tokenizer, event, request.top_logprobs ?? 0)
           : null;
