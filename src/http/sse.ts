@@ -42,12 +42,19 @@ const MAX_BATCH = 64;
  */
 const SOON_TURNS = 12;
 
-async function settlesSoon(promise: Promise<unknown>): Promise<boolean> {
-  let settled = false;
-  const mark = () => void (settled = true);
-  promise.then(mark, mark);
-  for (let turn = 0; turn < SOON_TURNS && !settled; turn++) await undefined;
-  return settled;
+/** Whether a promise settled, without a closure per promise. */
+class Settled {
+  settled = false;
+  readonly mark = () => void (this.settled = true);
+
+  /** Whether `promise` settles within `SOON_TURNS` microtask turns. */
+  async soon(promise: Promise<unknown>): Promise<boolean> {
+    // A promise checked before this one settled before it was awaited: it cannot mark late.
+    this.settled = false;
+    promise.then(this.mark, this.mark);
+    for (let turn = 0; turn < SOON_TURNS && !this.settled; turn++) await undefined;
+    return this.settled;
+  }
 }
 
 export function sseResponse(
@@ -71,6 +78,7 @@ export function sseResponse(
   let ended = false;
   /** A chunk asked for that was not there yet: the next pull waits for it. */
   let pending: Promise<IteratorResult<unknown>> | undefined;
+  const settled = new Settled();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   const disconnect = () => {
     if (disconnected) return;
@@ -147,7 +155,7 @@ export function sseResponse(
         for (;;) {
           const promise = pending ?? iterator.next();
           pending = undefined;
-          if (count > 0 && !(await settlesSoon(promise))) {
+          if (count > 0 && !(await settled.soon(promise))) {
             pending = promise;
             break;
           }
