@@ -13,13 +13,13 @@ import type { NvExt } from '../protocols/nvext.ts';
 import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.ts';
 import { createPostprocessor, type OpenAIFinishReason } from '../preprocess/postprocess.ts';
 import { compileStops } from '../preprocess/stops.ts';
+import { AGAIN, DONE, Stage, type Step } from './stage.ts';
 import { checkOutputBudget } from '../request-limits.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { planeErrorToApi, WorkerStreamError } from './dispatch.ts';
 import { dispatchMigratable } from './migration.ts';
 import type { GenerationCall } from './route-generation.ts';
 import { upstreamName } from './embeddings.ts';
-import { AGAIN, DONE, Stage, type Step } from './stage.ts';
 
 /** What a choice needs besides its prompt: sampling and stop settings of the request. */
 export interface GenerationParams {
