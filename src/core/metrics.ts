@@ -16,6 +16,16 @@ export interface Gauge {
 }
 export interface Histogram {
   observe(labels: Labels, value: number): void;
+  /**
+   * A handle bound to one label set, for observing many values (per token) without looking the
+   * label set up each time. @default a handle calling `observe(labels, value)`
+   */
+  bind?(labels: Labels): { observe(value: number): void };
+}
+
+/** `histogram.bind(labels)`, or a handle calling `observe(labels, value)`. */
+export function bindHistogram(histogram: Histogram, labels: Labels): { observe(v: number): void } {
+  return histogram.bind?.(labels) ?? { observe: (value) => histogram.observe(labels, value) };
 }
 
 export interface MetricSpec {

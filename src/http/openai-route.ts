@@ -49,5 +49,6 @@ export async function answer<Chunk, Whole>(
     },
     onEnd: () => {},
     leading: annotationEvents(call),
+    ...(started.frame ? { frameOf: started.frame } : {}),
   }) as unknown as ReturnType<typeof c.json<Whole, 200>>;
 }

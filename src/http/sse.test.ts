@@ -46,4 +46,41 @@ describe('sseResponse()', () => {
     assert.match(text, /\n\ndata: \{"error":\{"message":"Worker \\"w\\" went away"/);
     assert.doesNotMatch(text, /event: error|\[DONE\]/);
   });
+
+  test('chunks already there go out as one piece; a chunk still coming waits for the next pull', async () => {
+    const { app } = testApp({
+      routes: [{
+        route: createRoute({ method: 'get', path: '/s', responses: {} }),
+        options: { surface: 'openai' },
+        handler: (c: Context<AppEnv>) =>
+          sseResponse(
+            c,
+            (async function* () {
+              yield { n: 1 };
+              yield { n: 2 };
+              yield { n: 3 };
+              await new Promise((resolve) => setTimeout(resolve, 20));
+              yield { n: 4 };
+            })(),
+            { onDisconnect: () => {}, onEnd: () => {} },
+          ),
+      } as unknown as RouteModule],
+    });
+    const response = await app.request('/s');
+    const reader = response.body!.getReader();
+    const pieces: string[] = [];
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      pieces.push(new TextDecoder().decode(value));
+    }
+    assert.equal(
+      pieces.join(''),
+      'data: {"n":1}\n\ndata: {"n":2}\n\ndata: {"n":3}\n\ndata: {"n":4}\n\ndata: [DONE]\n\n',
+    );
+    assert.deepEqual(pieces, [
+      'data: {"n":1}\n\ndata: {"n":2}\n\ndata: {"n":3}\n\n',
+      'data: {"n":4}\n\ndata: [DONE]\n\n',
+    ]);
+  });
 });

@@ -19,7 +19,6 @@ import type {
 import {
   checkContext,
   type ChoiceEvent,
-  type Generation,
   type GenerationParams,
   type GenerationUsage,
   startGeneration,
@@ -35,7 +34,9 @@ import { startPassthrough } from './passthrough.ts';
 import { type CallContext, servedModel } from './call-context.ts';
 import { checkTokenIds } from './token-ids.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
-import { startPerfTrace, traced } from './perf.ts';
+import { startPerfTrace } from './perf.ts';
+import { chunkStream } from './chunk-stream.ts';
+import { chunkFramer } from './chunk-frame.ts';
 import { multimodalDataOf } from '../preprocess/multimodal.ts';
 import { startRequestTrace } from '../tracing.ts';
 import type { DispatchedTo } from './route-generation.ts';
@@ -60,6 +61,8 @@ export interface Started<Chunk> {
   chunks: AsyncIterable<Chunk>;
   usage(): GenerationUsage;
   metrics: RequestMetrics;
+  /** The SSE frame of a chunk from a per-stream prefix (`chunk-frame.ts`). @default generic */
+  frame?: (chunk: unknown) => string | undefined;
 }
 
 /**
@@ -230,35 +233,6 @@ async function guarded<T>(
   }
 }
 
-/** Chunk events with the metric guard fed, closed when the stream ends. */
-async function* metered<T>(
-  generation: Generation,
-  metrics: RequestMetrics,
-  shape: (event: ChoiceEvent) => T | undefined,
-  signal: AbortSignal,
-): AsyncGenerator<T> {
-  let outcome: 'done' | 'error' | 'cancelled' = 'cancelled';
-  try {
-    for await (const event of generation.events) {
-      metrics.tokens(event.tokenIds.length);
-      const chunk = shape(event);
-      if (chunk !== undefined) yield chunk;
-    }
-    outcome = signal.aborted ? 'cancelled' : 'done';
-  } catch (error) {
-    outcome = signal.aborted ? 'cancelled' : 'error';
-    throw error;
-  } finally {
-    // Workers report prefix-cache hits with their last chunk, so the prompt is recorded here.
-    const usage = generation.usage();
-    metrics.prompt(usage.promptTokens, usage.cachedTokens);
-    metrics.finish({
-      errorType: outcome === 'done' ? '' : outcome === 'cancelled' ? 'cancelled' : 'internal',
-      outputTokens: usage.completionTokens,
-    });
-  }
-}
-
 const usageOf = (u: GenerationUsage) => ({
   prompt_tokens: u.promptTokens,
   completion_tokens: u.completionTokens,
@@ -425,7 +399,29 @@ export async function startChat(
         const nvext = event.finishReason && responseNvext(call.nvext?.extra_fields, generation);
         return nvext ? { nvext } : {};
       };
+      const plain = !parsed.active && !request.logprobs;
       const shape = (event: ChoiceEvent): ChatCompletionChunk | undefined => {
+        if (
+          plain && event.finishReason === undefined && event.stopReason === undefined &&
+          roleSent.has(event.index)
+        ) {
+          // The bulk of a stream: a text delta. The same object as below, built directly.
+          if (event.text === '') return undefined;
+          const chunk: Record<string, unknown> = {
+            id,
+            object: base.object,
+            created,
+            model: base.model,
+            choices: [{
+              index: event.index,
+              delta: { content: event.text },
+              logprobs: null,
+              finish_reason: null,
+            }],
+          };
+          if (includeUsage) chunk.usage = null;
+          return chunk as unknown as ChatCompletionChunk;
+        }
         const logprobs = request.logprobs
           ? chatLogprobsOf(pre.tokenizer, event, request.top_logprobs ?? 0)
           : null;
@@ -466,14 +462,28 @@ export async function startChat(
           ...withNvext(event),
         } as ChatCompletionChunk;
       };
-      const chunks = (async function* () {
-        yield* metered(generation, metrics, shape, call.signal);
-        if (includeUsage) {
-          yield { ...base, choices: [], usage: usageOf(generation.usage()) } as ChatCompletionChunk;
-        }
-      })();
-      const timed = traced(perf, chunks, () => usageOf(generation.usage()));
-      return { id, created, model: model.name, chunks: timed, usage: generation.usage, metrics };
+      const timed = chunkStream({
+        generation,
+        metrics,
+        shape,
+        signal: call.signal,
+        ...(includeUsage
+          ? {
+            last: () =>
+              ({ ...base, choices: [], usage: usageOf(generation.usage()) }) as ChatCompletionChunk,
+          }
+          : {}),
+        ...(perf ? { perf, perfFields: () => usageOf(generation.usage()) } : {}),
+      });
+      return {
+        id,
+        created,
+        model: model.name,
+        chunks: timed,
+        usage: generation.usage,
+        metrics,
+        frame: chunkFramer(base),
+      };
     },
   );
 }
@@ -667,18 +677,32 @@ export async function startCompletion(
           ...withNvext(event),
         } as CompletionResponse;
       };
-      const chunks = (async function* () {
-        yield* metered(generation, metrics, shape, call.signal);
-        if (includeUsage) {
-          yield {
-            ...base,
-            choices: [],
-            usage: usageOf(generation.usage()),
-          } as unknown as CompletionResponse;
-        }
-      })();
-      const timed = traced(perf, chunks, () => usageOf(generation.usage()));
-      return { id, created, model: model.name, chunks: timed, usage: generation.usage, metrics };
+      const timed = chunkStream({
+        generation,
+        metrics,
+        shape,
+        signal: call.signal,
+        ...(includeUsage
+          ? {
+            last: () =>
+              ({
+                ...base,
+                choices: [],
+                usage: usageOf(generation.usage()),
+              }) as unknown as CompletionResponse,
+          }
+          : {}),
+        ...(perf ? { perf, perfFields: () => usageOf(generation.usage()) } : {}),
+      });
+      return {
+        id,
+        created,
+        model: model.name,
+        chunks: timed,
+        usage: generation.usage,
+        metrics,
+        frame: chunkFramer(base),
+      };
     },
   );
 }

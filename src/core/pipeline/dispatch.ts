@@ -23,6 +23,7 @@ import { type Inhibitor, type RoutingPolicy, selectWorker } from '../router/poli
 import type { KvBooking, KvRouter, KvRouteRequest } from '../router/kv/types.ts';
 import type { LoadLease, LoadTracker } from '../router/load.ts';
 import { sessionKey, type SessionRequest, type SessionTable } from '../router/sessions.ts';
+import { AGAIN, Stage, type Step } from './stage.ts';
 
 export interface DispatchOptions {
   plane: RequestPlaneClient;
@@ -108,44 +109,64 @@ export function planeErrorToApi(error: PlaneError, overloadStatus: number): ApiE
   }
 }
 
-async function* unwrap(items: AsyncIterable<unknown>): AsyncIterable<unknown> {
-  for await (const item of items) {
-    const annotated = item as { data?: unknown; event?: string; comment?: string[] } | null;
+/**
+ * A worker's `Annotated` stream as the `data` of each item, in one iterator (no generator per
+ * concern): an error item throws `WorkerStreamError`; the KV booking (first token, output tokens,
+ * freed at the end) and the in-flight lease (output tokens, released at the end) follow it when
+ * given.
+ */
+class WorkerItems extends Stage<unknown, unknown> {
+  #booking: KvBooking | undefined;
+  #lease: LoadLease | undefined;
+  #first = true;
+  #open = true;
+
+  constructor(items: AsyncIterable<unknown>, booking?: KvBooking, lease?: LoadLease) {
+    super(items);
+    this.#booking = booking;
+    this.#lease = lease;
+  }
+
+  protected step(result: IteratorResult<unknown>): Step<unknown> {
+    if (result.done) {
+      this.#end();
+      return result;
+    }
+    const annotated = result.value as { data?: unknown; event?: string; comment?: string[] } | null;
     if (annotated?.event === 'error') {
       throw new WorkerStreamError(annotated.comment?.join(' ') || 'worker error');
     }
-    if (annotated && annotated.data !== undefined) yield annotated.data;
+    const data = annotated?.data;
+    if (data === undefined) return AGAIN;
+    if (this.#booking || this.#lease) this.#count(data);
+    return { value: data, done: false };
   }
-}
 
-/** Follows a worker's stream for the KV router: first token, output tokens, and the end. */
-async function* track(items: AsyncIterable<unknown>, booking: KvBooking): AsyncIterable<unknown> {
-  let first = true;
-  try {
-    for await (const data of items) {
-      const ids = (data as { token_ids?: unknown } | null)?.token_ids;
-      if (Array.isArray(ids) && ids.length > 0) {
-        if (first) booking.firstToken();
-        first = false;
-        booking.tokens(ids.length);
-      }
-      yield data;
-    }
-  } finally {
-    booking.free();
+  protected override error(error: unknown): never {
+    this.#end();
+    throw error;
   }
-}
 
-/** Follows a stream for the in-flight accounting: output tokens, and the end. */
-async function* counted(items: AsyncIterable<unknown>, lease: LoadLease): AsyncIterable<unknown> {
-  try {
-    for await (const data of items) {
-      const ids = (data as { token_ids?: unknown } | null)?.token_ids;
-      if (Array.isArray(ids)) lease.tokens(ids.length);
-      yield data;
+  protected override close(): void {
+    this.#end();
+  }
+
+  #count(data: unknown) {
+    const ids = (data as { token_ids?: unknown } | null)?.token_ids;
+    if (!Array.isArray(ids)) return;
+    this.#lease?.tokens(ids.length);
+    if (this.#booking && ids.length > 0) {
+      if (this.#first) this.#booking.firstToken();
+      this.#first = false;
+      this.#booking.tokens(ids.length);
     }
-  } finally {
-    lease.release();
+  }
+
+  #end() {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#booking?.free();
+    this.#lease?.release();
   }
 }
 
@@ -207,8 +228,7 @@ export async function dispatch(options: DispatchOptions): Promise<Dispatched> {
     const lease = options.load && hold(options.load.start(instance.instanceId, options.tokens));
     try {
       const items = await plane.send(instance.transport, request, { signal });
-      let stream = booking ? track(unwrap(items), booking) : unwrap(items);
-      if (lease) stream = counted(stream, lease);
+      const stream = new WorkerItems(items, booking, lease || undefined);
       if (session) {
         if (session.request.action === 'close') session.table.close(session.request.sessionId);
         else session.table.bind(session.request, instance.instanceId);

@@ -13,6 +13,7 @@ import type { NvExt } from '../protocols/nvext.ts';
 import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.ts';
 import { createPostprocessor, type OpenAIFinishReason } from '../preprocess/postprocess.ts';
 import { compileStops } from '../preprocess/stops.ts';
+import { AGAIN, DONE, Stage, type Step } from './stage.ts';
 import { checkOutputBudget } from '../request-limits.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { planeErrorToApi, WorkerStreamError } from './dispatch.ts';
@@ -287,12 +288,10 @@ export async function startGeneration(
     throw error;
   }
 
-  const queue = mergeQueue<ChoiceEvent>();
   // One automaton over the stop strings, shared by every choice.
   const stops = compileStops(plan.params.stopStrings);
-  for (const [i, { stream }] of started.entries()) {
+  const choices = started.map(({ stream }, i) => {
     const choice = plan.choices[i] as ChoicePlan;
-    const producer = queue.producer();
     const post = createPostprocessor({
       tokenizer: plan.tokenizer,
       promptIds: choice.promptIds,
@@ -303,65 +302,95 @@ export async function startGeneration(
       includeStopStr: plan.params.includeStopStr,
       skipSpecialTokens: plan.params.skipSpecialTokens,
     });
-    void (async () => {
+    /**
+     * One worker item -> the choice's event (`undefined` once the choice ended before it);
+     * throws what ends the stream with an error.
+     */
+    const step = (item: unknown): ChoiceEvent | undefined => {
+      const output = item as LLMEngineOutput;
+      if (output.completion_usage) {
+        reportedPrompt += output.completion_usage.prompt_tokens ?? 0;
+        const cached = output.completion_usage.prompt_tokens_details?.cached_tokens;
+        if (typeof cached === 'number') reportedCached = (reportedCached ?? 0) + cached;
+      }
+      const chunk = post.push(output);
+      usage.completionTokens += chunk.tokenIds.length;
+      if (chunk.finishReason === 'error') {
+        throw new WorkerStreamError(chunk.error ?? 'the engine failed');
+      }
+      if (chunk.finishReason === 'cancelled') {
+        if (signal.aborted) return undefined;
+        throw new WorkerStreamError('the engine cancelled the request');
+      }
+      const logprobs = logprobsOf(output, chunk.tokenIds.length);
+      const event: ChoiceEvent = {
+        index: choice.index,
+        text: chunk.text,
+        tokenIds: chunk.tokenIds,
+      };
+      if (logprobs) event.logprobs = logprobs;
+      if (chunk.finishReason) event.finishReason = chunk.finishReason;
+      if (chunk.stopReason !== undefined) event.stopReason = chunk.stopReason;
+      if (chunk.stopped) (aborts[i] as AbortController).abort();
+      return event;
+    };
+    /** The worker completed without saying why: a natural stop (none once cancelled). */
+    const ended = (): ChoiceEvent | undefined => {
+      if (post.finished || signal.aborted) return undefined;
+      const rest = post.finish();
+      return { index: choice.index, text: rest.text, tokenIds: [], finishReason: 'stop' };
+    };
+    /** A failure while reading: the client's error, or nothing when the client left. */
+    const failed = (error: unknown): ApiError | undefined => {
+      if (signal.aborted) return undefined;
+      logger.warn('worker stream failed', { request_id: plan.requestId, error });
+      abortAll();
+      return streamError(error, config.httpOverloadStatusCode);
+    };
+    return { stream, post, step, ended, failed };
+  });
+  const release = () => {
+    abortAll();
+    signal.removeEventListener('abort', abortAll);
+  };
+
+  let events: AsyncIterable<ChoiceEvent>;
+  if (choices.length === 1) {
+    // One choice (the common case): the worker's stream read in place, no queue.
+    events = new SingleChoiceEvents(choices[0]!, release);
+  } else {
+    const queue = mergeQueue<ChoiceEvent>();
+    for (const { stream, post, step, ended, failed } of choices) {
+      const producer = queue.producer();
+      void (async () => {
+        try {
+          for await (const item of stream) {
+            const event = step(item);
+            if (event === undefined) break;
+            producer.push(event);
+            if (post.finished) break;
+          }
+          const last = ended();
+          if (last) producer.push(last);
+          producer.end();
+        } catch (error) {
+          const failure = failed(error);
+          if (failure) producer.fail(failure);
+          else producer.end();
+        }
+      })();
+    }
+    events = (async function* () {
       try {
-        for await (const item of stream) {
-          const output = item as LLMEngineOutput;
-          if (output.completion_usage) {
-            reportedPrompt += output.completion_usage.prompt_tokens ?? 0;
-            const cached = output.completion_usage.prompt_tokens_details?.cached_tokens;
-            if (typeof cached === 'number') reportedCached = (reportedCached ?? 0) + cached;
-          }
-          const chunk = post.push(output);
-          usage.completionTokens += chunk.tokenIds.length;
-          if (chunk.finishReason === 'error') {
-            throw new WorkerStreamError(chunk.error ?? 'the engine failed');
-          }
-          if (chunk.finishReason === 'cancelled') {
-            if (signal.aborted) break;
-            throw new WorkerStreamError('the engine cancelled the request');
-          }
-          const logprobs = logprobsOf(output, chunk.tokenIds.length);
-          producer.push({
-            index: choice.index,
-            text: chunk.text,
-            tokenIds: chunk.tokenIds,
-            ...(logprobs ? { logprobs } : {}),
-            ...(chunk.finishReason ? { finishReason: chunk.finishReason } : {}),
-            ...(chunk.stopReason !== undefined ? { stopReason: chunk.stopReason } : {}),
-          });
-          if (chunk.stopped) (aborts[i] as AbortController).abort();
-          if (post.finished) break;
-        }
-        if (!post.finished && !signal.aborted) {
-          // The worker completed without saying why: treat it as a natural stop.
-          const rest = post.finish();
-          producer.push({
-            index: choice.index,
-            text: rest.text,
-            tokenIds: [],
-            finishReason: 'stop',
-          });
-        }
-        producer.end();
-      } catch (error) {
-        if (signal.aborted) return producer.end();
-        logger.warn('worker stream failed', { request_id: plan.requestId, error });
-        abortAll();
-        producer.fail(streamError(error, config.httpOverloadStatusCode));
+        yield* queue.drain();
+      } finally {
+        release();
       }
     })();
   }
 
   return {
-    events: (async function* () {
-      try {
-        yield* queue.drain();
-      } finally {
-        abortAll();
-        signal.removeEventListener('abort', abortAll);
-      }
-    })(),
+    events,
     usage: () => ({
       promptTokens: reportedPrompt > 0 ? reportedPrompt : usage.promptTokens,
       completionTokens: usage.completionTokens,
@@ -369,4 +398,68 @@ export async function startGeneration(
     }),
     workerId: () => workerId,
   };
+}
+
+/** One choice's reading of its worker's stream (`startGeneration`). */
+interface ChoiceReader {
+  post: { readonly finished: boolean };
+  step(item: unknown): ChoiceEvent | undefined;
+  ended(): ChoiceEvent | undefined;
+  failed(error: unknown): ApiError | undefined;
+}
+
+/** The events of a one-choice generation, read straight from its worker's stream. */
+class SingleChoiceEvents extends Stage<unknown, ChoiceEvent> {
+  #choice: ChoiceReader;
+  #release: () => void;
+  /** 0 reading, 1 the last event went out (the next read ends), 2 done. */
+  #state = 0;
+
+  constructor(choice: ChoiceReader & { stream: AsyncIterable<unknown> }, release: () => void) {
+    super(choice.stream);
+    this.#choice = choice;
+    this.#release = release;
+  }
+
+  protected override before(): Step<ChoiceEvent> {
+    if (this.#state === 2) return DONE;
+    // The choice ended on its last event: the worker's stream is closed, not read further.
+    if (this.#state === 1 || this.#choice.post.finished) return this.#finish(undefined, true);
+    return AGAIN;
+  }
+
+  protected step(result: IteratorResult<unknown>): Step<ChoiceEvent> {
+    if (result.done) return this.#finish(this.#choice.ended(), false);
+    const event = this.#choice.step(result.value);
+    if (event === undefined) return this.#finish(this.#choice.ended(), true);
+    return { value: event, done: false };
+  }
+
+  protected override error(error: unknown): IteratorResult<ChoiceEvent> {
+    const failure = this.#choice.failed(error);
+    this.#close();
+    if (failure) throw failure;
+    return DONE;
+  }
+
+  protected override close(): void {
+    this.#close();
+  }
+
+  #close() {
+    if (this.#state === 2) return;
+    this.#state = 2;
+    this.#release();
+  }
+
+  /** The choice ended: `last` (if any) is its final event; `stop` closes the worker's stream. */
+  #finish(last: ChoiceEvent | undefined, stop: boolean): IteratorResult<ChoiceEvent> {
+    if (last) {
+      this.#state = 1;
+      return { value: last, done: false };
+    }
+    this.#close();
+    if (stop) this.closeBelow();
+    return DONE;
+  }
 }

@@ -16,7 +16,7 @@
  */
 import type { Core } from '../core.ts';
 import type { RenderedPrompt } from '../preprocess/preprocessor.ts';
-import type { Tokenizer } from '../preprocess/tokenizer.ts';
+import type { DecodeOptions, Tokenizer } from '../preprocess/tokenizer.ts';
 
 export type PerfStage = 'load' | 'preprocess' | 'dispatch';
 
@@ -59,22 +59,34 @@ export function startPerfTrace(
       stages.tokenize_ms = round(timings.tokenizeMs);
     },
     tokenizer(tokenizer) {
+      const timed = (decode: () => string): string => {
+        const t = now();
+        firstToken ??= t;
+        try {
+          return decode();
+        } finally {
+          detokenizeMs += now() - t;
+          detokenizeCalls++;
+        }
+      };
       return {
         encode: (text, options) => tokenizer.encode(text, options),
         tokenToId: (token) => tokenizer.tokenToId(token),
         get vocabSize() {
           return tokenizer.vocabSize;
         },
-        decode(ids, options) {
-          const t = now();
-          firstToken ??= t;
-          try {
-            return tokenizer.decode(ids, options);
-          } finally {
-            detokenizeMs += now() - t;
-            detokenizeCalls++;
+        ...(tokenizer.decodeStream
+          ? {
+            decodeStream: (options: DecodeOptions) => {
+              const inner = tokenizer.decodeStream!(options);
+              return inner && {
+                push: (ids: readonly number[]) => timed(() => inner.push(ids)),
+                flush: () => timed(() => inner.flush()),
+              };
+            },
           }
-        },
+          : {}),
+        decode: (ids, options) => timed(() => tokenizer.decode(ids, options)),
       };
     },
     finish(fields) {
@@ -93,25 +105,4 @@ export function startPerfTrace(
       });
     },
   };
-}
-
-/** `chunks`, with the trace finished (and logged) when the stream ends however it ends. */
-export function traced<T>(
-  perf: PerfTrace | undefined,
-  chunks: AsyncIterable<T>,
-  fields: () => Record<string, unknown>,
-): AsyncIterable<T> {
-  if (!perf) return chunks;
-  return (async function* () {
-    let outcome = 'cancelled';
-    try {
-      yield* chunks;
-      outcome = 'done';
-    } catch (error) {
-      outcome = 'error';
-      throw error;
-    } finally {
-      perf.finish({ ...fields(), outcome });
-    }
-  })();
 }

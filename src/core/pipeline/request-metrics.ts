@@ -3,7 +3,7 @@
  * request runs, TTFT and ISL at the first token, ITL and output tokens per chunk, and
  * `requests_total` with its outcome at the end. Streams count as cancelled unless they finish.
  */
-import type { FrontendMetrics } from '../metrics.ts';
+import { bindHistogram, type FrontendMetrics } from '../metrics.ts';
 import type { RequestTrace } from '../tracing.ts';
 
 export type EndpointLabel =
@@ -91,6 +91,18 @@ export function startRequestMetrics(
   let firstTokenSeenAt: number | undefined;
   let prefillWorker: Record<string, string> | undefined;
   let decodeWorker: Record<string, string> | undefined;
+  /** Per-token metrics, bound or batched once per request. */
+  let itl: { observe(value: number): void } | undefined;
+  let lastItl: number | undefined;
+  let unreported = 0;
+  const reportTokens = () => {
+    if (unreported > 0) metrics.outputTokensTotal.inc(byModel, unreported);
+    unreported = 0;
+    if (lastItl !== undefined && decodeWorker) {
+      metrics.workerLastInterTokenLatency.set(decodeWorker, lastItl);
+    }
+    lastItl = undefined;
+  };
   metrics.requestsStartedTotal.inc(labels);
   metrics.inflightRequests.inc(byModel);
   metrics.activeRequests.inc(byModel);
@@ -122,12 +134,15 @@ export function startRequestMetrics(
         leaveQueue();
       } else {
         const perToken = (t - last) / 1000 / count;
-        for (let i = 0; i < count; i++) metrics.interTokenLatency.observe(byModel, perToken);
-        if (decodeWorker) metrics.workerLastInterTokenLatency.set(decodeWorker, perToken);
+        itl ??= bindHistogram(metrics.interTokenLatency, byModel);
+        for (let i = 0; i < count; i++) itl.observe(perToken);
+        lastItl = perToken;
       }
       last = t;
       output += count;
-      metrics.outputTokensTotal.inc(byModel, count);
+      // Counted in batches: every 32 tokens, and at the end.
+      unreported += count;
+      if (unreported >= 32) reportTokens();
     },
     trace,
     worker(worker) {
@@ -147,6 +162,7 @@ export function startRequestMetrics(
     finish({ errorType, outputTokens }) {
       if (finished) return;
       finished = true;
+      reportTokens();
       leaveQueue();
       metrics.inflightRequests.dec(byModel);
       metrics.activeRequests.dec(byModel);

@@ -15,6 +15,7 @@ import type { LLMEngineOutput, PreprocessedRequest } from '../protocols/worker.t
 import type { KvRouteOverrides, KvRouteRequest } from '../router/kv/types.ts';
 import { busyOf, dispatch, type DispatchCall, type Dispatched, routingOf } from './dispatch.ts';
 import { pinPrefix } from './cache-control.ts';
+import { Stage, type Step } from './stage.ts';
 
 export interface GenerationCall extends DispatchCall {
   nvext?: NvExt;
@@ -194,14 +195,50 @@ export async function dispatchGeneration(
 }
 
 /** `stream`, telling `sent` when the first token came and when the stream ended. */
-async function* counted(stream: AsyncIterable<unknown>, sent: SentRequest): AsyncIterable<unknown> {
-  try {
-    for await (const item of stream) {
+function counted(stream: AsyncIterable<unknown>, sent: SentRequest): AsyncIterable<unknown> {
+  return new Passing(stream, {
+    item: (item) => {
       if ((item as { token_ids?: unknown[] } | null)?.token_ids?.length) sent.firstToken();
-      yield item;
-    }
-  } finally {
-    sent.done();
+    },
+    end: () => sent.done(),
+  });
+}
+
+interface PassingWatch {
+  item(item: unknown): void;
+  /** The stream ended: completed, failed, or closed early. Once. */
+  end(): void;
+}
+
+/** A stage that passes items through, watching them, with one call when the stream ends. */
+class Passing extends Stage<unknown, unknown> {
+  #watch: PassingWatch;
+  #open = true;
+
+  constructor(stream: AsyncIterable<unknown>, watch: PassingWatch) {
+    super(stream);
+    this.#watch = watch;
+  }
+
+  protected step(result: IteratorResult<unknown>): Step<unknown> {
+    if (result.done) this.#end();
+    else this.#watch.item(result.value);
+    return result;
+  }
+
+  protected override error(error: unknown): never {
+    this.#end();
+    throw error;
+  }
+
+  protected override close(): void {
+    this.#end();
+  }
+
+  #end() {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#watch.end();
   }
 }
 
@@ -240,7 +277,7 @@ async function route(
  * Passes the stream through; once it finished (a finish reason other than an error or a
  * cancellation, even if the reader stops right there), pins the prompt's prefix on its worker.
  */
-async function* pinAfter(
+function pinAfter(
   core: Core,
   dispatched: Dispatched,
   body: PreprocessedRequest,
@@ -248,17 +285,16 @@ async function* pinAfter(
   cacheControl: Record<string, unknown>,
 ): AsyncIterable<unknown> {
   let finished = false;
-  try {
-    for await (const item of dispatched.stream) {
+  return new Passing(dispatched.stream, {
+    item: (item) => {
       const reason = (item as LLMEngineOutput | null)?.finish_reason;
       // An error arrives as `{error}`; a string reason other than these is a real finish.
       if (typeof reason === 'string' && reason !== 'cancelled' && reason !== 'abort') {
         finished = true;
       }
-      yield item;
-    }
-  } finally {
-    if (finished) {
+    },
+    end: () => {
+      if (!finished) return;
       pinPrefix(core, {
         instance: dispatched.instance,
         dpRank: dispatched.booking?.dpRank,
@@ -266,6 +302,6 @@ async function* pinAfter(
         cacheControl,
         requestId: call.requestId,
       });
-    }
-  }
+    },
+  });
 }

@@ -7,7 +7,7 @@
  * token is bounded; a window that fills up with ids that never complete a character (an engine
  * emitting invalid bytes) is released as it is after `MAX_PENDING_IDS` ids.
  */
-import type { DecodeOptions, Tokenizer } from './tokenizer.ts';
+import type { DecodeOptions, IncrementalDecoder, Tokenizer } from './tokenizer.ts';
 
 export interface DecodeStreamOptions {
   /**
@@ -18,14 +18,14 @@ export interface DecodeStreamOptions {
   promptIds?: readonly number[];
   /** Leave special tokens out of the text. @default false */
   skipSpecialTokens?: boolean;
+  /**
+   * Decode with the library's window even when the tokenizer has a byte table (tests compare
+   * the two). @default false
+   */
+  library?: boolean;
 }
 
-export interface DecodeStream {
-  /** Feeds generated ids; returns the text they completed (possibly `''`). */
-  push(ids: readonly number[]): string;
-  /** Releases what is held back (an incomplete character becomes U+FFFD). */
-  flush(): string;
-}
+export type DecodeStream = IncrementalDecoder;
 
 /** How many prompt ids seed the prefix window (vLLM's initial offset). */
 const PROMPT_CONTEXT = 5;
@@ -37,6 +37,10 @@ export function createDecodeStream(
   tokenizer: Tokenizer,
   options: DecodeStreamOptions = {},
 ): DecodeStream {
+  // Byte-level BPE: one table lookup per token (byte-level.ts); a byte-level decode needs no
+  // prompt context.
+  const table = options.library ? undefined : tokenizer.decodeStream?.(options);
+  if (table) return table;
   const decodeOptions: DecodeOptions = { skipSpecialTokens: options.skipSpecialTokens ?? false };
   const seed = options.promptIds?.slice(-PROMPT_CONTEXT) ?? [];
   /** ids[0..prefixEnd) is the context window, ids[prefixEnd..) not yet emitted. */

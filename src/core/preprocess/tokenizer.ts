@@ -4,6 +4,14 @@
  * docs/preprocessing.md). Parsed from text: no file or network access.
  */
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import {
+  buildByteLevelTable,
+  type ByteLevelTable,
+  createByteLevelDecodeStream,
+  type IncrementalDecoder,
+} from './byte-level.ts';
+
+export type { IncrementalDecoder };
 
 export interface EncodeOptions {
   /**
@@ -26,6 +34,12 @@ export interface Tokenizer {
   tokenToId(token: string): number | undefined;
   /** Vocabulary entries including added tokens (may be below the model's padded `vocab_size`). */
   readonly vocabSize: number;
+  /**
+   * A decode stream reading a per-model id -> bytes table, for byte-level BPE tokenizers (it
+   * decodes exactly as `decode`; the table is built on first use); undefined for other decoders,
+   * which use the library's window (`createDecodeStream`). @default undefined
+   */
+  decodeStream?(options: DecodeOptions): IncrementalDecoder | undefined;
 }
 
 export interface TokenizerFiles {
@@ -85,6 +99,7 @@ function createTokenizer(files: TokenizerFiles): Tokenizer {
     });
   }
   let vocabSize: number | undefined;
+  let table: ByteLevelTable | null | undefined;
   return {
     encode(text, options = {}) {
       return hf.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
@@ -110,5 +125,40 @@ function createTokenizer(files: TokenizerFiles): Tokenizer {
     get vocabSize() {
       return vocabSize ??= hf.get_vocab(true).size;
     },
+    decodeStream(options) {
+      if (table === undefined) table = byteLevelTableOf(json, hf) ?? null;
+      return table ? createByteLevelDecodeStream(table, options) : undefined;
+    },
   };
+}
+
+/** What `decode()` reads of the library's tokenizer (its fields, at the pinned version). */
+interface HfInternals {
+  model?: { vocab?: unknown };
+  special_tokens?: unknown;
+  added_tokens?: unknown;
+  decoder?: { end_of_word_suffix?: unknown } | null;
+}
+
+/**
+ * The byte table when `decode()` is plain byte-level (decoder `ByteLevel`, no end-of-word
+ * suffix); undefined otherwise, or when the library's fields are not where expected.
+ */
+function byteLevelTableOf(
+  json: Record<string, unknown>,
+  hf: HfTokenizer,
+): ByteLevelTable | undefined {
+  const decoder = json.decoder as { type?: unknown } | null | undefined;
+  if (decoder?.type !== 'ByteLevel') return undefined;
+  const inner = hf as unknown as HfInternals;
+  const vocab = inner.model?.vocab;
+  if (!Array.isArray(vocab) || !Array.isArray(inner.special_tokens)) return undefined;
+  if (!Array.isArray(inner.added_tokens) || inner.decoder?.end_of_word_suffix) return undefined;
+  return buildByteLevelTable({
+    tokens: vocab as Array<string | undefined>,
+    addedTokens: new Set(
+      (inner.added_tokens as Array<{ content?: unknown }>).map((t) => String(t.content)),
+    ),
+    specialTokens: new Set(inner.special_tokens as string[]),
+  });
 }
