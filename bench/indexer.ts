@@ -26,8 +26,8 @@ import { spawn } from 'node:child_process';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { RouterEvent } from '../src/core/kv/events.ts';
-import { createBlockHasher } from '../src/core/kv/hash.ts';
+import type { RouterEvent } from '../src/core/router/kv/events.ts';
+import { createBlockHasher } from '../src/core/router/kv/hash.ts';
 import { createKvIndexer, type KvIndexer } from '../src/core/router/kv/indexer.ts';
 import { detectRuntime, type RuntimeName } from '../src/runtime/serve.ts';
 

@@ -46,9 +46,9 @@ import { resolveConfig } from '../src/core/config.ts';
 import { createJsonLogger, type Logger } from '../src/core/logger.ts';
 import { resolveMockerConfig } from '../src/mocker/config.ts';
 import type { RunningMocker } from '../src/mocker/worker.ts';
-import { type RunningFrontend, startFrontend } from '../src/runtime/frontend.ts';
+import { type RunningFrontend, startFrontend } from '../src/commands/frontend.ts';
 import { createLocalBus } from '../src/runtime/infra.ts';
-import { startMockerProcess } from '../src/runtime/mocker.ts';
+import { startMockerProcess } from '../src/commands/mocker.ts';
 import { detectRuntime } from '../src/runtime/serve.ts';
 
 const MODEL_PATH = 'tests/fixtures/model';

@@ -11,7 +11,7 @@
  *   subscribes to the workers' KV events on the in-process event bus (stored / removed / cleared,
  *   the same events the mocker's cache emits as it changes) and keeps one set of block hashes per
  *   worker; it renders and tokenizes each prompt with the frontend's own preprocessor and hashes
- *   it with `src/core/kv/hash.ts`. So the oracle sees evictions too, which tracking what each
+ *   it with `src/core/router/kv/hash.ts`. So the oracle sees evictions too, which tracking what each
  *   worker was sent would not, and it does not share code with the router's indexer.
  *
  * Prints, per mode: TTFT p50/p99 (time to the first SSE chunk with content), end-to-end p50,
@@ -44,13 +44,13 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { resolveConfig } from '../src/core/config.ts';
-import { createBlockHasher } from '../src/core/kv/hash.ts';
+import { createBlockHasher } from '../src/core/router/kv/hash.ts';
 import { createJsonLogger, type Logger } from '../src/core/logger.ts';
 import { mockerEndpoint, resolveMockerConfig } from '../src/mocker/config.ts';
 import type { MockWorker, RunningMocker } from '../src/mocker/worker.ts';
-import { type RunningFrontend, startFrontend } from '../src/runtime/frontend.ts';
+import { type RunningFrontend, startFrontend } from '../src/commands/frontend.ts';
 import { createLocalBus } from '../src/runtime/infra.ts';
-import { startMockerProcess } from '../src/runtime/mocker.ts';
+import { startMockerProcess } from '../src/commands/mocker.ts';
 import { detectRuntime, type RuntimeName } from '../src/runtime/serve.ts';
 import { kvEventsSubject } from '../src/worker/runtime.ts';
 

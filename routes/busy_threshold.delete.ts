@@ -4,7 +4,7 @@ import {
   AdminErrorSchema,
   BusyThresholdSchema,
   BusyThresholdUnsetSchema,
-} from '../src/core/protocols/admin.ts';
+} from '../src/core/api/admin.ts';
 import type { AppEnv, RouteOptions } from '../src/http/types.ts';
 
 const error = (description: string) => ({

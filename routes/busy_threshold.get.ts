@@ -1,6 +1,6 @@
 /** GET /busy_threshold: every model's busy thresholds. */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { BusyThresholdListSchema } from '../src/core/protocols/admin.ts';
+import { BusyThresholdListSchema } from '../src/core/api/admin.ts';
 import type { AppEnv, RouteOptions } from '../src/http/types.ts';
 
 export const route = createRoute({

@@ -5,7 +5,7 @@ import {
   AdminErrorSchema,
   BusyThresholdRequestSchema,
   BusyThresholdSchema,
-} from '../src/core/protocols/admin.ts';
+} from '../src/core/api/admin.ts';
 import type { AppEnv, RouteOptions } from '../src/http/types.ts';
 
 const error = (description: string) => ({

@@ -1,6 +1,6 @@
 /** GET /health: readiness of the frontend process (503 while starting or shutting down). */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { HealthSchema } from '../src/core/protocols/admin.ts';
+import { HealthSchema } from '../src/core/api/admin.ts';
 import type { AppEnv, RouteOptions } from '../src/http/types.ts';
 import { stringifyExactJson } from '../src/core/json.ts';
 

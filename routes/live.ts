@@ -1,6 +1,6 @@
 /** GET /live: liveness of the frontend process (503 once shutdown has begun). */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { LiveSchema } from '../src/core/protocols/admin.ts';
+import { LiveSchema } from '../src/core/api/admin.ts';
 import type { AppEnv, RouteOptions } from '../src/http/types.ts';
 
 export const route = createRoute({

@@ -1,5 +1,5 @@
 /**
- * Bundles the Cloudflare Workers entry (`deploy/cloudflare/worker.ts`, which wraps `src/edge.ts`)
+ * Bundles the Cloudflare Workers entry (`deploy/cloudflare/worker.ts`, which wraps `src/commands/edge.ts`)
  * into one ES module for workerd and wrangler, with esbuild: browser platform,
  * `workerd`/`worker`/`browser` export conditions, no Node built-ins. Also writes `xxhash3.wasm`
  * beside it: hash-wasm's XXH3 module, which Workers must receive precompiled.

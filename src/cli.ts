@@ -11,8 +11,8 @@ import { OPTIONS, resolveConfig } from './core/config.ts';
 import { createJsonLogger, type Logger } from './core/logger.ts';
 import type { OptionInfo, OptionsResult } from './core/options.ts';
 import { MOCKER_OPTIONS, resolveMockerConfig } from './mocker/config.ts';
-import { DEMO_DEFAULTS, type DemoOptions, runDemo, startDemo } from './runtime/demo.ts';
-import { runFrontend, startFrontend } from './runtime/frontend.ts';
+import { DEMO_DEFAULTS, type DemoOptions, runDemo, startDemo } from './commands/demo.ts';
+import { runFrontend, startFrontend } from './commands/frontend.ts';
 import {
   argv as hostArgv,
   env as hostEnv,
@@ -23,10 +23,10 @@ import {
 } from './runtime/host.ts';
 import { InfraUnavailableError } from './runtime/infra.ts';
 import { ScriptError } from './mocker/script.ts';
-import { interactiveConfig, interactiveLogger, runInteractive } from './runtime/interactive.ts';
-import { startMockerProcess } from './runtime/mocker.ts';
+import { interactiveConfig, interactiveLogger, runInteractive } from './commands/interactive.ts';
+import { startMockerProcess } from './commands/mocker.ts';
 import { ModelDirError } from './runtime/model-dir.ts';
-import { startRegistration } from './runtime/register.ts';
+import { startRegistration } from './commands/register.ts';
 import { REGISTER_OPTIONS, resolveRegisterConfig } from './worker/register-config.ts';
 import { PortInUseError } from './runtime/serve-types.ts';
 

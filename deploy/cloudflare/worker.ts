@@ -6,7 +6,7 @@
  * `WebAssembly.Module`; `WebAssembly.compile` of those exact bytes returns it.
  */
 import xxh3 from './xxhash3.wasm';
-import edge from '../../src/edge.ts';
+import edge from '../../src/commands/edge.ts';
 
 declare const XXH3_WASM_BYTES: number;
 

@@ -9,7 +9,7 @@
  * (Deno keeps it open between requests); without it, use `DYN_ROUTER_USE_KV_EVENTS=false`.
  */
 import { createNatsEventPlane } from '../../src/adapters/events/nats.ts';
-import { createEdgeHandler } from '../../src/edge.ts';
+import { createEdgeHandler } from '../../src/commands/edge.ts';
 
 declare const Deno: {
   env: { toObject(): Record<string, string> };

@@ -1,7 +1,7 @@
 /** GET /docs/{asset}: the Swagger UI files (CSS, JS bundle, icon), served without a CDN. */
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
 import { NotFoundError } from '../../src/core/errors.ts';
-import { OpenAIErrorSchema } from '../../src/core/protocols/openai.ts';
+import { OpenAIErrorSchema } from '../../src/core/api/openai/schemas.ts';
 import type { AppEnv } from '../../src/http/types.ts';
 
 export const route = createRoute({

@@ -1,11 +1,11 @@
 /** POST /v1/completions: OpenAI text completions (string, strings, token ids or lists of them). */
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
-import { collectCompletion, startCompletion } from '../../src/core/pipeline/chat.ts';
+import { collectCompletion, startCompletion } from '../../src/core/generate/chat.ts';
 import {
   CompletionRequestSchema,
   CompletionResponseSchema,
-} from '../../src/core/protocols/openai.ts';
-import { validateCompletionRequest } from '../../src/core/protocols/validate.ts';
+} from '../../src/core/api/openai/schemas.ts';
+import { validateCompletionRequest } from '../../src/core/api/openai/validate.ts';
 import { callContext } from '../../src/http/call.ts';
 import { answer, INFERENCE_ERRORS } from '../../src/http/openai-route.ts';
 import type { AppEnv, RouteOptions } from '../../src/http/types.ts';

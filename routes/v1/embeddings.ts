@@ -1,10 +1,10 @@
 /** POST /v1/embeddings: OpenAI embeddings (float arrays, or base64 with encoding_format). */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { createEmbeddings } from '../../src/core/pipeline/embeddings.ts';
+import { createEmbeddings } from '../../src/core/generate/embeddings.ts';
 import {
   EmbeddingRequestSchema,
   EmbeddingResponseSchema,
-} from '../../src/core/protocols/openai.ts';
+} from '../../src/core/api/openai/schemas.ts';
 import { callContext } from '../../src/http/call.ts';
 import { openAIError } from '../../src/http/openai-route.ts';
 import type { AppEnv, RouteOptions } from '../../src/http/types.ts';

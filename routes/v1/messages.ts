@@ -1,11 +1,11 @@
 /** POST /v1/messages: Anthropic's Messages API, translated to a chat completion and back. */
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
-import { startMessages } from '../../src/core/anthropic/messages.ts';
-import { validateMessagesRequest } from '../../src/core/anthropic/to-chat.ts';
+import { startMessages } from '../../src/core/api/anthropic/messages.ts';
+import { validateMessagesRequest } from '../../src/core/api/anthropic/to-chat.ts';
 import {
   AnthropicMessageSchema,
   MessagesRequestSchema,
-} from '../../src/core/protocols/anthropic.ts';
+} from '../../src/core/api/anthropic/schemas.ts';
 import { callContext } from '../../src/http/call.ts';
 import {
   answerMessages,

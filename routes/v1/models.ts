@@ -1,6 +1,6 @@
 /** GET /v1/models: the models that have at least one live worker, and their aliases. */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { ModelListSchema, OpenAIErrorSchema } from '../../src/core/protocols/openai.ts';
+import { ModelListSchema, OpenAIErrorSchema } from '../../src/core/api/openai/schemas.ts';
 import type { ServedModel } from '../../src/core/discovery/models.ts';
 import type { AppEnv, RouteOptions } from '../../src/http/types.ts';
 

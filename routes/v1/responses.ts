@@ -1,9 +1,9 @@
 /** POST /v1/responses: OpenAI's Responses API, translated to a chat completion and back. */
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
-import { ResponseObjectSchema, ResponsesRequestSchema } from '../../src/core/protocols/openai.ts';
-import { validateResponsesRequest } from '../../src/core/protocols/validate.ts';
-import { planResponse, runResponse, streamResponse } from '../../src/core/responses/run.ts';
-import type { ResponsesStreamEvent } from '../../src/core/responses/stream.ts';
+import { ResponseObjectSchema, ResponsesRequestSchema } from '../../src/core/api/openai/schemas.ts';
+import { validateResponsesRequest } from '../../src/core/api/openai/validate.ts';
+import { planResponse, runResponse, streamResponse } from '../../src/core/api/responses/run.ts';
+import type { ResponsesStreamEvent } from '../../src/core/api/responses/stream.ts';
 import { callContext } from '../../src/http/call.ts';
 import { openAIError } from '../../src/http/openai-route.ts';
 import { sseResponse } from '../../src/http/sse.ts';

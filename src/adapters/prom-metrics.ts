@@ -1,6 +1,6 @@
 /** The `MetricFactory` port made real with prom-client, one registry per frontend instance. */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Labels, MetricFactory, MetricSpec } from '../core/metrics.ts';
+import type { Labels, MetricFactory, MetricSpec } from '../core/metrics/metrics.ts';
 
 export function createPromMetricFactory(): MetricFactory & { registry: Registry } {
   const registry = new Registry();

@@ -15,7 +15,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
-import type { ResponseStore, StoredResponse } from '../core/responses/store.ts';
+import type { ResponseStore, StoredResponse } from '../core/api/responses/store.ts';
 
 export interface NatsResponseStoreOptions {
   /** `nats://host:port` URL(s) (`NATS_SERVER`). @default 'nats://127.0.0.1:4222' */

@@ -2,19 +2,19 @@
  * `createCore(ports, config)`: everything the HTTP layer calls, built from ports the runtime
  * passes in. No module-level state: two cores in one process do not share anything.
  */
-import { type BusyThresholdStore, createBusyThresholdStore } from './busy-thresholds.ts';
+import { type BusyThresholdStore, createBusyThresholdStore } from './router/busy-thresholds.ts';
 import { type Config, sanitizeMetricsPrefix } from './config.ts';
 import { createModelRegistry, type ModelRegistry } from './discovery/models.ts';
 import { createLifecycle, type Lifecycle } from './lifecycle.ts';
 import type { Logger } from './logger.ts';
 import type { SpanExporter } from './tracing.ts';
-import { workerLabels } from './pipeline/request-metrics.ts';
+import { workerLabels } from './metrics/request-metrics.ts';
 import {
   type BucketName,
   createFrontendMetrics,
   type FrontendMetrics,
   type MetricFactory,
-} from './metrics.ts';
+} from './metrics/metrics.ts';
 import { PlaneError } from './plane/errors.ts';
 import type { RequestPlaneClient } from './plane/types.ts';
 import type { ModelPreprocessor } from './preprocess/preprocessor.ts';
@@ -27,10 +27,10 @@ import {
 import { createRouterMetrics } from './router/kv/metrics.ts';
 import type { KvQueryResponse } from './router/kv/subscriber.ts';
 import type { ActiveSequenceEvent } from './router/kv/sequences.ts';
-import { createBlockHasher } from './kv/hash.ts';
+import { createBlockHasher } from './router/kv/hash.ts';
 import { type BusyDetector, createBusyDetector } from './router/busy.ts';
 import { parseExactJson } from './json.ts';
-import { createMemResponseStore, type ResponseStore } from './responses/store.ts';
+import { createMemResponseStore, type ResponseStore } from './api/responses/store.ts';
 import type { WorkerInstance } from './discovery/models.ts';
 import {
   createInhibitor,

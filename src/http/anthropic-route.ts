@@ -1,8 +1,8 @@
 /** What the Anthropic route modules share: their error responses, and answering a request. */
 import type { Context } from 'hono';
-import { foldMessage, type MessagesStreamEvent } from '../core/anthropic/stream.ts';
-import type { StartedMessages } from '../core/anthropic/messages.ts';
-import { AnthropicErrorSchema } from '../core/protocols/anthropic.ts';
+import { foldMessage, type MessagesStreamEvent } from '../core/api/anthropic/stream.ts';
+import type { StartedMessages } from '../core/api/anthropic/messages.ts';
+import { AnthropicErrorSchema } from '../core/api/anthropic/schemas.ts';
 import { annotationEvents, type callContext } from './call.ts';
 import { sseResponse } from './sse.ts';
 import type { AppEnv } from './types.ts';

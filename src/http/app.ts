@@ -16,7 +16,7 @@ import {
   toApiError,
   toErrorBody,
 } from '../core/errors.ts';
-import { issuesToValidationError } from '../core/protocols/validate.ts';
+import { issuesToValidationError } from '../core/api/openai/validate.ts';
 import { createAccess, type RouteAccess } from './access.ts';
 import { createStallWatchdog } from './stall.ts';
 import {
@@ -34,7 +34,7 @@ export interface AppOptions {
   /** Where `/docs` finds the Swagger UI files. @default undefined (no assets: /docs says so) */
   assets?: AssetSource;
   /**
-   * Parses bodies of `--http-body-thread-mb` or more off the event loop (`src/runtime/body-pool.ts`).
+   * Parses bodies of `--http-body-thread-mb` or more off the event loop (`src/adapters/threads/body-pool.ts`).
    * @default none: every body is parsed inline
    */
   bodyParser?: BodyParser;

@@ -4,9 +4,9 @@
  * whose disconnect the SSE writer reports).
  */
 import type { Context } from 'hono';
-import type { CallContext } from '../core/pipeline/call-context.ts';
-import { applyRoutingHeaders, type NvExt } from '../core/protocols/nvext.ts';
-import { refuseUnsupportedHints } from '../core/protocols/agent-hints.ts';
+import type { CallContext } from '../core/generate/call-context.ts';
+import { applyRoutingHeaders, type NvExt } from '../core/api/openai/nvext.ts';
+import { refuseUnsupportedHints } from '../core/api/openai/agent-hints.ts';
 import type { AppEnv } from './types.ts';
 
 const PROPAGATED = ['traceparent', 'tracestate'];

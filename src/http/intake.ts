@@ -71,7 +71,7 @@ export async function readBodyBytes(
  * A body as the chunks it arrived in, each in an ArrayBuffer of its own (copied on arrival when
  * the runtime handed a view into a larger buffer), so they can be transferred to a thread as
  * they are. Joining 38 MB into one buffer on the event loop held it for tens of ms; a thread
- * joins them instead (`src/runtime/body-pool.ts`).
+ * joins them instead (`src/adapters/threads/body-pool.ts`).
  */
 export async function readBodyChunks(
   request: Request,
@@ -181,7 +181,7 @@ export function parseJsonLenient(text: string): unknown {
 /**
  * A JSON body from its bytes: decoded, parsed leniently and checked against the request budget,
  * the whole intake after reading. Runs inline, or in the body thread for large bodies
- * (`src/runtime/body-pool.ts`), which is why it takes bytes.
+ * (`src/adapters/threads/body-pool.ts`), which is why it takes bytes.
  */
 export function parseJsonBody(bytes: Uint8Array | string, limits: RequestLimits): unknown {
   const body = parseJsonLenient(typeof bytes === 'string' ? bytes : decodeBody(bytes));

@@ -6,12 +6,12 @@
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { toApiError, toErrorBody } from '../core/errors.ts';
-import { collectVideos, startVideos, type VideoStarted } from '../core/pipeline/media.ts';
+import { collectVideos, startVideos, type VideoStarted } from '../core/generate/media.ts';
 import {
   type VideoGenerationRequest,
   VideoGenerationRequestSchema,
   VideosResponseSchema,
-} from '../core/protocols/media.ts';
+} from '../core/api/openai/media.ts';
 import { annotationEvents, callContext } from './call.ts';
 import { openAIError } from './openai-route.ts';
 import { sseResponse } from './sse.ts';

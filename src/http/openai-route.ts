@@ -1,7 +1,7 @@
 /** What the OpenAI route modules share: their error responses, and answering a started request. */
 import type { Context } from 'hono';
-import type { Started } from '../core/pipeline/chat.ts';
-import { OpenAIErrorSchema } from '../core/protocols/openai.ts';
+import type { Started } from '../core/generate/chat.ts';
+import { OpenAIErrorSchema } from '../core/api/openai/schemas.ts';
 import { annotationEvents, type callContext } from './call.ts';
 import { sseResponse } from './sse.ts';
 import type { AppEnv } from './types.ts';

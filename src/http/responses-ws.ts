@@ -25,12 +25,12 @@ import {
   toApiError,
   ValidationError,
 } from '../core/errors.ts';
-import { ResponsesRequestSchema } from '../core/protocols/openai.ts';
-import { applyRoutingHeaders } from '../core/protocols/nvext.ts';
-import { issuesToValidationError, validateResponsesRequest } from '../core/protocols/validate.ts';
-import { buildResponse } from '../core/responses/_response.ts';
-import { fieldsOf, keep, planResponse, streamResponse } from '../core/responses/run.ts';
-import type { StoredResponse } from '../core/responses/store.ts';
+import { ResponsesRequestSchema } from '../core/api/openai/schemas.ts';
+import { applyRoutingHeaders } from '../core/api/openai/nvext.ts';
+import { issuesToValidationError, validateResponsesRequest } from '../core/api/openai/validate.ts';
+import { buildResponse } from '../core/api/responses/_response.ts';
+import { fieldsOf, keep, planResponse, streamResponse } from '../core/api/responses/run.ts';
+import type { StoredResponse } from '../core/api/responses/store.ts';
 import type { WsPeer, WsSession } from './types.ts';
 import { type BodyParser, parseJsonBody, requestLimitsOf } from './intake.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { PreprocessedRequest } from '../core/protocols/worker.ts';
+import type { PreprocessedRequest } from '../core/plane/worker.ts';
 import {
   markedAnswer,
   MockerGuidedDecodingError,

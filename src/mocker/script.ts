@@ -18,7 +18,7 @@
  *   it can do (`runtime_data.guided_decoding`), so the frontend refuses those requests first.
  */
 import { z } from 'zod';
-import type { PreprocessedRequest } from '../core/protocols/worker.ts';
+import type { PreprocessedRequest } from '../core/plane/worker.ts';
 
 /** Guided-decoding kinds the mocker honours (advertised in its card). */
 export const MOCKER_GUIDED_KINDS = ['json', 'choice'] as const;

@@ -15,10 +15,7 @@ import type { KvStore } from '../core/discovery/types.ts';
 import type { EventPlane } from '../core/events/types.ts';
 import type { Logger } from '../core/logger.ts';
 import type { EndpointHandler, RequestPlaneServer } from '../core/plane/types.ts';
-import {
-  EmbeddingWorkerRequestSchema,
-  PreprocessedRequestSchema,
-} from '../core/protocols/worker.ts';
+import { EmbeddingWorkerRequestSchema, PreprocessedRequestSchema } from '../core/plane/worker.ts';
 import { encodeEmbedding } from '../core/embedding-codec.ts';
 import { embedTokens } from './engine/embedding.ts';
 import { imageHandler, videoHandler } from './media/media.ts';

@@ -24,7 +24,10 @@ import { createOpenAIPlaneClient } from '../adapters/plane/openai.ts';
 import { PlaneError } from '../core/plane/errors.ts';
 import { createNodeNetwork } from './net.ts';
 import { natsFromEnv } from './nats-env.ts';
-import { createSharedFileToucher, type SharedFileToucher } from './file-toucher.ts';
+import {
+  createSharedFileToucher,
+  type SharedFileToucher,
+} from '../adapters/threads/file-toucher.ts';
 import { serve } from './serve.ts';
 import { planeFetch } from './http-fetch-node.ts';
 

@@ -10,7 +10,7 @@ import { ServiceUnavailableError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { createPreprocessorCache } from '../core/preprocess/source-cache.ts';
 import { readModelDir } from './model-dir.ts';
-import { createPreprocessPool, type PreprocessPool } from './preprocess-pool.ts';
+import { createPreprocessPool, type PreprocessPool } from '../adapters/threads/preprocess-pool.ts';
 
 export interface PreprocessorSourceOptions {
   /** Worker threads for templating and tokenization; 0 runs them inline. @default 0 */

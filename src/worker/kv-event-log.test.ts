@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { KvCacheEvent } from '../core/kv/events.ts';
+import type { KvCacheEvent } from '../core/router/kv/events.ts';
 import { createKvEventLog } from './kv-event-log.ts';
 
 const stored = (id: number, parent: bigint | null, hashes: number[]): KvCacheEvent => ({

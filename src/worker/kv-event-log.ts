@@ -5,7 +5,7 @@
  * sent a full dump instead. One log per data-parallel rank. The `worker_kv_indexer_query`
  * endpoint answers `WorkerKvQueryRequest`s from it.
  */
-import type { KvCacheEvent, RouterEvent } from '../core/kv/events.ts';
+import type { KvCacheEvent, RouterEvent } from '../core/router/kv/events.ts';
 
 /** Dynamo's `WORKER_KV_INDEXER_BUFFER_SIZE`. */
 export const KV_EVENT_BUFFER_SIZE = 1024;

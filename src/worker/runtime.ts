@@ -9,8 +9,8 @@ import { createDiscovery, type JsonObject } from '../core/discovery/discovery.ts
 import type { ModelCard } from '../core/discovery/model-card.ts';
 import type { EndpointId, KvStore } from '../core/discovery/types.ts';
 import type { EventPlane } from '../core/events/types.ts';
-import type { KvCacheEvent } from '../core/kv/events.ts';
-import type { ActiveLoad, ForwardPassMetrics } from '../core/kv/load.ts';
+import type { KvCacheEvent } from '../core/router/kv/events.ts';
+import type { ActiveLoad, ForwardPassMetrics } from '../core/router/kv/load.ts';
 import type { Logger } from '../core/logger.ts';
 import type { EndpointHandler, RequestPlaneServer } from '../core/plane/types.ts';
 import { stringifyExactJson } from '../core/json.ts';

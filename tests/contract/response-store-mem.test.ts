@@ -1,4 +1,4 @@
-import { createMemResponseStore, type ResponseStore } from '../../src/core/responses/store.ts';
+import { createMemResponseStore, type ResponseStore } from '../../src/core/api/responses/store.ts';
 import { responseStoreContract } from './response-store.contract.ts';
 
 responseStoreContract('mem', () => {

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { createNatsResponseStore } from '../../src/adapters/responses-store-nats.ts';
-import type { ResponseStore } from '../../src/core/responses/store.ts';
+import type { ResponseStore } from '../../src/core/api/responses/store.ts';
 import { responseStoreContract } from './response-store.contract.ts';
 
 /** The nats-server of scripts/services.sh (TCP, JetStream enabled). */

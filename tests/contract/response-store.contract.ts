@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { ResponseObject } from '../../src/core/protocols/openai.ts';
-import { parseResponsesRequest } from '../../src/core/protocols/validate.ts';
-import { buildResponse } from '../../src/core/responses/_response.ts';
-import type { ResponseStore, StoredResponse } from '../../src/core/responses/store.ts';
+import type { ResponseObject } from '../../src/core/api/openai/schemas.ts';
+import { parseResponsesRequest } from '../../src/core/api/openai/validate.ts';
+import { buildResponse } from '../../src/core/api/responses/_response.ts';
+import type { ResponseStore, StoredResponse } from '../../src/core/api/responses/store.ts';
 
 export interface ResponseStoreHarness {
   /** A handle on the store; calls with the same `shared` key reach the same records. */

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import process from 'node:process';
 import { after, describe, test } from 'node:test';
 import { PassThrough } from 'node:stream';
-import { runChatRepl } from '../../src/runtime/interactive.ts';
+import { runChatRepl } from '../../src/commands/interactive.ts';
 import { currentRuntime, ROOT, runtimeCommand } from '../helpers/process.ts';
 import { MODEL, startStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { loadKserveDefinition } from '../../src/runtime/kserve.ts';
+import { loadKserveDefinition } from '../../src/adapters/kserve-server.ts';
 import { currentRuntime } from '../helpers/process.ts';
 import { metricValue, MODEL, type Stack, startStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';

@@ -176,7 +176,7 @@ describe(`kv routing on ${currentRuntime()}`, () => {
       const owner = served(stack).indexOf(1);
       const size = indexer(stack)!.currentSize();
       // A second frontend on the same bus, started now: it never saw the events.
-      const { startFrontend } = await import('../../src/runtime/frontend.ts');
+      const { startFrontend } = await import('../../src/commands/frontend.ts');
       const { resolveConfig } = await import('../../src/core/config.ts');
       const resolved = resolveConfig({
         argv: ['--router-mode', 'kv', '--discovery-backend', 'mem', '--http-host', '127.0.0.1'],
@@ -302,7 +302,7 @@ describe(`kv routing features on ${currentRuntime()}`, () => {
       frontendArgs: ['--router-mode', 'kv', '--router-replica-sync'],
       mockers: [{ workers: 1, speedup: 1, args: MOCKER_ARGS }],
     });
-    const { startFrontend } = await import('../../src/runtime/frontend.ts');
+    const { startFrontend } = await import('../../src/commands/frontend.ts');
     const { resolveConfig } = await import('../../src/core/config.ts');
     const resolved = resolveConfig({
       argv: ['--router-mode', 'kv', '--router-replica-sync', '--discovery-backend', 'mem'],

@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { encodeEngineBatch, encodeEngineMessage } from '../../src/core/kv/engine-events.ts';
-import { createZmqPublisher, type ZmqPublisher } from '../../src/core/zmq/socket.ts';
-import { type Registration, startRegistration } from '../../src/runtime/register.ts';
+import { encodeEngineBatch, encodeEngineMessage } from '../../src/adapters/events/engine-events.ts';
+import { createZmqPublisher, type ZmqPublisher } from '../../src/adapters/events/zmtp/socket.ts';
+import { type Registration, startRegistration } from '../../src/commands/register.ts';
 import { createNodeNetwork } from '../../src/runtime/net.ts';
 import { resolveRegisterConfig } from '../../src/worker/register-config.ts';
 import { type FixtureServer, startOpenAIServer } from '../fixtures/openai-server.ts';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ModelCard } from '../../src/core/discovery/model-card.ts';
 import { modelCardFor } from '../../src/core/discovery/model-dir.ts';
-import type { PreprocessedRequest } from '../../src/core/protocols/worker.ts';
+import type { PreprocessedRequest } from '../../src/core/plane/worker.ts';
 import { createInfra } from '../../src/runtime/infra.ts';
 import { readModelDir } from '../../src/runtime/model-dir.ts';
 import { createWorkerRuntime, type WorkerRuntime } from '../../src/worker/runtime.ts';

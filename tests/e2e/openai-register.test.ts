@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { resolveRegisterConfig } from '../../src/worker/register-config.ts';
-import { type Registration, startRegistration } from '../../src/runtime/register.ts';
+import { type Registration, startRegistration } from '../../src/commands/register.ts';
 import { type FixtureServer, fixtureWords, startOpenAIServer } from '../fixtures/openai-server.ts';
 import { currentRuntime } from '../helpers/process.ts';
 import { errorBody, readSse, type Stack, startStack } from '../helpers/stack.ts';

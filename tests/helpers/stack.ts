@@ -7,9 +7,9 @@ import { resolveConfig } from '../../src/core/config.ts';
 import { createJsonLogger, type Logger } from '../../src/core/logger.ts';
 import { resolveMockerConfig } from '../../src/mocker/config.ts';
 import type { MockWorker, RunningMocker } from '../../src/mocker/worker.ts';
-import { type RunningFrontend, startFrontend } from '../../src/runtime/frontend.ts';
+import { type RunningFrontend, startFrontend } from '../../src/commands/frontend.ts';
 import { createLocalBus, type LocalBus } from '../../src/runtime/infra.ts';
-import { startMockerProcess } from '../../src/runtime/mocker.ts';
+import { startMockerProcess } from '../../src/commands/mocker.ts';
 import { waitFor } from './wait.ts';
 
 export type Plane = 'tcp' | 'http' | 'nats';

@@ -13,11 +13,11 @@ import { createZmqEventPlane } from '../../src/adapters/events/zmq.ts';
 import {
   createEngineEventDecoder,
   subscribeEngineEvents,
-} from '../../src/core/kv/engine-events.ts';
-import type { RouterEvent } from '../../src/core/kv/events.ts';
-import { createBlockHasher } from '../../src/core/kv/hash.ts';
+} from '../../src/adapters/events/engine-events.ts';
+import type { RouterEvent } from '../../src/core/router/kv/events.ts';
+import { createBlockHasher } from '../../src/core/router/kv/hash.ts';
 import { parseExactJson } from '../../src/core/json.ts';
-import { createZmqPublisher } from '../../src/core/zmq/socket.ts';
+import { createZmqPublisher } from '../../src/adapters/events/zmtp/socket.ts';
 import { createNodeNetwork } from '../../src/runtime/net.ts';
 import { waitFor } from '../helpers/wait.ts';
 

@@ -91,8 +91,8 @@ describe('the test bundle of src/main.ts', () => {
       assert.ok(asset, page.slice(0, 500));
       assert.equal((await fetch(new URL(asset, `${url}/docs`))).status, 200, asset);
 
-      // The .proto file, found next to src/runtime/kserve.ts, loaded; the preprocessing thread
-      // started from its entry next to src/runtime/preprocess-pool.ts.
+      // The .proto file, found next to src/adapters/kserve-server.ts, loaded; the preprocessing thread
+      // started from its entry next to src/adapters/threads/preprocess-pool.ts.
       assert.match(stderr, /"msg":"KServe gRPC listening"/);
       assert.match(stderr, /"msg":"loaded tokenizer and chat template".*"worker_threads":1/);
     } finally {

@@ -1,11 +1,11 @@
 /** POST /v1/chat/completions: OpenAI chat completions, streamed (SSE) or not. */
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
-import { collectChat, startChat } from '../../../src/core/pipeline/chat.ts';
+import { collectChat, startChat } from '../../../src/core/generate/chat.ts';
 import {
   ChatCompletionRequestSchema,
   ChatCompletionResponseSchema,
-} from '../../../src/core/protocols/openai.ts';
-import { validateChatCompletionRequest } from '../../../src/core/protocols/validate.ts';
+} from '../../../src/core/api/openai/schemas.ts';
+import { validateChatCompletionRequest } from '../../../src/core/api/openai/validate.ts';
 import { callContext } from '../../../src/http/call.ts';
 import { answer, INFERENCE_ERRORS, openAIError } from '../../../src/http/openai-route.ts';
 import type { AppEnv, RouteOptions } from '../../../src/http/types.ts';

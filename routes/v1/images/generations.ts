@@ -1,10 +1,10 @@
 /** POST /v1/images/generations: OpenAI image generation, served by `Images` workers. */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { createImages } from '../../../src/core/pipeline/media.ts';
+import { createImages } from '../../../src/core/generate/media.ts';
 import {
   ImageGenerationRequestSchema,
   ImagesResponseSchema,
-} from '../../../src/core/protocols/media.ts';
+} from '../../../src/core/api/openai/media.ts';
 import { MEDIA_ERRORS, mediaCall } from '../../../src/http/media-route.ts';
 import type { AppEnv, RouteOptions } from '../../../src/http/types.ts';
 

@@ -1,10 +1,10 @@
 /** POST /v1/messages/count_tokens: a Messages request's prompt tokens, by the model's tokenizer. */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { countMessageTokens } from '../../../src/core/anthropic/messages.ts';
+import { countMessageTokens } from '../../../src/core/api/anthropic/messages.ts';
 import {
   CountTokensRequestSchema,
   CountTokensResponseSchema,
-} from '../../../src/core/protocols/anthropic.ts';
+} from '../../../src/core/api/anthropic/schemas.ts';
 import { ANTHROPIC_ERRORS } from '../../../src/http/anthropic-route.ts';
 import type { AppEnv, RouteOptions } from '../../../src/http/types.ts';
 

@@ -1,7 +1,7 @@
 /** GET /v1/models/{model}: one served model (the id may contain `/`). */
 import { createRoute, type RouteHandler, z } from '@hono/zod-openapi';
 import { ModelNotFoundError } from '../../../src/core/errors.ts';
-import { ModelSchema, OpenAIErrorSchema } from '../../../src/core/protocols/openai.ts';
+import { ModelSchema, OpenAIErrorSchema } from '../../../src/core/api/openai/schemas.ts';
 import type { AppEnv, RouteOptions } from '../../../src/http/types.ts';
 import { openAIModel } from '../models.ts';
 

@@ -1,11 +1,11 @@
 /** DELETE /v1/responses/{id}: forgets a stored response. */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import { ResponseNotFoundError } from '../../../src/core/errors.ts';
-import { requireStore } from '../../../src/core/responses/store.ts';
+import { requireStore } from '../../../src/core/api/responses/store.ts';
 import {
   DeletedResponseSchema,
   ResponseIdParamSchema,
-} from '../../../src/core/protocols/responses.ts';
+} from '../../../src/core/api/responses/schemas.ts';
 import { openAIError } from '../../../src/http/openai-route.ts';
 import type { AppEnv, RouteOptions } from '../../../src/http/types.ts';
 

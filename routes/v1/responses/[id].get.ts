@@ -1,8 +1,8 @@
 /** GET /v1/responses/{id}: a stored response, as its create call answered it. */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { storedResponse } from '../../../src/core/responses/store.ts';
-import { ResponseObjectSchema } from '../../../src/core/protocols/openai.ts';
-import { ResponseIdParamSchema } from '../../../src/core/protocols/responses.ts';
+import { storedResponse } from '../../../src/core/api/responses/store.ts';
+import { ResponseObjectSchema } from '../../../src/core/api/openai/schemas.ts';
+import { ResponseIdParamSchema } from '../../../src/core/api/responses/schemas.ts';
 import { openAIError } from '../../../src/http/openai-route.ts';
 import type { AppEnv, RouteOptions } from '../../../src/http/types.ts';
 

@@ -3,8 +3,8 @@ import { createRoute, type RouteHandler } from '@hono/zod-openapi';
 import {
   CompactRequestSchema,
   CompactResultSchema,
-} from '../../../src/core/protocols/responses.ts';
-import { compactConversation } from '../../../src/core/responses/extras.ts';
+} from '../../../src/core/api/responses/schemas.ts';
+import { compactConversation } from '../../../src/core/api/responses/extras.ts';
 import { callContext } from '../../../src/http/call.ts';
 import { INFERENCE_ERRORS, openAIError } from '../../../src/http/openai-route.ts';
 import type { AppEnv, RouteOptions } from '../../../src/http/types.ts';

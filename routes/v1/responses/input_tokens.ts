@@ -1,11 +1,11 @@
 /** POST /v1/responses/input_tokens: the prompt tokens a Responses request would use. */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { validateResponsesRequest } from '../../../src/core/protocols/validate.ts';
+import { validateResponsesRequest } from '../../../src/core/api/openai/validate.ts';
 import {
   InputTokensRequestSchema,
   InputTokensResponseSchema,
-} from '../../../src/core/protocols/responses.ts';
-import { countInputTokens } from '../../../src/core/responses/extras.ts';
+} from '../../../src/core/api/responses/schemas.ts';
+import { countInputTokens } from '../../../src/core/api/responses/extras.ts';
 import { INFERENCE_ERRORS, openAIError } from '../../../src/http/openai-route.ts';
 import type { AppEnv, RouteOptions } from '../../../src/http/types.ts';
 

@@ -54,7 +54,7 @@ export interface FileStoreOptions {
   /** @default none */
   logger?: Logger;
   /**
-   * Keeps own files fresh off the event loop (a thread; `src/runtime/file-toucher.ts`), given the
+   * Keeps own files fresh off the event loop (a thread; `src/adapters/threads/file-toucher.ts`), given the
    * paths whenever they change; the store's heartbeat still re-writes and sweeps.
    * @default none: the heartbeat alone, on the event loop
    */

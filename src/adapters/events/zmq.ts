@@ -13,7 +13,7 @@
  * recovery above the plane handle that). Like any PUB/SUB, events published before a subscriber
  * connects are not seen by it; `firstSubscriberWaitMs` lets a new channel wait for one.
  */
-import { decodeMsgpack, encodeMsgpack } from '../../core/kv/msgpack.ts';
+import { decodeMsgpack, encodeMsgpack } from './msgpack.ts';
 import type { KvStore, KvWatchEvent } from '../../core/discovery/types.ts';
 import type { EventEnvelope, EventPlane } from '../../core/events/types.ts';
 import type { Network } from '../../core/net.ts';
@@ -25,12 +25,8 @@ import {
   eventChannelKey,
   parseSubject,
   subjectOf,
-} from '../../core/zmq/event-channels.ts';
-import {
-  createZmqPublisher,
-  createZmqSubscriber,
-  type ZmqPublisher,
-} from '../../core/zmq/socket.ts';
+} from './zmtp/event-channels.ts';
+import { createZmqPublisher, createZmqSubscriber, type ZmqPublisher } from './zmtp/socket.ts';
 import { type EventPlaneHandleOptions, randomPublisherId, subjectMatches } from './mem.ts';
 
 const encoder = new TextEncoder();

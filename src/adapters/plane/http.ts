@@ -15,12 +15,12 @@
  * frontend aborts its fetch, the worker sees its body stream cancelled and aborts the handler.
  */
 import type { TransportAddress } from '../../core/discovery/types.ts';
-import { errorMessage, waitFor } from '../../core/plane/async.ts';
+import { errorMessage, waitFor } from './wire/async.ts';
 import { PlaneError } from '../../core/plane/errors.ts';
-import { readFrames } from '../../core/plane/frame-reader.ts';
-import { decodeRequest, encodeHandshake, encodeRequest } from '../../core/plane/messages.ts';
-import { openResponseStream, pumpResponses } from '../../core/plane/response-stream.ts';
-import { MAX_MESSAGE_SIZE, twoPartDecoder } from '../../core/plane/two-part.ts';
+import { readFrames } from './wire/frame-reader.ts';
+import { decodeRequest, encodeHandshake, encodeRequest } from './wire/messages.ts';
+import { openResponseStream, pumpResponses } from './wire/response-stream.ts';
+import { MAX_MESSAGE_SIZE, twoPartDecoder } from './wire/two-part.ts';
 import type {
   EndpointHandler,
   PlaneRequest,

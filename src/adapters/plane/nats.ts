@@ -30,17 +30,11 @@ import {
   type Subscription,
 } from '@nats-io/nats-core';
 import type { EndpointId, TransportAddress } from '../../core/discovery/types.ts';
-import {
-  type Deferred,
-  deferred,
-  errorMessage,
-  raceAbort,
-  waitFor,
-} from '../../core/plane/async.ts';
+import { type Deferred, deferred, errorMessage, raceAbort, waitFor } from './wire/async.ts';
 import { PlaneError, STREAM_ENDED_EARLY } from '../../core/plane/errors.ts';
-import { decodeRequest, encodeRequest, parseConnectionInfo } from '../../core/plane/messages.ts';
-import { openResponseStream, pumpResponses } from '../../core/plane/response-stream.ts';
-import { decodeTwoPart, MAX_MESSAGE_SIZE, type TwoPartMessage } from '../../core/plane/two-part.ts';
+import { decodeRequest, encodeRequest, parseConnectionInfo } from './wire/messages.ts';
+import { openResponseStream, pumpResponses } from './wire/response-stream.ts';
+import { decodeTwoPart, MAX_MESSAGE_SIZE, type TwoPartMessage } from './wire/two-part.ts';
 import type {
   EndpointHandler,
   PlaneRequest,

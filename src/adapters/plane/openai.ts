@@ -11,7 +11,7 @@
  */
 import { PlaneError } from '../../core/plane/errors.ts';
 import type { PlaneRequest, PlaneSendOptions, RequestPlaneClient } from '../../core/plane/types.ts';
-import type { PreprocessedRequest } from '../../core/protocols/worker.ts';
+import type { PreprocessedRequest } from '../../core/plane/worker.ts';
 import type { TransportAddress } from '../../core/discovery/types.ts';
 
 export interface OpenAIPlaneClientOptions {

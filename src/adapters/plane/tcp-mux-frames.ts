@@ -8,8 +8,8 @@
  * so many response streams share a few persistent connections.
  */
 import { PlaneError } from '../../core/plane/errors.ts';
-import type { DecodeResult, FrameDecoder } from '../../core/plane/frame-reader.ts';
-import { MAX_MESSAGE_SIZE } from '../../core/plane/two-part.ts';
+import type { DecodeResult, FrameDecoder } from './wire/frame-reader.ts';
+import { MAX_MESSAGE_SIZE } from './wire/two-part.ts';
 
 export const MUX_TRANSPORT = 'tcp_response_mux_v1';
 export const MUX_VERSION = 1;

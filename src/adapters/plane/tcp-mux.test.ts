@@ -7,14 +7,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TransportAddress } from '../../core/discovery/types.ts';
 import type { Connection, Network } from '../../core/net.ts';
-import { type DecodeResult, readFrames } from '../../core/plane/frame-reader.ts';
-import { decodeRequest, encodeRequest } from '../../core/plane/messages.ts';
-import {
-  encodeTcpRequest,
-  lengthPrefixedDecoder,
-  tcpRequestDecoder,
-} from '../../core/plane/tcp-frames.ts';
-import { encodeTwoPart, twoPartDecoder } from '../../core/plane/two-part.ts';
+import { type DecodeResult, readFrames } from './wire/frame-reader.ts';
+import { decodeRequest, encodeRequest } from './wire/messages.ts';
+import { encodeTcpRequest, lengthPrefixedDecoder, tcpRequestDecoder } from './wire/tcp-frames.ts';
+import { encodeTwoPart, twoPartDecoder } from './wire/two-part.ts';
 import type { HandlerContext } from '../../core/plane/types.ts';
 import { createNodeNetwork } from '../../runtime/net.ts';
 import { waitFor } from '../../../tests/helpers/wait.ts';

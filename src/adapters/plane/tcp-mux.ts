@@ -10,11 +10,11 @@
  * slow frontend never makes the worker buffer without bound.
  */
 import type { Connection, Network } from '../../core/net.ts';
-import { type Deferred, deferred } from '../../core/plane/async.ts';
-import { concatBytes } from '../../core/plane/frame-reader.ts';
-import type { ControlAction } from '../../core/plane/messages.ts';
-import type { ResponseEncoding } from '../../core/plane/response-stream.ts';
-import { encodeTwoPart, type TwoPartMessage } from '../../core/plane/two-part.ts';
+import { type Deferred, deferred } from './wire/async.ts';
+import { concatBytes } from './wire/frame-reader.ts';
+import type { ControlAction } from './wire/messages.ts';
+import type { ResponseEncoding } from './wire/response-stream.ts';
+import { encodeTwoPart, type TwoPartMessage } from './wire/two-part.ts';
 import {
   encodeMuxFrame,
   encodeMuxTextFrame,

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Connection } from '../../core/net.ts';
-import { readFrames } from '../../core/plane/frame-reader.ts';
-import { encodeRequest } from '../../core/plane/messages.ts';
-import { encodeTcpRequest, lengthPrefixedDecoder } from '../../core/plane/tcp-frames.ts';
-import { twoPartDecoder } from '../../core/plane/two-part.ts';
+import { readFrames } from './wire/frame-reader.ts';
+import { encodeRequest } from './wire/messages.ts';
+import { encodeTcpRequest, lengthPrefixedDecoder } from './wire/tcp-frames.ts';
+import { twoPartDecoder } from './wire/two-part.ts';
 import { createNodeNetwork } from '../../runtime/net.ts';
 import { createTcpPlaneServer, parseTcpAddress } from './tcp.ts';
 

@@ -19,9 +19,9 @@
 import type { TransportAddress } from '../../core/discovery/types.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { Connection, Listener, Network } from '../../core/net.ts';
-import { deferred, errorMessage, raceAbort, waitFor } from '../../core/plane/async.ts';
+import { deferred, errorMessage, raceAbort, waitFor } from './wire/async.ts';
 import { PlaneError } from '../../core/plane/errors.ts';
-import { readFrames } from '../../core/plane/frame-reader.ts';
+import { readFrames } from './wire/frame-reader.ts';
 import {
   decodeRequest,
   encodeControl,
@@ -30,21 +30,17 @@ import {
   parseConnectionInfo,
   parseResponseFrame,
   type TcpStreamConnectionInfo,
-} from '../../core/plane/messages.ts';
-import { openResponseStream, pumpResponses } from '../../core/plane/response-stream.ts';
+} from './wire/messages.ts';
+import { openResponseStream, pumpResponses } from './wire/response-stream.ts';
 import {
   encodeLengthPrefixed,
   encodeTcpRequest,
   lengthPrefixedDecoder,
   tcpRequestDecoder,
   type TcpRequestFrame,
-} from '../../core/plane/tcp-frames.ts';
-import {
-  MAX_MESSAGE_SIZE,
-  twoPartDecoder,
-  type TwoPartMessage,
-} from '../../core/plane/two-part.ts';
-import type { FrameDecoder } from '../../core/plane/frame-reader.ts';
+} from './wire/tcp-frames.ts';
+import { MAX_MESSAGE_SIZE, twoPartDecoder, type TwoPartMessage } from './wire/two-part.ts';
+import type { FrameDecoder } from './wire/frame-reader.ts';
 import { STREAM_ENDED_EARLY } from '../../core/plane/errors.ts';
 import { BatchedWriter, createMuxFrontend, createMuxPool, MuxOutbound } from './tcp-mux.ts';
 import {

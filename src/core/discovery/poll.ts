@@ -7,7 +7,7 @@
  */
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import type { FrontendMetrics } from '../metrics.ts';
+import type { FrontendMetrics } from '../metrics/metrics.ts';
 import type { CardSource, ModelRegistry, WorkerInstance } from './models.ts';
 import { createRegistryWriter, type DiscoveryFeed } from './watcher.ts';
 

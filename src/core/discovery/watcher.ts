@@ -4,7 +4,7 @@
  */
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import type { FrontendMetrics, Gauge } from '../metrics.ts';
+import type { FrontendMetrics, Gauge } from '../metrics/metrics.ts';
 import { contextLengthOf, type ModelCard, parseModelCard } from './model-card.ts';
 import type { CardSource, ModelRegistry, WorkerInstance } from './models.ts';
 import { type Discovery, matchesNamespace, type ModelRef, namespaceFilter } from './discovery.ts';

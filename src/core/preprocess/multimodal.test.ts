@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ValidationError } from '../errors.ts';
-import type { ChatMessage } from '../protocols/openai.ts';
+import type { ChatMessage } from '../api/openai/schemas.ts';
 import { loadChatTemplate } from './template.ts';
 import { mediaKindsOf, multimodalDataOf } from './multimodal.ts';
 

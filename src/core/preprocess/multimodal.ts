@@ -11,7 +11,7 @@
  * naming the part.
  */
 import { ValidationError } from '../errors.ts';
-import type { ChatMessage } from '../protocols/openai.ts';
+import type { ChatMessage } from '../api/openai/schemas.ts';
 
 export type MultimodalDataMap = Record<string, Array<{ Url: string }>>;
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import type { LLMEngineOutput } from '../protocols/worker.ts';
+import type { LLMEngineOutput } from '../plane/worker.ts';
 import {
   createPostprocessor,
   mapFinishReason,

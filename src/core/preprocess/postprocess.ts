@@ -4,7 +4,7 @@
  * (hidden: EOS, unless `ignore_eos`; visible: `stop_token_ids`), user stop strings, `min_tokens`,
  * and the engine's finish reason mapped to OpenAI's.
  */
-import type { LLMEngineOutput } from '../protocols/worker.ts';
+import type { LLMEngineOutput } from '../plane/worker.ts';
 import { createDecodeStream } from './detokenizer.ts';
 import { type CompiledStops, createStopMatcher } from './stops.ts';
 import type { Tokenizer } from './tokenizer.ts';

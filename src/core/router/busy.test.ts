@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createBusyThresholdStore, NO_THRESHOLDS } from '../busy-thresholds.ts';
+import { createBusyThresholdStore, NO_THRESHOLDS } from './busy-thresholds.ts';
 import type { ServedModel, WorkerInstance } from '../discovery/models.ts';
 import { createBusyDetector } from './busy.ts';
 

@@ -20,7 +20,7 @@
  * (`DYN_HTTP_OVERLOAD_STATUS_CODE`, `Retry-After`). Thresholds change at run time through
  * `POST /busy_threshold`. docs/fault-tolerance.md says how fresh this view is.
  */
-import type { BusyThresholdStore } from '../busy-thresholds.ts';
+import type { BusyThresholdStore } from './busy-thresholds.ts';
 import type { ServedModel, WorkerInstance } from '../discovery/models.ts';
 
 interface Sample {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import type { KvCacheEvent } from '../../core/kv/events.ts';
-import { type BlockHasher, createBlockHasher } from '../../core/kv/hash.ts';
-import type { LLMEngineOutput, PreprocessedRequest } from '../../core/protocols/worker.ts';
+import type { KvCacheEvent } from '../../core/router/kv/events.ts';
+import { type BlockHasher, createBlockHasher } from '../../core/router/kv/hash.ts';
+import type { LLMEngineOutput, PreprocessedRequest } from '../../core/plane/worker.ts';
 import { createFakeClock, type FakeClock } from './_fake-clock.ts';
 import {
   createMockEngine,

@@ -7,10 +7,14 @@
  * time (keeping to a deadline, so timer overshoot does not accumulate), then hands the step's
  * tokens to the request streams and publishes load. Idle, it publishes load every `heartbeatMs`.
  */
-import type { KvCacheEvent, KvCacheEventData } from '../../core/kv/events.ts';
-import { type BlockHasher, createBlockHasher, type PreparedSeed } from '../../core/kv/hash.ts';
-import type { ActiveLoad, ForwardPassMetrics } from '../../core/kv/load.ts';
-import type { LLMEngineOutput, PreprocessedRequest } from '../../core/protocols/worker.ts';
+import type { KvCacheEvent, KvCacheEventData } from '../../core/router/kv/events.ts';
+import {
+  type BlockHasher,
+  createBlockHasher,
+  type PreparedSeed,
+} from '../../core/router/kv/hash.ts';
+import type { ActiveLoad, ForwardPassMetrics } from '../../core/router/kv/load.ts';
+import type { LLMEngineOutput, PreprocessedRequest } from '../../core/plane/worker.ts';
 import { createKvManager } from './kv-manager.ts';
 import { createRandom, mixSeeds } from './random.ts';
 import {

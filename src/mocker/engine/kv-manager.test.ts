@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { KvCacheEventData } from '../../core/kv/events.ts';
+import type { KvCacheEventData } from '../../core/router/kv/events.ts';
 import { createKvManager, type FullBlock, type KvManagerOptions } from './kv-manager.ts';
 
 /** Full blocks with sequence hashes `hashes` and local hashes `hash + 1000`. */

@@ -11,7 +11,7 @@
  * Evictions publish `removed`; `clear()` publishes `cleared`. With prefix caching off nothing is
  * shared or published.
  */
-import type { KvCacheEventData, KvStoredBlock } from '../../core/kv/events.ts';
+import type { KvCacheEventData, KvStoredBlock } from '../../core/router/kv/events.ts';
 
 /** A held block: a sequence hash (full block) or an anonymous block id. */
 export type BlockKey = bigint | number;

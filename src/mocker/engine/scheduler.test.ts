@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import type { KvCacheEventData } from '../../core/kv/events.ts';
-import { type BlockHasher, createBlockHasher } from '../../core/kv/hash.ts';
+import type { KvCacheEventData } from '../../core/router/kv/events.ts';
+import { type BlockHasher, createBlockHasher } from '../../core/router/kv/hash.ts';
 import { createKvManager } from './kv-manager.ts';
 import {
   createScheduler,

@@ -12,7 +12,7 @@
  *    of the waiting queue to be prefilled again.
  * 3. The step takes `prefill_ms(T) / speedup + decode_ms(p) / (speedup × decode_speedup)`.
  */
-import type { BlockHasher, PreparedSeed } from '../../core/kv/hash.ts';
+import type { BlockHasher, PreparedSeed } from '../../core/router/kv/hash.ts';
 import type { BlockKey, FullBlock, KvManager } from './kv-manager.ts';
 
 /** `prefill_ms = 4.209989e-07·T² + 1.518344e-02·T + 16.50142` (newest mocker); 0 when T is 0. */

@@ -1,12 +1,12 @@
 /** GET /v1/responses/{id}/input_items: the input items of a stored response, paged. */
 import { createRoute, type RouteHandler } from '@hono/zod-openapi';
-import { storedResponse } from '../../../../src/core/responses/store.ts';
+import { storedResponse } from '../../../../src/core/api/responses/store.ts';
 import {
   InputItemListSchema,
   InputItemsQuerySchema,
   ResponseIdParamSchema,
-} from '../../../../src/core/protocols/responses.ts';
-import { pageInputItems } from '../../../../src/core/responses/extras.ts';
+} from '../../../../src/core/api/responses/schemas.ts';
+import { pageInputItems } from '../../../../src/core/api/responses/extras.ts';
 import { openAIError } from '../../../../src/http/openai-route.ts';
 import type { AppEnv, RouteOptions } from '../../../../src/http/types.ts';
 

@@ -1,7 +1,7 @@
 // Ports of the router reference §8.2 approximate-mode tests (names kept). Time is a fake clock.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { type BlockHasher, createBlockHasher } from '../../kv/hash.ts';
+import { type BlockHasher, createBlockHasher } from './hash.ts';
 import { createApproxIndexer } from './approx.ts';
 import { createKvIndexer, type KvIndexer, workerKey } from './indexer.ts';
 

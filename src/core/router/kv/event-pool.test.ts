@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { RouterEvent } from '../../kv/events.ts';
+import type { RouterEvent } from './events.ts';
 import { stringifyExactJson } from '../../json.ts';
 import {
   type AppliedEvent,

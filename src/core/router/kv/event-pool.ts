@@ -1,6 +1,6 @@
 /**
  * The wire between the KV event threads and the thread that owns the indexer
- * (`--router-event-threads N > 1`, see src/runtime/kv-event-pool.ts): a thread decodes and
+ * (`--router-event-threads N > 1`, see src/adapters/threads/kv-event-pool.ts): a thread decodes and
  * validates event payloads and turns every u64 into u32 halves ("interning"), packing a payload's
  * events into one `Uint32Array` that is transferred, not copied. The owner then applies a packed
  * batch with no parsing and no BigInt on the way (`applyPackedEvents`).
@@ -13,7 +13,7 @@
  *   kind INVALID: (no body; the event failed validation and is reported as `invalid_block`)
  * `workerIndex` indexes the batch's `workers` (worker ids as bigint, structured-cloned).
  */
-import type { KvCacheEventData, RouterEvent } from '../../kv/events.ts';
+import type { KvCacheEventData, RouterEvent } from './events.ts';
 import { parseExactJson } from '../../json.ts';
 import type { ApplyStatus, KvIndexer } from './indexer.ts';
 

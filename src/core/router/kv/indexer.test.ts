@@ -1,8 +1,8 @@
 // Ports of the router reference §8.1 radix-tree and indexer tests (names kept).
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import type { KvStoredBlock, RouterEvent } from '../../kv/events.ts';
-import { type BlockHasher, createBlockHasher } from '../../kv/hash.ts';
+import type { KvStoredBlock, RouterEvent } from './events.ts';
+import { type BlockHasher, createBlockHasher } from './hash.ts';
 import { createKvIndexer, type KvIndexer, workerKey } from './indexer.ts';
 
 const MASK = (1n << 64n) - 1n;
@@ -320,7 +320,7 @@ describe('KvIndexer (radix tree, reference §8.1)', () => {
 
   test('test_shutdown_idempotent', () => {
     // The synchronous indexer has nothing to shut down; the threaded pool's close() is tested
-    // in src/runtime/kv-event-pool.test.ts. Dropping every worker twice is idempotent.
+    // in src/adapters/threads/kv-event-pool.test.ts. Dropping every worker twice is idempotent.
     const t = createKvIndexer();
     ok(t, store(1, [1]));
     t.removeWorker(1n);

@@ -22,7 +22,7 @@
  * parent (a cycle) is rejected as `invalid_block` (the reference only catches the direct
  * self-reference), and re-linking a node that is still linked elsewhere moves it.
  */
-import type { RouterEvent } from '../../kv/events.ts';
+import type { RouterEvent } from './events.ts';
 
 /** The map key of a (worker, dp rank): `${workerId in hex}:${dpRank}`. */
 export const workerKey = (workerId: bigint, dpRank: number): string =>

@@ -11,7 +11,7 @@ import {
   type Gauge,
   type Histogram,
   type MetricFactory,
-} from '../../metrics.ts';
+} from '../../metrics/metrics.ts';
 
 const COMPONENT = ['dynamo_namespace', 'dynamo_component', 'dynamo_endpoint'] as const;
 const WORKER = ['worker_id', 'dp_rank', 'worker_type'] as const;

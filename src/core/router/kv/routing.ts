@@ -10,7 +10,7 @@
 import type { Config } from '../../config.ts';
 import type { ModelRegistry, ServedModel, WorkerInstance } from '../../discovery/models.ts';
 import { NotFoundError } from '../../errors.ts';
-import type { BlockHasher } from '../../kv/hash.ts';
+import type { BlockHasher } from './hash.ts';
 import type { Logger } from '../../logger.ts';
 import { type ApproxIndexer, createApproxIndexer } from './approx.ts';
 import { createKvIndexer, type KvIndexer, type OverlapScores, workerKey } from './indexer.ts';
@@ -63,7 +63,7 @@ export interface KvRoutingPorts {
   }) => KvEventSink;
 }
 
-/** Where raw KV event messages go in threaded mode (src/runtime/kv-event-pool.ts). */
+/** Where raw KV event messages go in threaded mode (src/adapters/threads/kv-event-pool.ts). */
 export interface KvEventSink {
   /** An event-plane envelope (or RouterEvent JSON) as it came off the wire. */
   submit(message: Uint8Array | string): void;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { KvCacheEvent, RouterEvent } from '../../kv/events.ts';
+import type { KvCacheEvent, RouterEvent } from './events.ts';
 import { silentLogger } from '../../logger.ts';
 import { createKvSubscriber, type KvQuery, type KvQueryResponse } from './subscriber.ts';
 

@@ -5,7 +5,7 @@
  * worker no longer has it, a full dump of its blocks) is fetched from the worker's
  * `worker_kv_indexer_query` endpoint. A worker that leaves discovery leaves the index.
  */
-import type { KvCacheEvent, RouterEvent } from '../../kv/events.ts';
+import type { KvCacheEvent, RouterEvent } from './events.ts';
 import type { Logger } from '../../logger.ts';
 
 /** What the worker's recovery endpoint answers (Dynamo's `WorkerKvQueryResponse`). */
