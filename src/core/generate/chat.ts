@@ -447,6 +447,22 @@ export async function startChat(
         const finish = event.finishReason === 'stop' && parsed.sawToolCall(event.index)
           ? 'tool_calls'
           : event.finishReason ?? null;
+        if (
+          finish === null && logprobs === null &&
+          !(call.stopReasons && event.stopReason !== undefined)
+        ) {
+          // A parsed delta mid-stream (reasoning, content, a tool call's arguments): the same
+          // object as below, built directly.
+          const chunk: Record<string, unknown> = {
+            id,
+            object: base.object,
+            created,
+            model: base.model,
+            choices: [{ index: event.index, delta, logprobs: null, finish_reason: null }],
+          };
+          if (includeUsage) chunk.usage = null;
+          return chunk as unknown as ChatCompletionChunk;
+        }
         return {
           ...base,
           choices: [{

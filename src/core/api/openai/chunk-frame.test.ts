@@ -46,6 +46,18 @@ test('chunkFramer() writes exactly the generic frame of every chunk shape', () =
     { ...base, choices: [choice({}, { role: 'assistant', content: 'x' })] },
     { ...base, choices: [choice({}, { role: 'user', content: 'x' })] },
     { ...base, choices: [choice({}, { content: 'x', reasoning_content: 'r' })] },
+    // Reasoning parsers' deltas take the direct path too, with or without the role first.
+    { ...base, choices: [choice({}, { reasoning_content: 'think "hard"\n' })] },
+    { ...base, choices: [choice({}, { role: 'assistant', reasoning_content: 'r' })] },
+    { ...base, choices: [choice({}, { reasoning_content: 'r', role: 'assistant' })] },
+    { ...base, choices: [choice({}, { reasoning_content: null })] },
+    { ...base, choices: [choice({}, { role: 'assistant' })] },
+    {
+      ...base,
+      choices: [choice({}, {
+        tool_calls: [{ index: 0, function: { arguments: '{"a"' } }],
+      })],
+    },
     { ...base, choices: [choice({ stop_reason: 'x' }, { content: 'x' })] },
     { ...base, choices: [choice({ finish_reason: 'stop' }, { content: 'x' })] },
     { ...base, choices: [choice({}, { content: 'a' }), choice({}, { content: 'b' })] },

@@ -36,12 +36,12 @@ export function chunkFramer(base: ChunkBase): (chunk: unknown) => string | undef
 }
 
 /**
- * The JSON of `choices`; a chat choice that only carries text (the bulk of a stream) is written
- * directly, the key order being `chat.ts`'s: index, delta (role, content), logprobs,
- * finish_reason.
+ * The JSON of `choices`; a chat choice that only carries text (the bulk of a stream: `content`, or
+ * `reasoning_content` when a reasoning parser is on) is written directly, the key order being
+ * `chat.ts`'s: index, delta (role, then the one text field), logprobs, finish_reason.
  */
 const CHOICE_KEYS = ['index', 'delta', 'logprobs', 'finish_reason'];
-const DELTA_KEYS = ['role', 'content'];
+const TEXT_KEYS = new Set(['content', 'reasoning_content']);
 
 function choicesText(choices: unknown): string {
   const only = Array.isArray(choices) && choices.length === 1
@@ -50,15 +50,24 @@ function choicesText(choices: unknown): string {
   const delta = only?.delta as Record<string, unknown> | undefined;
   if (
     !only || !delta || typeof only.index !== 'number' || only.logprobs !== null ||
-    only.finish_reason !== null || typeof delta.content !== 'string'
+    only.finish_reason !== null
   ) return jsonText(choices);
   let at = 0;
   for (const key in only) if (key !== CHOICE_KEYS[at++]) return jsonText(choices);
-  const role = delta.role === 'assistant';
-  let deltaAt = role ? 0 : 1;
-  for (const key in delta) if (key !== DELTA_KEYS[deltaAt++]) return jsonText(choices);
-  if (at !== CHOICE_KEYS.length || deltaAt !== DELTA_KEYS.length) return jsonText(choices);
-  return `[{"index":${only.index},"delta":{${role ? '"role":"assistant",' : ''}"content":${
-    JSON.stringify(delta.content)
+  if (at !== CHOICE_KEYS.length) return jsonText(choices);
+  // The delta: an optional `role: "assistant"` first, then exactly one text field.
+  let role = false;
+  let field: string | undefined;
+  let n = 0;
+  for (const key in delta) {
+    if (n === 0 && key === 'role' && delta.role === 'assistant') role = true;
+    else if (field === undefined && TEXT_KEYS.has(key) && typeof delta[key] === 'string') {
+      field = key;
+    } else return jsonText(choices);
+    n++;
+  }
+  if (field === undefined) return jsonText(choices);
+  return `[{"index":${only.index},"delta":{${role ? '"role":"assistant",' : ''}"${field}":${
+    JSON.stringify(delta[field])
   }},"logprobs":null,"finish_reason":null}]`;
 }
