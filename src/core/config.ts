@@ -255,7 +255,7 @@ export const configSchema = z.object({
     flag: 'http-max-connections',
     env: ['DYN_HTTP_MAX_CONNECTIONS'],
     hint: 'n',
-    description: 'Open connections (Node) or requests in flight (Bun); Deno has no cap; 0: none',
+    description: 'Open connections (Node) or requests in flight (Bun, Deno: 503 past it); 0: none',
     group: G_LIMITS,
   }),
   apiKeys: o.opt(values.list(), {

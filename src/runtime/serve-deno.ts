@@ -1,6 +1,7 @@
 /** HTTP(S) serving on Deno through Deno.serve. */
 import {
   isAddrInUse,
+  overCapacity,
   PortInUseError,
   type ServeOptions,
   type ServerHandle,
@@ -25,7 +26,10 @@ interface DenoGlobal {
   upgradeWebSocket(request: Request): { socket: DenoSocket; response: Response };
   serve(
     options: Record<string, unknown>,
-    handler: (request: Request) => Response | Promise<Response>,
+    handler: (
+      request: Request,
+      info: { completed?: Promise<void> },
+    ) => Response | Promise<Response>,
   ): DenoServer;
 }
 
@@ -91,9 +95,23 @@ export function serve(options: ServeOptions): Promise<ServerHandle> {
   const closeSockets = () => {
     for (const peer of [...open]) peer.close(1001, 'server shutting down');
   };
-  const fetch = options.websocket
+  const handle = options.websocket
     ? withWebSockets(deno, options.websocket, options.fetch, open)
     : options.fetch;
+  // Deno.serve has no connection cap: as on Bun, requests in flight are counted (a request
+  // ends when its response has been sent: `info.completed`) and those past the cap get a 503.
+  const cap = options.maxConnections ?? 0;
+  let inFlight = 0;
+  const fetch = cap > 0
+    ? (request: Request, info: { completed?: Promise<void> }) => {
+      if (!info.completed) return handle(request);
+      if (inFlight >= cap) return overCapacity();
+      inFlight++;
+      const done = () => void inFlight--;
+      info.completed.then(done, done);
+      return handle(request);
+    }
+    : (request: Request) => handle(request);
   return new Promise((resolve, reject) => {
     let server: DenoServer | undefined;
     try {

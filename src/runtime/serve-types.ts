@@ -29,7 +29,8 @@ export interface ServeOptions {
   headerTimeoutMs?: number;
   /**
    * Cap on open connections (Node: `maxConnections`, refused at accept) or requests in flight
-   * (Bun: `pendingRequests`, answered 503); Deno has neither. 0: no cap. @default 0
+   * (Bun: `pendingRequests`; Deno: counted until each response is sent; both answer 503).
+   * 0: no cap. @default 0
    */
   maxConnections?: number;
 }
