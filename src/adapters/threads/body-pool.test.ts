@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { InvalidJsonError, ValidationError } from '../../core/errors.ts';
+import { InvalidJsonError, ServiceUnavailableError, ValidationError } from '../../core/errors.ts';
 import { RequestLimitError, type RequestLimits } from '../../core/request-limits.ts';
 import { parseJsonBody } from '../../http/intake.ts';
 import { createBodyPool } from './body-pool.ts';
@@ -103,4 +103,25 @@ describe('createBodyPool()', () => {
       RequestLimitError,
     );
   });
+});
+
+test('a thread that fails on a body answers it with a 503, and later bodies are parsed inline', async () => {
+  const pool = createBodyPool({
+    entry: new URL('../../../tests/fixtures/threads/body-worker-failing.ts', import.meta.url),
+  });
+  try {
+    // An error that is not a refusal: the bytes went to the thread, so the answer is a retry.
+    await assert.rejects(pool.parse(chunks('{"a":1}'), limits), (error: unknown) => {
+      assert.ok(error instanceof ServiceUnavailableError, String(error));
+      assert.equal(error.status, 503);
+      return true;
+    });
+    // The thread dies holding the next body: that one gets a 503 too...
+    await assert.rejects(pool.parse(chunks('{"b":2}'), limits), ServiceUnavailableError);
+    // ...and from then on bodies are parsed on this thread, with the usual answers.
+    assert.deepEqual(await pool.parse(chunks('{"c":3}'), limits), { c: 3 });
+    await assert.rejects(pool.parse(chunks('{'), limits), InvalidJsonError);
+  } finally {
+    await pool.close();
+  }
 });

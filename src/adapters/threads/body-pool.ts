@@ -58,7 +58,17 @@ interface Pending {
   reject(error: unknown): void;
 }
 
-export function createBodyPool(): BodyPool {
+const threadFailed = () =>
+  new ServiceUnavailableError(
+    'The request body could not be parsed: the body thread failed; retry the request',
+  );
+
+export interface BodyPoolOptions {
+  /** The thread's entry module. @default `body-worker.ts`; tests pass a failing one */
+  entry?: URL;
+}
+
+export function createBodyPool(options: BodyPoolOptions = {}): BodyPool {
   let worker: Worker | undefined;
   let ready: Promise<Worker | undefined> | undefined;
   let broken = false;
@@ -83,18 +93,12 @@ export function createBodyPool(): BodyPool {
     worker = undefined;
     const held = [...pending.values()];
     pending.clear();
-    for (const p of held) {
-      p.reject(
-        new ServiceUnavailableError(
-          'The request body could not be parsed: the body thread failed; retry the request',
-        ),
-      );
-    }
+    for (const p of held) p.reject(threadFailed());
   };
 
   const start = (): Promise<Worker | undefined> =>
     ready ??= new Promise((resolve) => {
-      const w = spawnTsWorker(ENTRY);
+      const w = spawnTsWorker(options.entry ?? ENTRY);
       const onBoot = (message: { status?: string }) => {
         if (message.status !== 'ready') return;
         w.off('message', onBoot);
@@ -121,8 +125,8 @@ export function createBodyPool(): BodyPool {
     if (pending.size === 0) worker?.unref();
     if (reply.ok) p.resolve(reply.body);
     else if ('refusal' in reply) p.reject(fromBodyRefusal(reply.refusal));
-    // Not a refusal: a bug in the thread; the body gets the inline path's answer.
-    else inline(p);
+    // Not a refusal: the thread failed on this body (its bytes went with it), a 503 to retry.
+    else p.reject(threadFailed());
   }
 
   return {
