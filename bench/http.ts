@@ -14,11 +14,11 @@
 import { finishBench } from './_provenance.ts';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort } from '../tests/helpers/process.ts';
 
 type Runtime = 'node' | 'bun' | 'deno';
 type Server = 'hello' | 'switchboard';
@@ -178,18 +178,6 @@ function machineInfo(wrk: string, runtimes: readonly Runtime[]): Machine {
     load: os.loadavg().map((n) => n.toFixed(2)).join(' '),
     versions,
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const children = new Set<ChildProcess>();

@@ -54,13 +54,13 @@ import {
   readFileSync,
   rmSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort } from '../tests/helpers/process.ts';
 
 type Runtime = 'node' | 'bun' | 'deno';
 type Path = 'straight' | 'switchboard' | 'passthrough' | 'byte-relay' | 'portkey';
@@ -338,18 +338,6 @@ async function stop(proc: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'):
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Polls `check` until it returns true; fails when `proc` exits or 60 s pass. */
 async function waitUntil(proc: Proc, check: () => Promise<boolean>): Promise<void> {

@@ -27,7 +27,6 @@
 import { finishBench } from './_provenance.ts';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -35,6 +34,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LoadResult } from './fixtures/load.ts';
+import { freePort } from '../tests/helpers/process.ts';
 
 type Runtime = 'node' | 'bun' | 'deno';
 type Kind = 'text' | 'agent';
@@ -130,17 +130,6 @@ function runtimeArgv(runtime: Runtime, entry: string): string[] {
   if (runtime === 'node') return ['node', '--import', 'tsx', '--experimental-websocket', entry];
   if (runtime === 'bun') return ['node_modules/.bin/bun', entry];
   return ['node_modules/.bin/deno', 'run', '-A', entry];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {
