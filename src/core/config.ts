@@ -392,6 +392,14 @@ export const configSchema = z.object({
     description: 'Assume KV cache reuse when tracking active blocks',
     group: G_ROUTER,
   }),
+  routerActiveOverlap: o.opt(values.bool(true), {
+    flag: 'router-active-overlap',
+    env: ['DYN_ROUTER_ACTIVE_OVERLAP'],
+    description: "Switchboard's own: also credit a worker with the prompt's leading blocks that " +
+      "this router's requests in flight on it hold, so KV events that arrive late do not " +
+      'send a follow-up elsewhere (needs --router-assume-kv-reuse)',
+    group: G_ROUTER,
+  }),
   routerTrackOutputBlocks: o.opt(values.bool(false), {
     flag: 'router-track-output-blocks',
     env: ['DYN_ROUTER_TRACK_OUTPUT_BLOCKS'],

@@ -25,6 +25,7 @@ function makeScheduler(
     maxNumBatchedTokens?: number;
     queueThreshold?: number;
     policy?: QueuePolicy;
+    activeOverlap?: boolean;
   } = {},
 ) {
   const clock = fakeClock();
@@ -37,6 +38,7 @@ function makeScheduler(
     selector,
     queueThreshold: options.queueThreshold,
     policy: options.policy,
+    activeOverlap: options.activeOverlap,
     now: clock.now,
     onPendingChange: (n) => gauge.push(n),
   });
@@ -164,6 +166,51 @@ describe('KV scheduler', () => {
     assert.equal(scheduler.activeLoad(w1)?.activeDecodeBlocks, 5);
     scheduler.free('r');
     assert.deepEqual(scheduler.activeLoad(w1), { activeDecodeBlocks: 0, activePrefillTokens: 0 });
+  });
+
+  test('activeOverlap credits the prefix a request in flight holds, before any event', async () => {
+    for (const activeOverlap of [false, true]) {
+      const { scheduler, workers } = makeScheduler(2, { blockSize: 4, activeOverlap });
+      const [w0, w1] = workers.map((w) => w.worker) as [string, string];
+      const ask = (requestId: string, ...hashes: bigint[]) =>
+        scheduler.schedule({
+          requestId,
+          isl: hashes.length * 4,
+          tokenSeq: BigUint64Array.of(...hashes),
+          overlaps: NO_OVERLAP,
+          workers,
+        });
+      // A long prompt lands on w0 (ties go to the first); a short unrelated one then on w1.
+      assert.equal((await ask('doc', 1n, 2n, 3n, 4n, 5n, 6n)).worker, w0);
+      assert.equal((await ask('other', 9n)).worker, w1);
+      // The next turn shares the document's 6 blocks and adds 2. No event has said w0 caches
+      // them. Without the option w0 is the busier worker; with it, w0's in-flight copy wins.
+      const next = await ask('next', 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n);
+      assert.equal(next.worker, activeOverlap ? w0 : w1, `activeOverlap ${activeOverlap}`);
+      assert.equal(next.overlapBlocks, activeOverlap ? 6 : 0);
+    }
+  });
+
+  test('an indexed overlap larger than the in-flight prefix wins', async () => {
+    const { scheduler, workers } = makeScheduler(2, { blockSize: 4, activeOverlap: true });
+    const [w0, w1] = workers.map((w) => w.worker) as [string, string];
+    await scheduler.schedule({
+      requestId: 'a',
+      isl: 4,
+      tokenSeq: BigUint64Array.of(1n),
+      overlaps: NO_OVERLAP,
+      workers: [{ worker: w0 }],
+    });
+    const result = await scheduler.schedule({
+      requestId: 'b',
+      isl: 12,
+      tokenSeq: BigUint64Array.of(1n, 2n, 3n),
+      overlaps: { scores: new Map([[w0, 3]]), treeSizes: new Map() },
+      workers,
+    });
+    assert.equal(result.worker, w0);
+    assert.equal(result.overlapBlocks, 3);
+    assert.notEqual(result.worker, w1);
   });
 
   test('booked load steers the next request to another worker', async () => {

@@ -87,6 +87,11 @@ export interface KvSchedulerOptions {
   now?: () => number;
   /** Gauge hook: the number of queued requests, after each change. */
   onPendingChange?: (pending: number) => void;
+  /**
+   * `--router-active-overlap`: a worker's overlap is the larger of its indexed (event-reported)
+   * prefix and the prefix that requests in flight on it hold. @default false
+   */
+  activeOverlap?: boolean;
   logger?: Logger;
 }
 
@@ -171,6 +176,7 @@ export function createKvScheduler(options: KvSchedulerOptions): KvScheduler {
     throw new RangeError(`Router queue threshold must be >= 0 (got ${threshold})`);
   }
   const policy = options.policy ?? 'fcfs';
+  const activeOverlap = options.activeOverlap ?? false;
   const now = options.now ?? (() => performance.now());
   const startedAt = now();
   const heap = new EntryHeap();
@@ -204,9 +210,12 @@ export function createKvScheduler(options: KvSchedulerOptions): KvScheduler {
     });
     const candidates: SelectionCandidate[] = keys.map((worker) => {
       const load = loads.get(worker);
+      const indexed = scores.get(worker) ?? 0;
       return {
         worker,
-        overlapBlocks: scores.get(worker) ?? 0,
+        overlapBlocks: activeOverlap && load
+          ? Math.max(indexed, load.activeOverlapBlocks)
+          : indexed,
         treeSize: treeSizes.get(worker) ?? 0,
         decodeBlocks: load?.decodeBlocks,
         activePrefillTokens: load?.activePrefillTokens,

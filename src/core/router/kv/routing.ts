@@ -207,6 +207,7 @@ export function createKvRouting(ports: KvRoutingPorts): KvRoutingControl {
         logger,
       }),
       queueThreshold: config.routerQueueThreshold,
+      activeOverlap: config.routerActiveOverlap,
       now: ports.monotonic,
       logger,
       onPendingChange: (n) => metrics.queuePending.set({ worker_type: workerType }, n),

@@ -244,7 +244,14 @@ describe('ActiveSequences', () => {
     const s = createActiveSequences({ blockSize: 4, now: fakeClock().now });
     s.addRequest({ requestId: 'r1', tokenSeq: seq(1, 2), isl: 8, overlap: 0 });
     const load = s.potentialLoad(seq(1, 2, 3), 12, 2);
-    assert.deepEqual(load, { decodeBlocks: 3, prefillTokens: 8 + 4, activePrefillTokens: 8 });
+    assert.deepEqual(load, {
+      decodeBlocks: 3,
+      prefillTokens: 8 + 4,
+      activePrefillTokens: 8,
+      activeOverlapBlocks: 2,
+    });
+    assert.equal(s.prefixBlocks(seq(3, 1, 2)), 0, 'only a leading run counts');
+    assert.equal(s.prefixBlocks(seq(1, 3, 2)), 1);
     assert.equal(s.newTokens(4, 2), 0, 'an overlap beyond the prompt gives no new tokens');
   });
 
@@ -292,13 +299,28 @@ describe('SequenceTracker', () => {
       decodeBlocks: 4,
       prefillTokens: 12 + 4,
       activePrefillTokens: 12,
+      activeOverlapBlocks: 3,
     });
     assert.deepEqual(loads.get(B), {
       decodeBlocks: 3 + 2,
       prefillTokens: 4 + 8 + 12,
       activePrefillTokens: 12,
+      activeOverlapBlocks: 2,
     });
-    assert.deepEqual(loads.get(B1), { decodeBlocks: 4, prefillTokens: 16, activePrefillTokens: 0 });
+    assert.deepEqual(loads.get(B1), {
+      decodeBlocks: 4,
+      prefillTokens: 16,
+      activePrefillTokens: 0,
+      activeOverlapBlocks: 0,
+    });
+    for (const worker of [A, B, B1]) {
+      assert.deepEqual(
+        loads.get(worker)?.activeOverlapBlocks,
+        tracker.potentialLoads([worker], { tokenSeq: seq(1, 2, 3, 4), isl: 16 }).get(worker)
+          ?.activeOverlapBlocks,
+        'the depth does not leak from one call into the next',
+      );
+    }
     tracker.free('b1');
     tracker.free('b2');
     assert.deepEqual(tracker.activeLoad(B), { activeDecodeBlocks: 0, activePrefillTokens: 0 });
@@ -306,6 +328,26 @@ describe('SequenceTracker', () => {
       tracker.potentialLoads([B], { tokenSeq: seq(1, 2), isl: 8 }).get(B)?.decodeBlocks,
       2,
       'released blocks leave the shared holder index',
+    );
+  });
+
+  test('activeOverlapBlocks counts only the leading blocks held, across requests', () => {
+    const tracker = createSequenceTracker({ blockSize: 4, now: fakeClock().now });
+    // Blocks 1 and 2 come from two requests; 4 is held but 3 is not, so the prefix stops at 2.
+    tracker.addRequest(A, { requestId: 'x', tokenSeq: seq(1), isl: 4, overlap: 0 });
+    tracker.addRequest(A, { requestId: 'y', tokenSeq: seq(1, 2, 9, 4), isl: 16, overlap: 0 });
+    // B holds later blocks but not the first: no prefix at all.
+    tracker.addRequest(B, { requestId: 'z', tokenSeq: seq(2, 3, 4), isl: 12, overlap: 0 });
+    const loads = tracker.potentialLoads([A, B], { tokenSeq: seq(1, 2, 3, 4), isl: 16 });
+    assert.equal(loads.get(A)?.activeOverlapBlocks, 2);
+    assert.equal(loads.get(B)?.activeOverlapBlocks, 0);
+    tracker.free('x');
+    const after = tracker.potentialLoads([A], { tokenSeq: seq(1, 2, 3, 4), isl: 16 }).get(A);
+    assert.equal(after?.activeOverlapBlocks, 2, "y still holds block 1 after x's release");
+    tracker.free('y');
+    assert.equal(
+      tracker.potentialLoads([A], { tokenSeq: seq(1, 2), isl: 8 }).get(A)?.activeOverlapBlocks,
+      0,
     );
   });
 

@@ -77,6 +77,11 @@ export interface PotentialLoad {
   prefillTokens: number;
   /** Prefill tokens already active on the worker, before this request. */
   activePrefillTokens: number;
+  /**
+   * Leading blocks of the prompt that requests in flight on the worker hold (with real sequence
+   * hashes, `--router-assume-kv-reuse`): computed there by the time this request is admitted.
+   */
+  activeOverlapBlocks: number;
 }
 
 /** One worker's active sequences. */
@@ -102,6 +107,8 @@ export interface ActiveSequences {
   newTokens(isl: number, overlap: number): number;
   /** Blocks of `tokenSeq` this worker does not hold. */
   newBlocks(tokenSeq: TokenSequence): number;
+  /** Leading blocks of `tokenSeq` this worker holds. */
+  prefixBlocks(tokenSeq: TokenSequence): number;
   potentialLoad(
     tokenSeq: TokenSequence | null | undefined,
     isl: number,
@@ -281,6 +288,11 @@ export function createActiveSequences(options: ActiveSequencesOptions): ActiveSe
     newTokens(isl, overlap) {
       return Math.max(isl - overlap * blockSize, 0);
     },
+    prefixBlocks(tokenSeq) {
+      let n = 0;
+      while (n < tokenSeq.length && refs.has(tokenSeq[n] as bigint)) n++;
+      return n;
+    },
     newBlocks(tokenSeq) {
       let count = 0;
       for (let i = 0; i < tokenSeq.length; i++) if (!refs.has(tokenSeq[i] as bigint)) count++;
@@ -293,6 +305,7 @@ export function createActiveSequences(options: ActiveSequencesOptions): ActiveSe
         prefillTokens: activePrefillTokens +
           (trackPrefillTokens ? self.newTokens(isl, overlap) : 0),
         activePrefillTokens,
+        activeOverlapBlocks: tokenSeq ? self.prefixBlocks(tokenSeq) : 0,
       };
     },
     has: (requestId) => requests.has(requestId),
@@ -408,6 +421,8 @@ export function createSequenceTracker(options: SequenceTrackerOptions): Sequence
   const slotIds = new Map<ActiveSequences, number>();
   const freeIds: number[] = [];
   let presentCounts = new Int32Array(8);
+  /** Per slot id: how many leading blocks of the request being scored the slot holds. */
+  let prefixDepths = new Int32Array(8);
   const requestWorker = new Map<string, string>();
   /** Slot ids holding each active block: one pass per request gives every worker's new blocks. */
   const holders = new Map<bigint, number[]>();
@@ -430,6 +445,9 @@ export function createSequenceTracker(options: SequenceTrackerOptions): Sequence
       const grown = new Int32Array(presentCounts.length * 2);
       grown.set(presentCounts);
       presentCounts = grown;
+      const depths = new Int32Array(grown.length);
+      depths.set(prefixDepths);
+      prefixDepths = depths;
     }
     slot = createActiveSequences({
       ...options,
@@ -551,6 +569,7 @@ export function createSequenceTracker(options: SequenceTrackerOptions): Sequence
     potentialLoads(workers, request) {
       const seq = request.tokenSeq;
       const counts = presentCounts;
+      const depths = prefixDepths;
       const touched: number[] = [];
       if (seq) {
         for (let i = 0; i < seq.length; i++) {
@@ -561,6 +580,7 @@ export function createSequenceTracker(options: SequenceTrackerOptions): Sequence
             const count = counts[id] as number;
             counts[id] = count + 1;
             if (count === 0) touched.push(id);
+            if (depths[id] === i) depths[id] = i + 1;
           }
         }
       }
@@ -577,17 +597,23 @@ export function createSequenceTracker(options: SequenceTrackerOptions): Sequence
             decodeBlocks: length,
             prefillTokens: newTokens,
             activePrefillTokens: 0,
+            activeOverlapBlocks: 0,
           });
           continue;
         }
         const active = slot.activeTokens(at);
+        const id = slotIds.get(slot) as number;
         out.set(worker, {
-          decodeBlocks: slot.activeBlocks() + length - (counts[slotIds.get(slot) as number] ?? 0),
+          decodeBlocks: slot.activeBlocks() + length - (counts[id] ?? 0),
           prefillTokens: active + newTokens,
           activePrefillTokens: active,
+          activeOverlapBlocks: depths[id] ?? 0,
         });
       }
-      for (const id of touched) counts[id] = 0;
+      for (const id of touched) {
+        counts[id] = 0;
+        depths[id] = 0;
+      }
       return out;
     },
     activeLoad(worker) {
