@@ -34,14 +34,11 @@ import { fileURLToPath } from 'node:url';
 import { finishBench } from './_provenance.ts';
 import { parseArgs } from 'node:util';
 import { freePort } from '../tests/helpers/process.ts';
+import { ceiling, missAttribution, promptOf, readTraceWindow, type TraceRow } from './_trace.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MODEL_PATH = join(ROOT, 'tests/fixtures/model');
 const MODEL = 'Qwen/Qwen3-0.6B';
-const BLOCK_TOKENS = 512;
-/** Token ids drawn for the blocks: below the fixture tokenizer's vocabulary, past its specials. */
-const TOKEN_BASE = 1000;
-const TOKEN_SPAN = 140_000;
 
 /** The modes and the frontend flags each adds. */
 const MODE_ARGS: Record<string, string[]> = {
@@ -50,17 +47,18 @@ const MODE_ARGS: Record<string, string[]> = {
   kv: ['--router-mode', 'kv'],
   'kv-no-events': ['--router-mode', 'kv', '--no-router-kv-events'],
   'kv-w0': ['--router-mode', 'kv', '--router-kv-overlap-score-weight', '0'],
+  'kv-active': ['--router-mode', 'kv', '--router-active-overlap'],
   'least-loaded': ['--router-mode', 'least-loaded'],
   'power-of-two': ['--router-mode', 'power-of-two'],
 };
-const DEFAULT_MODES = ['round-robin', 'random', 'kv', 'kv-no-events', 'kv-w0'];
-
-interface TraceRow {
-  timestamp: number;
-  input_length: number;
-  output_length: number;
-  hash_ids: number[];
+/** A mode's frontend flags; `kv-w2.5` is kv at overlap weight 2.5. */
+function modeArgs(mode: string): string[] | undefined {
+  const weight = /^kv-w(\d+(?:\.\d+)?)$/.exec(mode)?.[1];
+  if (weight === undefined) return MODE_ARGS[mode];
+  return ['--router-mode', 'kv', '--router-kv-overlap-score-weight', weight];
 }
+
+const DEFAULT_MODES = ['round-robin', 'random', 'kv', 'kv-no-events', 'kv-w0'];
 
 const HELP = `Usage: npm run bench:replay -- [options]
   --trace FILE          Mooncake-format JSONL (default: ../shared/traces/mooncake-synthetic.jsonl)
@@ -73,7 +71,8 @@ const HELP = `Usage: npm run bench:replay -- [options]
   --blocks N            mocker --num-gpu-blocks-override per worker (default: the mocker's, 16384)
   --block-size N        mocker --block-size (default: the mocker's, 64)
   --event-plane P       nats, zmq or both (default: nats)
-  --modes LIST          ${Object.keys(MODE_ARGS).join(',')} (default: ${DEFAULT_MODES.join(',')})
+  --modes LIST          ${Object.keys(MODE_ARGS).join(',')}, or kv-wN for kv at overlap
+                        weight N (default: ${DEFAULT_MODES.join(',')})
   --router-args=FLAGS   extra frontend flags for every mode
   --runtime R           node, bun or deno for the frontend and the mocker (default: node)
   --max-output N        cap output_length (default: none)
@@ -123,7 +122,7 @@ function options() {
     return n;
   };
   const modes = values.modes.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const m of modes) if (!MODE_ARGS[m]) fail(`unknown mode "${m}"`);
+  for (const m of modes) if (!modeArgs(m)) fail(`unknown mode "${m}"`);
   const planes = values['event-plane'] === 'both' ? ['nats', 'zmq'] : [values['event-plane']];
   for (const p of planes) if (p !== 'nats' && p !== 'zmq') fail(`unknown event plane "${p}"`);
   if (!['node', 'bun', 'deno'].includes(values.runtime)) {
@@ -156,75 +155,11 @@ type Options = ReturnType<typeof options>;
 // ------------------------------------------------------------------------------------------
 
 function readTrace(o: Options): TraceRow[] {
-  let text: string;
   try {
-    text = readFileSync(o.trace, 'utf8');
+    return readTraceWindow(o);
   } catch (error) {
-    fail(`cannot read the trace "${o.trace}": ${(error as Error).message}`);
+    fail((error as Error).message);
   }
-  const rows = text.split('\n').filter((l) => l.trim()).map((l, i) => {
-    const row = JSON.parse(l) as TraceRow;
-    if (!Array.isArray(row.hash_ids) || !(row.input_length > 0)) {
-      fail(`line ${i + 1} of ${o.trace} is not a Mooncake request`);
-    }
-    return row;
-  });
-  const all = rows.slice(o.start, o.start + o.count);
-  if (all.length === 0) fail(`the window ${o.start}+${o.count} is empty`);
-  // The fixture model serves 40,960 tokens; longer requests would only measure a 400.
-  const window = all.filter((r) => r.input_length + 1 <= o.contextLength);
-  if (window.length < all.length) {
-    process.stderr.write(
-      `bench:replay: ${all.length - window.length} of ${all.length} requests are longer than ` +
-        `the model's ${o.contextLength} tokens and are left out\n`,
-    );
-  }
-  const t0 = window[0]!.timestamp;
-  return window.map((r) => ({
-    ...r,
-    timestamp: r.timestamp - t0,
-    output_length: Math.max(
-      1,
-      o.maxOutput ? Math.min(o.maxOutput, r.output_length) : r.output_length,
-    ),
-  }));
-}
-
-/** A 32-bit mix (splitmix-like): the token ids of block `id` at position `j`. */
-function mix(x: number): number {
-  x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
-  x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
-  return (x ^ (x >>> 16)) >>> 0;
-}
-
-function promptOf(row: TraceRow): number[] {
-  const tokens: number[] = [];
-  for (const id of row.hash_ids) {
-    for (let j = 0; j < BLOCK_TOKENS && tokens.length < row.input_length; j++) {
-      tokens.push(TOKEN_BASE + mix(id * BLOCK_TOKENS + j + 1) % TOKEN_SPAN);
-    }
-  }
-  // Requests longer than their hash ids (a last partial block) are padded with their own tokens.
-  let k = 0;
-  while (tokens.length < row.input_length) {
-    tokens.push(TOKEN_BASE + mix(0x9e3779b9 + k++) % TOKEN_SPAN);
-  }
-  return tokens;
-}
-
-/** Cached prompt tokens an unbounded cache that saw every earlier request would give. */
-function ceiling(rows: TraceRow[]): number {
-  const seen = new Set<number>();
-  let hit = 0;
-  let total = 0;
-  for (const row of rows) {
-    let n = 0;
-    while (n < row.hash_ids.length && seen.has(row.hash_ids[n]!)) n++;
-    hit += Math.min(n * BLOCK_TOKENS, row.input_length);
-    total += row.input_length;
-    for (const id of row.hash_ids) seen.add(id);
-  }
-  return hit / total;
 }
 
 // ------------------------------------------------------------------------------------------
@@ -355,6 +290,8 @@ interface Outcome {
   promptTokens: number;
   cachedTokens: number;
   worker?: string;
+  /** When the request was sent, on the bench's clock. */
+  sentAtMs: number;
 }
 
 async function send(base: string, row: TraceRow): Promise<Outcome> {
@@ -377,6 +314,7 @@ async function send(base: string, row: TraceRow): Promise<Outcome> {
     tokens: 0,
     promptTokens: 0,
     cachedTokens: 0,
+    sentAtMs: t0,
   };
   try {
     const response = await fetch(`${base}/v1/completions`, {
@@ -528,7 +466,7 @@ async function runMode(o: Options, rows: TraceRow[], plane: string, mode: string
       '--http-host',
       '127.0.0.1',
       ...common,
-      ...MODE_ARGS[mode]!,
+      ...modeArgs(mode)!,
       ...o.routerArgs,
     ],
     env,
@@ -592,6 +530,7 @@ async function runMode(o: Options, rows: TraceRow[], plane: string, mode: string
       errors.set(key, (errors.get(key) ?? 0) + 1);
     }
     const prompt = ok.reduce((a, x) => a + x.promptTokens, 0);
+    const misses = missAttribution(rows, outcomes);
     return {
       plane,
       mode,
@@ -615,6 +554,7 @@ async function runMode(o: Options, rows: TraceRow[], plane: string, mode: string
         p90: quantile(ok.map((x) => x.e2eMs), 0.9),
       },
       hitRate: prompt > 0 ? ok.reduce((a, x) => a + x.cachedTokens, 0) / prompt : NaN,
+      misses,
       perWorker: {
         workers: perWorker.size,
         min: perWorker.size < o.workers ? 0 : Math.min(...perWorker.values()),
@@ -669,6 +609,16 @@ for (const r of results) {
       `${f(r.cpuS.frontend, 1)} / ${f(r.cpuS.workers, 1)} | ${f(r.eventLagMs.p50, 1)} / ${
         f(r.eventLagMs.p99, 1)
       } |`,
+  );
+}
+console.log(
+  "\nWhere the ceiling's hits went (shares of it): hit, lost to routing (the request went to a " +
+    'worker that had not served its prefix), lost in the worker (evicted, still prefilling, partial block)',
+);
+for (const r of results) {
+  console.log(
+    `  ${r.plane}/${r.mode}: hit ${f(r.misses.hit, 2)}, routing ${f(r.misses.routing, 2)}, ` +
+      `worker ${f(r.misses.worker, 2)}`,
   );
 }
 for (const r of results) {
