@@ -42,8 +42,9 @@ const HELP = `Usage: npm run bench:replay-sim -- [options]
   --blocks N          KV blocks per worker (default: the mocker's, 16384)
   --block-size N      tokens per KV block (default: the mocker's, 64)
   --event-lag-ms MS   KV events reach the router this long after the engine emits them (default: 0)
-  --modes LIST        round-robin, random, kv, kv-active (kv with --router-active-overlap),
-                      kv-wN (kv at overlap weight N), kv-active-wN (default: round-robin,kv,kv-w0)
+  --modes LIST        round-robin, random, kv (the frontend's defaults), kv-no-active (kv with
+                      --no-router-active-overlap, as Dynamo routes), kv-wN (kv at overlap
+                      weight N), kv-no-active-wN (default: round-robin,kv,kv-w0)
   --context-length N  leave out longer requests (default: 40960)
   --seed N            seeds the router's tie-breaks and random mode (default: 7); a run repeats
                       exactly with the same seed, and other seeds show how much a result moves
@@ -111,9 +112,9 @@ function policyOf(mode: string): Policy | undefined {
   if (mode === 'round-robin' || mode === 'random') {
     return { kind: mode, weight: 0, activeOverlap: false };
   }
-  const m = /^kv(-active)?(?:-w(\d+(?:\.\d+)?))?$/.exec(mode);
+  const m = /^kv(-no-active)?(?:-w(\d+(?:\.\d+)?))?$/.exec(mode);
   if (!m) return undefined;
-  return { kind: 'kv', weight: m[2] === undefined ? 1 : Number(m[2]), activeOverlap: !!m[1] };
+  return { kind: 'kv', weight: m[2] === undefined ? 1 : Number(m[2]), activeOverlap: !m[1] };
 }
 
 /** A binary min-heap of timed events; ties keep insertion order. */

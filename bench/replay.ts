@@ -47,7 +47,7 @@ const MODE_ARGS: Record<string, string[]> = {
   kv: ['--router-mode', 'kv'],
   'kv-no-events': ['--router-mode', 'kv', '--no-router-kv-events'],
   'kv-w0': ['--router-mode', 'kv', '--router-kv-overlap-score-weight', '0'],
-  'kv-active': ['--router-mode', 'kv', '--router-active-overlap'],
+  'kv-no-active': ['--router-mode', 'kv', '--no-router-active-overlap'],
   'least-loaded': ['--router-mode', 'least-loaded'],
   'power-of-two': ['--router-mode', 'power-of-two'],
 };
