@@ -45,7 +45,7 @@ export const API_VERSION = '0.1.0';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
-function requestIdOf(c: Context<AppEnv>, core: Core): string {
+function requestIdOf(c: Context<AppEnv>, core: Pick<Core, 'newId'>): string {
   const given = c.req.header('x-request-id');
   return given && REQUEST_ID.test(given) ? given : core.newId();
 }
@@ -59,6 +59,10 @@ function cleanPaths<D extends { paths?: Record<string, unknown> }>(doc: D): D {
   return { ...doc, paths };
 }
 
+/**
+ * Takes the whole `Core`: the routes reach it through `c.get('core')` and between them use every
+ * member.
+ */
 export function createApp(routes: readonly RouteModule[], core: Core, options: AppOptions = {}) {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
