@@ -110,6 +110,8 @@ const manifest = [
 await emit('routes/_manifest.gen.ts', manifest, drift);
 
 // Opt-in APIs are switched on so that the snapshot documents every route the server can serve.
+// The app is built here from the modules found on disk, not with assembleFrontend(): that imports
+// the generated manifest, which may be stale (a deleted route) until this script rewrites it.
 const resolved = resolveConfig({ argv: ['--enable-anthropic-api'], env: {} });
 if (!resolved.ok) throw new Error(resolved.errors.join('\n'));
 const core = createCore(

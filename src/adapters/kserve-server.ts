@@ -64,7 +64,11 @@ export interface RunningKserve {
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
-function callOf(core: Core, metadata: grpc.Metadata, signal: AbortSignal): KserveCall {
+function callOf(
+  core: Pick<Core, 'newId'>,
+  metadata: grpc.Metadata,
+  signal: AbortSignal,
+): KserveCall {
   const given = metadata.get('x-request-id')[0];
   const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : core.newId();
   const headers: Record<string, string> = { 'x-request-id': requestId };
@@ -93,7 +97,7 @@ interface DrainState {
 }
 
 function implementation(
-  core: Core,
+  core: Pick<Core, 'newId'>,
   service: KserveService,
   options: { logger: Logger; drain: DrainState },
 ): grpc.UntypedServiceImplementation {
@@ -204,7 +208,11 @@ function implementation(
   };
 }
 
-/** Binds the gRPC server and its metrics server; both are up when this resolves. */
+/**
+ * Binds the gRPC server and its metrics server; both are up when this resolves. Takes the whole
+ * `Core`: the service runs the completions pipeline (`createKserveService`), the metrics server
+ * renders the registry.
+ */
 export async function startKserveServer(
   core: Core,
   options: KserveServerOptions,

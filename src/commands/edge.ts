@@ -19,23 +19,20 @@
  * This module touches no runtime API: the Deno entry passes `Deno.env`, the Workers entry the
  * bindings it receives with each request.
  */
-import { routes as manifest } from '../../routes/_manifest.gen.ts';
 import { createEtcdReader } from '../adapters/discovery/etcd.ts';
 import { createHttpPlaneClient } from '../adapters/plane/http.ts';
 import { createOpenAIPlaneClient } from '../adapters/plane/openai.ts';
 import { createHttpPreprocessorSource } from '../adapters/preprocessors-http.ts';
 import { type Config, type ConfigKey, OPTIONS, resolveConfig } from '../core/config.ts';
-import { type Core, createCore } from '../core/core.ts';
-import { createDiscovery } from '../core/discovery/discovery.ts';
-import { createDiscoveryPoller, type DiscoveryPoller } from '../core/discovery/poll.ts';
-import { discoveryFeed } from '../core/discovery/watcher.ts';
+import type { Core } from '../core/core.ts';
+import type { DiscoveryPoller } from '../core/discovery/poll.ts';
 import type { EventPlane } from '../core/events/types.ts';
 import { createJsonLogger, type Logger, type LogLevel } from '../core/logger.ts';
 import { PlaneError } from '../core/plane/errors.ts';
 import type { RequestPlaneClient } from '../core/plane/types.ts';
 import { createTextMetricFactory } from '../core/metrics/text-metrics.ts';
-import { createApp } from '../http/app.ts';
 import type { RouteModule } from '../http/types.ts';
+import { assembleFrontend } from './assemble.ts';
 
 export type EdgeEnv = Readonly<Record<string, unknown>>;
 
@@ -71,7 +68,7 @@ export interface EdgeHandler {
   fetch(request: Request): Promise<Response>;
   readonly core: Core;
   readonly discovery: DiscoveryPoller;
-  /** Ends the event plane subscription, if any. */
+  /** Ends the event plane subscription, if any, and closes the core's ports. */
   close(): Promise<void>;
 }
 
@@ -226,34 +223,26 @@ export function createEdgeHandler(options: EdgeOptions = {}): EdgeHandler {
       await Promise.allSettled([http.close(), openai.close()]);
     },
   };
-  const core = createCore({
-    logger,
-    metrics: createTextMetricFactory(),
-    plane,
-    preprocessors: createHttpPreprocessorSource({ logger, fetch: doFetch }),
-  }, config);
-
-  let events: EventPlane | undefined;
-  if (core.kv && config.routerKvEvents && options.events) {
-    const kv = core.kv;
-    events = options.events();
-    events.subscribe('namespace.*.component.*.kv-events', (e) => kv.onKvEvent(e.payload));
-  }
-
   const maxAge = Number(env.SWITCHBOARD_DISCOVERY_MAX_AGE_MS ?? 2000);
-  const reader = createEtcdReader({
-    endpoints: env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379',
-    fetch: doFetch,
+  const { core, app, poller, close } = assembleFrontend(config, {
+    ports: {
+      logger,
+      metrics: createTextMetricFactory(),
+      plane,
+      preprocessors: createHttpPreprocessorSource({ logger, fetch: doFetch }),
+    },
+    routes: options.routes,
+    ...(options.events ? { events: options.events } : {}),
+    discovery: {
+      poll: createEtcdReader({
+        endpoints: env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379',
+        fetch: doFetch,
+      }),
+      maxAgeMs: Number.isFinite(maxAge) && maxAge >= 0 ? maxAge : 2000,
+    },
   });
-  const discovery = createDiscoveryPoller({
-    feed: discoveryFeed(createDiscovery(reader, { logger })),
-    registry: core.models,
-    config,
-    logger,
-    metrics: core.metrics,
-    maxAgeMs: Number.isFinite(maxAge) && maxAge >= 0 ? maxAge : 2000,
-  });
-  const app = createApp(options.routes ?? manifest, core);
+  // A poll source always gives a poller.
+  const discovery = poller as DiscoveryPoller;
 
   return {
     core,
@@ -271,9 +260,7 @@ export function createEdgeHandler(options: EdgeOptions = {}): EdgeHandler {
       }
       return await app.fetch(request);
     },
-    async close() {
-      await Promise.allSettled([events?.close(), core.plane.close(), core.kv?.close()]);
-    },
+    close,
   };
 }
 

@@ -19,7 +19,7 @@ import type { Core } from '../core/core.ts';
 import { modelTypesOf } from '../core/discovery/model-card.ts';
 import { toApiError } from '../core/errors.ts';
 import { createJsonLogger } from '../core/logger.ts';
-import { startChat } from '../core/generate/chat.ts';
+import { type ChatServices, startChat } from '../core/generate/chat.ts';
 import { ChatCompletionRequestSchema } from '../core/api/openai/schemas.ts';
 import { exit, onShutdownSignal, writeStderr } from '../runtime/host.ts';
 
@@ -95,14 +95,14 @@ export interface ChatReplOptions {
 const HELP = 'End a line with \\ to continue it; """ on its own line starts and ends a block. ' +
   '/clear forgets the conversation. Ctrl-C stops an answer, Ctrl-D exits.';
 
-function chatModels(core: Core): string[] {
+function chatModels(core: Pick<Core, 'models'>): string[] {
   return core.models.list().filter((m) =>
     modelTypesOf(m.card).includes('Chat') && core.models.instances(m.name).length > 0
   ).map((m) => m.name);
 }
 
 /** Resolves with the model to use once one is served; `wanted` waits for that one. */
-export function waitForChatModel(core: Core, wanted?: string): Promise<string> {
+export function waitForChatModel(core: Pick<Core, 'models'>, wanted?: string): Promise<string> {
   const pick = () => {
     const names = chatModels(core);
     return wanted ? names.find((n) => n === wanted) : names[0];
@@ -120,7 +120,10 @@ export function waitForChatModel(core: Core, wanted?: string): Promise<string> {
 }
 
 /** Runs the chat until the input ends. */
-export async function runChatRepl(core: Core, options: ChatReplOptions = {}): Promise<void> {
+export async function runChatRepl(
+  core: ChatServices,
+  options: ChatReplOptions = {},
+): Promise<void> {
   const input = options.input ?? process.stdin;
   const output = options.output ?? process.stdout;
   const terminal = options.terminal ?? (input as { isTTY?: boolean }).isTTY === true;
@@ -250,7 +253,7 @@ export function interactiveLogger() {
  * The CLI path: chat until the input ends (or SIGTERM), then close `session` and exit 0.
  */
 export async function runInteractive(
-  session: { core: Core; close(reason: string): Promise<void> },
+  session: { core: ChatServices; close(reason: string): Promise<void> },
   options: ChatReplOptions = {},
 ): Promise<never> {
   onShutdownSignal((signal) => void session.close(signal).then(() => exit(0)));

@@ -45,9 +45,35 @@ export const API_VERSION = '0.1.0';
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 
-function requestIdOf(c: Context<AppEnv>, core: Core): string {
+/**
+ * The request's `x-request-id` when it is printable ASCII up to 128 characters, else a fresh one.
+ * One header lookup: on Node, `@hono/node-server` answers it from the `IncomingMessage`'s own
+ * headers without building a `Headers` object.
+ */
+function requestIdOf(c: Context<AppEnv>, core: Pick<Core, 'newId'>): string {
   const given = c.req.header('x-request-id');
   return given && REQUEST_ID.test(given) ? given : core.newId();
+}
+
+/**
+ * What `@hono/node-server` passes as the fetch's second argument (`c.env`): the Node response the
+ * answer will be written to. Absent on Bun, Deno, the edge and `app.request()`.
+ */
+interface NodeBindings {
+  outgoing?: { setHeader(name: string, value: string): unknown };
+}
+
+/**
+ * Puts `x-request-id` on the response. On Node it goes on the outgoing response itself, which
+ * `writeHead` merges with the answer's headers: the answer keeps its plain-object headers and
+ * `@hono/node-server` its fast path, where `c.header()` would make Hono build a `Headers` object
+ * for every response (docs/benchmarks.md, "Where the time goes"). Elsewhere, `c.header()` before
+ * the handler runs: a header added to a finished response makes Hono rebuild it.
+ */
+function echoRequestId(c: Context<AppEnv>, requestId: string): void {
+  const outgoing = (c.env as NodeBindings | undefined)?.outgoing;
+  if (outgoing) outgoing.setHeader('x-request-id', requestId);
+  else c.header('x-request-id', requestId);
 }
 
 /** `/v1/models/{model{.+}}` -> `/v1/models/{model}` in the document's paths. */
@@ -59,6 +85,10 @@ function cleanPaths<D extends { paths?: Record<string, unknown> }>(doc: D): D {
   return { ...doc, paths };
 }
 
+/**
+ * Takes the whole `Core`: the routes reach it through `c.get('core')` and between them use every
+ * member.
+ */
 export function createApp(routes: readonly RouteModule[], core: Core, options: AppOptions = {}) {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
@@ -98,9 +128,7 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
     c.set('assets', options.assets);
     c.set('trusted', true);
     c.set('stallWatchdog', stallWatchdog);
-    // Set before the handler runs: a header added to a finished response makes
-    // @hono/node-server rebuild the whole Response (a third of the request's CPU on Node).
-    c.header('x-request-id', requestId);
+    echoRequestId(c, requestId);
     await next();
     const seconds = (core.monotonic() - start) / 1000;
     const route = c.get('routePattern');
@@ -202,7 +230,7 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
         error: err,
       });
     }
-    c.header('x-request-id', c.get('requestId'));
+    echoRequestId(c, c.get('requestId'));
     const retryAfter = (error as { retryAfter?: number }).retryAfter;
     if (retryAfter !== undefined) c.header('retry-after', String(retryAfter));
     return c.json(toErrorBody(error, c.get('surface') ?? 'openai'), error.status as 400);

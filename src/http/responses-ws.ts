@@ -50,7 +50,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The `accept()` of the server's WebSocket options: sessions on the Responses path. */
+/**
+ * The `accept()` of the server's WebSocket options: sessions on the Responses path. Takes the
+ * whole `Core`, as `createResponsesSession()` does.
+ */
 export function responsesWebSocket(core: Core, bodyParser?: BodyParser) {
   return (request: Request): ((peer: WsPeer) => WsSession) | undefined => {
     if (request.method !== 'GET') return undefined;
@@ -61,7 +64,11 @@ export function responsesWebSocket(core: Core, bodyParser?: BodyParser) {
   };
 }
 
-/** One connection's session: its message queue, its latest response, its response in flight. */
+/**
+ * One connection's session: its message queue, its latest response, its response in flight.
+ * Takes the whole `Core`: it runs Responses requests (`ResponsesServices`, every member but the
+ * lifecycle) and checks the lifecycle.
+ */
 export function createResponsesSession(
   core: Core,
   peer: WsPeer,

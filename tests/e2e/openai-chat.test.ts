@@ -78,6 +78,8 @@ for (const plane of ['tcp', 'http', 'nats'] as const) {
           max_tokens: 12,
         });
         assert.equal(unary.status, 200);
+        // A generated request id, once (src/http/app.ts, echoRequestId).
+        assert.match(unary.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
         const answer = await unary.json() as {
           object: string;
           model: string;
@@ -107,6 +109,7 @@ for (const plane of ['tcp', 'http', 'nats'] as const) {
         });
         assert.equal(streamed.status, 200);
         assert.match(streamed.headers.get('content-type') ?? '', /^text\/event-stream/);
+        assert.match(streamed.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
         const { chunks, done } = await readSse<ChatChunk>(streamed);
         assert.ok(done, 'the stream ends with data: [DONE]');
         const usageChunk = chunks[chunks.length - 1] as ChatChunk;

@@ -88,10 +88,16 @@ describe(`HTTP serving on ${currentRuntime()}`, () => {
           headers: { 'content-type': type },
           body,
         });
-      assert.equal((await post('text/plain', '{}')).status, 415);
-      assert.equal((await post('application/json', '{"model":')).status, 400);
+      const unsupported = await post('text/plain', '{}');
+      assert.equal(unsupported.status, 415);
+      const invalid = await post('application/json', '{"model":');
+      assert.equal(invalid.status, 400);
       const missing = await fetch(`${server.url}/v2/nothing`);
       assert.equal(missing.status, 404);
+      // Errors and unknown paths carry a generated request id too, once.
+      for (const res of [unsupported, invalid, missing]) {
+        assert.match(res.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+      }
       assert.equal(
         (await missing.json() as { error: { code: string } }).error.code,
         'route_not_found',

@@ -1,12 +1,11 @@
 /** Builds an in-process app with fake ports, for tests that do not need a real server. */
 import { createPromMetricFactory } from '../../src/adapters/prom-metrics.ts';
 import { resolveConfig } from '../../src/core/config.ts';
-import { type Core, createCore } from '../../src/core/core.ts';
+import type { Core } from '../../src/core/core.ts';
 import type { ModelCard } from '../../src/core/discovery/model-card.ts';
 import { createJsonLogger } from '../../src/core/logger.ts';
-import { createApp } from '../../src/http/app.ts';
+import { assembleFrontend } from '../../src/commands/assemble.ts';
 import type { AssetSource, RouteModule } from '../../src/http/types.ts';
-import { routes as manifest } from '../../routes/_manifest.gen.ts';
 
 export interface TestAppOptions {
   argv?: string[];
@@ -47,17 +46,17 @@ export function testApp(options: TestAppOptions = {}) {
   const logs: Record<string, unknown>[] = [];
   const logger = createJsonLogger({ write: (line) => logs.push(JSON.parse(line)), level: 'debug' });
   let ids = 0;
-  const core = createCore(
-    {
+  const { core, app } = assembleFrontend(resolved.config, {
+    ports: {
       logger,
       metrics: createPromMetricFactory(),
       newId: () => `req-${++ids}`,
       now: () => 1_700_000_000_000,
     },
-    resolved.config,
-  );
+    routes: options.routes,
+    app: { assets: options.assets },
+  });
   if (!options.starting) core.lifecycle.markReady();
-  const app = createApp(options.routes ?? manifest, core, { assets: options.assets });
   const json = (path: string, body: unknown, headers: Record<string, string> = {}) =>
     app.request(path, {
       method: 'POST',

@@ -9,6 +9,9 @@ import type { WorkerInstance } from '../discovery/models.ts';
 
 export const CACHE_CONTROL_ENDPOINT = 'cache_control';
 
+/** What `pinPrefix()` uses: the worker's endpoints, the plane to reach them, the log. */
+export type CacheControlServices = Pick<Core, 'models' | 'plane' | 'logger'>;
+
 /** `"5m"` -> 300, `"1h"` -> 3600; anything else (or nothing) -> 300 and a warning. */
 export function cacheControlTtlSeconds(
   ttl: unknown,
@@ -24,7 +27,7 @@ export function cacheControlTtlSeconds(
 
 /** Sends the pin request to `instance`'s `cache_control` endpoint, if it serves one. */
 export function pinPrefix(
-  core: Core,
+  core: CacheControlServices,
   options: {
     instance: WorkerInstance;
     dpRank?: number;

@@ -280,13 +280,25 @@ interface SessionRequestInput {
   timeout?: number | null;
 }
 
+/** What `routingOf()` reads: the router mode, sessions, in-flight accounting, a retry counter. */
+export type RoutingServices = Pick<Core, 'config' | 'sessions' | 'load' | 'metrics'>;
+
+/** What `busyOf()` reads: the model's workers and the busy detector. */
+export type BusyServices = Pick<Core, 'models' | 'busy' | 'metrics'>;
+
+/** What `dispatchTo()` uses: the two above plus the request plane, the policy and the inhibitor. */
+export type DispatchServices =
+  & RoutingServices
+  & BusyServices
+  & Pick<Core, 'plane' | 'policy' | 'inhibitor' | 'logger'>;
+
 /**
  * What every dispatch of `model` shares: the in-flight accounting (in the load-aware modes), the
  * request's session (when it has one and affinity is on), and retries counted as `new_request`
  * migrations.
  */
 export function routingOf(
-  core: Core,
+  core: RoutingServices,
   request: { model: string; call: DispatchCall; tokens?: number; pool?: 'decode' | 'prefill' },
 ): Pick<DispatchOptions, 'load' | 'tokens' | 'session' | 'onRetry'> {
   const control = request.call.nvext?.session_control;
@@ -317,7 +329,7 @@ export function routingOf(
 
 /** `dispatch()` with the core's plane, router and settings, for one request to `model`. */
 /** The core's load shedding for `model`, as `dispatch()` takes it. */
-export function busyOf(core: Core, model: string): DispatchOptions['busy'] {
+export function busyOf(core: BusyServices, model: string): DispatchOptions['busy'] {
   const served = core.models.get(model);
   if (!served) return undefined;
   return {
@@ -328,7 +340,7 @@ export function busyOf(core: Core, model: string): DispatchOptions['busy'] {
 }
 
 export function dispatchTo(
-  core: Core,
+  core: DispatchServices,
   request: { model: string; call: DispatchCall; body: unknown },
 ) {
   const { model, call, body } = request;

@@ -12,11 +12,15 @@ import type { ServedModel } from '../discovery/models.ts';
 import { PlaneError, STREAM_ENDED_EARLY } from '../plane/errors.ts';
 import type { LLMEngineOutput, PreprocessedRequest } from '../plane/worker.ts';
 import type { Dispatched } from './dispatch.ts';
-import { dispatchGeneration, type GenerationCall } from './route-generation.ts';
+import {
+  dispatchGeneration,
+  type GenerationCall,
+  type GenerationServices,
+} from './route-generation.ts';
 
 /** The limit in force: the frontend's flag when set (> 0), else the model card's, else 0. */
 export function migrationLimitOf(
-  core: Core,
+  core: Pick<Core, 'config'>,
   model: ServedModel,
   body: PreprocessedRequest,
 ): number {
@@ -51,7 +55,7 @@ const workerGone = (id: string) =>
  * and returns a stream that migrates mid-generation.
  */
 export async function dispatchMigratable(
-  core: Core,
+  core: GenerationServices,
   model: ServedModel,
   call: GenerationCall,
   body: PreprocessedRequest,

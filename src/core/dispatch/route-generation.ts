@@ -13,8 +13,15 @@ import { ServiceUnavailableError } from '../errors.ts';
 import type { NvExt } from '../api/openai/nvext.ts';
 import type { LLMEngineOutput, PreprocessedRequest } from '../plane/worker.ts';
 import type { KvRouteOverrides, KvRouteRequest } from '../router/kv/types.ts';
-import { busyOf, dispatch, type DispatchCall, type Dispatched, routingOf } from './dispatch.ts';
-import { pinPrefix } from './cache-control.ts';
+import {
+  busyOf,
+  dispatch,
+  type DispatchCall,
+  type Dispatched,
+  type DispatchServices,
+  routingOf,
+} from './dispatch.ts';
+import { type CacheControlServices, pinPrefix } from './cache-control.ts';
 import { Stage, type Step } from '../stage.ts';
 
 export interface GenerationCall extends DispatchCall {
@@ -35,6 +42,18 @@ export interface DispatchedTo {
   pool: 'decode' | 'prefill';
   promptTokens: number;
 }
+
+/** What sending to one pool uses: a dispatch, plus KV routing and the stage timings. */
+type SendServices = DispatchServices & Pick<Core, 'kv' | 'monotonic'>;
+
+/**
+ * What `dispatchGeneration()` uses: sending (prefill, then decode, when the model has prefill
+ * workers), this frontend's count of busy load, and cache-control pinning.
+ */
+export type GenerationServices =
+  & SendServices
+  & CacheControlServices
+  & Pick<Core, 'disaggregated' | 'thresholds'>;
 
 /** Decode-side settings in disaggregated serving: cost is decode load only. */
 const DECODE_ONLY: KvRouteOverrides = {
@@ -62,7 +81,7 @@ function kvRequest(
 }
 
 function send(
-  core: Core,
+  core: SendServices,
   options: {
     model: ServedModel;
     call: GenerationCall;
@@ -131,7 +150,7 @@ function send(
 
 /** Runs the prefill step and returns the worker's `disaggregated_params`. */
 async function prefill(
-  core: Core,
+  core: SendServices,
   model: ServedModel,
   call: GenerationCall,
   body: PreprocessedRequest,
@@ -156,7 +175,7 @@ async function prefill(
 }
 
 export async function dispatchGeneration(
-  core: Core,
+  core: GenerationServices,
   model: ServedModel,
   call: GenerationCall,
   body: PreprocessedRequest,
@@ -243,7 +262,7 @@ class Passing extends Stage<unknown, unknown> {
 }
 
 async function route(
-  core: Core,
+  core: SendServices & Pick<Core, 'disaggregated'>,
   model: ServedModel,
   call: GenerationCall,
   body: PreprocessedRequest,
@@ -278,7 +297,7 @@ async function route(
  * cancellation, even if the reader stops right there), pins the prompt's prefix on its worker.
  */
 function pinAfter(
-  core: Core,
+  core: CacheControlServices,
   dispatched: Dispatched,
   body: PreprocessedRequest,
   call: GenerationCall,

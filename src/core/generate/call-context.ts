@@ -26,8 +26,11 @@ export interface CallContext {
   stopReasons?: boolean;
 }
 
+/** What looking a model up reads: the model registry. */
+export type ModelLookup = Pick<Core, 'models'>;
+
 /** Resolves the model and its live workers, or the right error (404 / 503). */
-export function servedModel(core: Core, name: string): ServedModel {
+export function servedModel(core: ModelLookup, name: string): ServedModel {
   const model = core.models.get(name);
   if (!model) throw new ModelNotFoundError(name);
   if (core.models.instances(name).length === 0) {

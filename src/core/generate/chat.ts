@@ -30,16 +30,16 @@ import {
   startRequestMetrics,
 } from '../metrics/request-metrics.ts';
 import { defaultMaxTokens } from '../preprocess/preprocessor.ts';
-import { startPassthrough } from './passthrough.ts';
+import { type PassthroughServices, startPassthrough } from './passthrough.ts';
 import { type CallContext, servedModel } from './call-context.ts';
 import { checkTokenIds } from './token-ids.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
-import { startPerfTrace } from './perf.ts';
+import { type PerfServices, startPerfTrace } from './perf.ts';
 import { chunkStream } from './chunk-stream.ts';
 import { chunkFramer } from '../api/openai/chunk-frame.ts';
 import { multimodalDataOf } from '../preprocess/multimodal.ts';
 import { startRequestTrace } from '../tracing.ts';
-import type { DispatchedTo } from '../dispatch/route-generation.ts';
+import type { DispatchedTo, GenerationServices } from '../dispatch/route-generation.ts';
 import {
   checkGuidedSupport,
   type GuidedPlan,
@@ -167,14 +167,22 @@ function observed(metrics: RequestMetrics, headers: Record<string, string>) {
 }
 
 /** The `preprocess` stage ended: its duration metric and span. */
-function preprocessed(core: Core, metrics: RequestMetrics, start: number): void {
+function preprocessed(
+  core: Pick<Core, 'metrics' | 'monotonic'>,
+  metrics: RequestMetrics,
+  start: number,
+): void {
   const end = core.monotonic();
   core.metrics.stageDuration.observe({ stage: 'preprocess' }, (end - start) / 1000);
   metrics.trace?.stage('preprocess', start, end);
 }
 
 /** Counts a chat request's image, video and audio content parts (`*_per_request`). */
-function countMedia(core: Core, model: string, messages: readonly unknown[]): void {
+function countMedia(
+  core: Pick<Core, 'metrics'>,
+  model: string,
+  messages: readonly unknown[],
+): void {
   let images = 0;
   let videos = 0;
   let audio = 0;
@@ -193,9 +201,24 @@ function countMedia(core: Core, model: string, messages: readonly unknown[]): vo
   if (audio > 0) core.metrics.audioPerRequest.observe({ model }, audio);
 }
 
+/** What the request's metric guard reads: metrics, clocks, spans, the overload status. */
+type GuardServices = Pick<Core, 'metrics' | 'tracer' | 'now' | 'monotonic' | 'config'>;
+
+/**
+ * What `startChat()` and `startCompletion()` use: model lookup, tokenizers, dispatch (or the
+ * passthrough), the metric guard, perf lines and ids: every member of `Core` but its lifecycle
+ * and the responses store.
+ */
+export type ChatServices =
+  & GenerationServices
+  & PassthroughServices
+  & PerfServices
+  & GuardServices
+  & Pick<Core, 'newId' | 'preprocessors'>;
+
 /** Runs `work` with the request's metric guard, closing it with the error's type on failure. */
 async function guarded<T>(
-  core: Core,
+  core: GuardServices,
   labels: {
     model: string;
     endpoint: EndpointLabel;
@@ -296,7 +319,7 @@ function completionLogprobs(tokenizer: Tokenizer, top: number) {
 // ------------------------------------------------------------------------------------------
 
 export async function startChat(
-  core: Core,
+  core: ChatServices,
   request: ChatCompletionRequest,
   call: CallContext,
 ): Promise<Started<ChatCompletionChunk>> {
@@ -580,7 +603,7 @@ function promptsOf(prompt: CompletionRequest['prompt']): Array<string | number[]
 }
 
 export async function startCompletion(
-  core: Core,
+  core: ChatServices,
   request: CompletionRequest,
   call: CallContext,
 ): Promise<Started<CompletionResponse>> {

@@ -10,7 +10,7 @@ import { BadRequestError, InternalError } from '../errors.ts';
 import type { EmbeddingRequest, EmbeddingResponse } from '../api/openai/schemas.ts';
 import { EmbeddingWorkerOutputSchema } from '../plane/worker.ts';
 import { type CallContext, servedModel, upstreamName } from './call-context.ts';
-import { dispatchTo } from '../dispatch/dispatch.ts';
+import { type DispatchServices, dispatchTo } from '../dispatch/dispatch.ts';
 import { errorTypeOf, startRequestMetrics } from '../metrics/request-metrics.ts';
 import { toApiError } from '../errors.ts';
 
@@ -20,8 +20,11 @@ function inputsOf(input: EmbeddingRequest['input']): Array<string | number[]> {
   return input as Array<string | number[]>;
 }
 
+/** What `createEmbeddings()` uses: a dispatch, the tokenizers, the clock. */
+export type EmbeddingServices = DispatchServices & Pick<Core, 'preprocessors' | 'monotonic'>;
+
 export async function createEmbeddings(
-  core: Core,
+  core: EmbeddingServices,
   request: EmbeddingRequest,
   call: CallContext,
 ): Promise<EmbeddingResponse> {

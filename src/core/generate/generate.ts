@@ -4,7 +4,6 @@
  * (detokenized, stop strings and ids applied) and merged into one stream of choice events.
  * Cancelling the caller's signal cancels every worker request.
  */
-import type { Core } from '../core.ts';
 import type { ServedModel } from '../discovery/models.ts';
 import { loraNameOf } from '../discovery/model-card.ts';
 import { ApiError, BadRequestError, InternalError, ServiceUnavailableError } from '../errors.ts';
@@ -18,7 +17,7 @@ import { checkOutputBudget } from '../request-limits.ts';
 import type { Tokenizer } from '../preprocess/tokenizer.ts';
 import { planeErrorToApi, WorkerStreamError } from '../dispatch/dispatch.ts';
 import { dispatchMigratable } from '../dispatch/migration.ts';
-import type { GenerationCall } from '../dispatch/route-generation.ts';
+import type { GenerationCall, GenerationServices } from '../dispatch/route-generation.ts';
 import { upstreamName } from './call-context.ts';
 
 /** What a choice needs besides its prompt: sampling and stop settings of the request. */
@@ -244,7 +243,7 @@ function streamError(error: unknown, overloadStatus: number): ApiError {
  * overload and "no worker" errors still get a real HTTP status); then `events` streams.
  */
 export async function startGeneration(
-  core: Core,
+  core: GenerationServices,
   plan: GenerationPlan,
   signal: AbortSignal,
 ): Promise<Generation> {

@@ -15,8 +15,13 @@ import {
   type VideoGenerationRequest,
   type VideosResponse,
 } from '../api/openai/media.ts';
-import { type CallContext, servedModel } from './call-context.ts';
-import { dispatchTo, planeErrorToApi, WorkerStreamError } from '../dispatch/dispatch.ts';
+import { type CallContext, type ModelLookup, servedModel } from './call-context.ts';
+import {
+  type DispatchServices,
+  dispatchTo,
+  planeErrorToApi,
+  WorkerStreamError,
+} from '../dispatch/dispatch.ts';
 import {
   errorTypeOf,
   type RequestMetrics,
@@ -37,7 +42,7 @@ interface WorkerMediaItem {
   [key: string]: unknown;
 }
 
-function requireType(core: Core, name: string, type: ModelType, what: string) {
+function requireType(core: ModelLookup, name: string, type: ModelType, what: string) {
   const model = servedModel(core, name);
   if (!modelTypesOf(model.card).includes(type)) {
     throw new BadRequestError(`Model "${model.name}" does not generate ${what}`, {
@@ -93,10 +98,13 @@ function dataOf(item: WorkerMediaItem): Array<Record<string, unknown>> {
   );
 }
 
-const seconds = (core: Core) => Math.floor(core.now() / 1000);
+const seconds = (core: Pick<Core, 'now'>) => Math.floor(core.now() / 1000);
+
+/** What image and video generation use: a dispatch and the clocks. */
+export type MediaServices = DispatchServices & Pick<Core, 'now' | 'monotonic'>;
 
 export async function createImages(
-  core: Core,
+  core: MediaServices,
   request: ImageGenerationRequest,
   call: CallContext,
 ): Promise<ImagesResponse> {
@@ -149,7 +157,7 @@ export interface VideoStarted {
  * `frames` asks for JPEG frames (`output_format: "mjpeg"`), for the multipart route.
  */
 export async function startVideos(
-  core: Core,
+  core: MediaServices,
   request: VideoGenerationRequest,
   call: CallContext,
   options: { streaming: boolean; frames?: boolean },

@@ -5,7 +5,7 @@
  */
 import type { Core } from '../core.ts';
 import type { ServedModel } from '../discovery/models.ts';
-import { dispatchTo } from '../dispatch/dispatch.ts';
+import { type DispatchServices, dispatchTo } from '../dispatch/dispatch.ts';
 import type { GenerationUsage } from './generate.ts';
 import type { RequestMetrics } from '../metrics/request-metrics.ts';
 import { type CallContext, upstreamName } from './call-context.ts';
@@ -20,8 +20,11 @@ interface UpstreamChunk {
   } | null;
 }
 
+/** What forwarding to a Text-input model uses: a dispatch and the clock. */
+export type PassthroughServices = DispatchServices & Pick<Core, 'monotonic'>;
+
 export async function startPassthrough<Chunk>(
-  core: Core,
+  core: PassthroughServices,
   model: ServedModel,
   options: {
     path: 'chat/completions' | 'completions';

@@ -33,9 +33,12 @@ export interface PerfTrace {
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
+/** What a perf trace reads: the `--dyn-debug-perf` flag, the clock, the log it writes to. */
+export type PerfServices = Pick<Core, 'config' | 'monotonic' | 'logger'>;
+
 /** A trace when `--dyn-debug-perf` is on, else `undefined` (nothing measured, nothing logged). */
 export function startPerfTrace(
-  core: Core,
+  core: PerfServices,
   labels: { requestId: string; model: string; endpoint: string },
 ): PerfTrace | undefined {
   if (!core.config.dynDebugPerf) return undefined;

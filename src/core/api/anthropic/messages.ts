@@ -8,7 +8,7 @@ import type { Core } from '../../core.ts';
 import { modelTypesOf } from '../../discovery/model-card.ts';
 import { BadRequestError, ModelNotFoundError } from '../../errors.ts';
 import type { CallContext } from '../../generate/call-context.ts';
-import { startChat, type Started } from '../../generate/chat.ts';
+import { type ChatServices, startChat, type Started } from '../../generate/chat.ts';
 import { PromptTooLongError } from '../../preprocess/preprocessor.ts';
 import type { CountTokensRequest, MessagesRequest } from './schemas.ts';
 import type { ChatCompletionChunk } from '../openai/schemas.ts';
@@ -23,7 +23,7 @@ export interface StartedMessages {
 
 /** Starts `request` (already validated) on the chat pipeline; 404 / 503 as chat does. */
 export async function startMessages(
-  core: Core,
+  core: ChatServices,
   request: MessagesRequest,
   call: CallContext,
 ): Promise<StartedMessages> {
@@ -57,7 +57,10 @@ export async function startMessages(
  * The prompt tokens `request` would use: its chat rendered with the model's chat template and
  * tokenized. A model the frontend does not tokenize for (text input) gets Dynamo's estimate.
  */
-export async function countMessageTokens(core: Core, request: CountTokensRequest): Promise<number> {
+export async function countMessageTokens(
+  core: Pick<Core, 'models' | 'preprocessors'>,
+  request: CountTokensRequest,
+): Promise<number> {
   const chat = countTokensToChat(request);
   const model = core.models.get(request.model);
   if (!model) throw new ModelNotFoundError(request.model);

@@ -4,6 +4,7 @@
  * `src/adapters/kserve-server.ts` binds it to a gRPC server.
  */
 import type { Core } from '../../core.ts';
+import type { ModelLookup } from '../../generate/call-context.ts';
 import { modelTypesOf } from '../../discovery/model-card.ts';
 import { BadRequestError, ModelNotFoundError, NotFoundError, NotReadyError } from '../../errors.ts';
 import { collectCompletion, startCompletion, type Started } from '../../generate/chat.ts';
@@ -62,7 +63,7 @@ export interface KserveServiceOptions {
 }
 
 /** A model KServe serves: a completions model, at version "1" (or no version asked). */
-function textModel(core: Core, name: string, version = '') {
+function textModel(core: ModelLookup, name: string, version = '') {
   const model = core.models.get(name);
   if (!model || !modelTypesOf(model.card).includes('Completions')) {
     throw new ModelNotFoundError(name);
@@ -81,6 +82,10 @@ const choicesOf = (chunk: CompletionResponse) =>
       : String(c.finish_reason),
   }));
 
+/**
+ * Takes the whole `Core`: a KServe call runs the completions pipeline (`ChatServices`, nearly every
+ * member) and checks the lifecycle.
+ */
 export function createKserveService(core: Core, options: KserveServiceOptions = {}): KserveService {
   const start = async (
     request: ModelInferRequest,

@@ -16,7 +16,14 @@ import type {
   ResponsesUsage,
 } from '../openai/schemas.ts';
 import { defaultNow, prefixedId, toResponsesUsage } from './_response.ts';
-import { contextOf, inputItemsOf, loadPrevious, planResponse } from './run.ts';
+import {
+  contextOf,
+  inputItemsOf,
+  loadPrevious,
+  planResponse,
+  type PlanServices,
+  type ResponsesServices,
+} from './run.ts';
 import { encodeCompaction } from './compaction.ts';
 import type { StoredInputItem } from './store.ts';
 import { responsesToChat } from './to-chat.ts';
@@ -38,7 +45,10 @@ function estimate(chat: ChatCompletionRequest): number {
  * The prompt tokens a Responses request would use: the chat it runs as (previous responses
  * included) rendered with the model's chat template and tokenized by the model's tokenizer.
  */
-export async function countInputTokens(core: Core, request: ResponsesRequest): Promise<number> {
+export async function countInputTokens(
+  core: PlanServices & Pick<Core, 'models' | 'preprocessors'>,
+  request: ResponsesRequest,
+): Promise<number> {
   const { chat } = await planResponse(core, { ...request, store: false });
   const model = core.models.get(chat.model);
   if (!model) throw new ModelNotFoundError(chat.model);
@@ -128,7 +138,7 @@ export interface CompactResult {
  * the summary, which a later request passes back as input in place of what it replaced.
  */
 export async function compactConversation(
-  core: Core,
+  core: ResponsesServices,
   request: CompactRequest,
   call: CallContext,
 ): Promise<CompactResult> {

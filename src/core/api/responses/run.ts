@@ -10,7 +10,7 @@
 import type { Core } from '../../core.ts';
 import { NotImplementedError, PreviousResponseNotFoundError } from '../../errors.ts';
 import type { CallContext } from '../../generate/call-context.ts';
-import { collectChat, startChat, type Started } from '../../generate/chat.ts';
+import { type ChatServices, collectChat, startChat, type Started } from '../../generate/chat.ts';
 import type {
   ChatCompletionChunk,
   ChatCompletionRequest,
@@ -69,7 +69,17 @@ export function inputItemsOf(
   });
 }
 
-function requireStore(core: Core, param: string, why: string): ResponseStore {
+/** What running a Responses request uses: the chat pipeline and the responses store. */
+export type ResponsesServices = ChatServices & Pick<Core, 'responseStore'>;
+
+/** What planning a request reads: the store (`previous_response_id`) and fresh ids. */
+export type PlanServices = Pick<Core, 'responseStore' | 'newId'>;
+
+function requireStore(
+  core: Pick<Core, 'responseStore'>,
+  param: string,
+  why: string,
+): ResponseStore {
   if (!core.responseStore) {
     throw new NotImplementedError(
       `"${param}" is not supported: ${why}, and this frontend runs with --responses-store none`,
@@ -81,7 +91,7 @@ function requireStore(core: Core, param: string, why: string): ResponseStore {
 
 /** The stored record `previous_response_id` names, or 404 `previous_response_not_found`. */
 export async function loadPrevious(
-  core: Core,
+  core: Pick<Core, 'responseStore'>,
   id: string | null | undefined,
   local?: StoredResponse,
 ): Promise<StoredResponse | undefined> {
@@ -120,7 +130,7 @@ export interface PlanOptions {
 
 /** Loads what the request continues and translates it to the chat request it runs as. */
 export async function planResponse(
-  core: Core,
+  core: PlanServices,
   request: ResponsesRequest,
   options: PlanOptions = {},
 ): Promise<ResponsePlan> {
@@ -155,7 +165,7 @@ export interface RunOptions {
 
 /** The record of a finished response, handed to `onRecord` and stored when `store` holds. */
 export async function keep(
-  core: Core,
+  core: Pick<Core, 'responseStore' | 'logger'>,
   plan: ResponsePlan,
   response: ResponseObject,
   options: RunOptions = {},
@@ -171,7 +181,7 @@ export async function keep(
   }
 }
 
-function start(core: Core, plan: ResponsePlan, call: CallContext, stream: boolean) {
+function start(core: ChatServices, plan: ResponsePlan, call: CallContext, stream: boolean) {
   return startChat(core, {
     ...plan.chat,
     stream,
@@ -181,7 +191,7 @@ function start(core: Core, plan: ResponsePlan, call: CallContext, stream: boolea
 
 /** Runs the request to its end and returns (and stores) the response object. */
 export async function runResponse(
-  core: Core,
+  core: ResponsesServices,
   plan: ResponsePlan,
   call: CallContext,
   options: RunOptions = {},
@@ -203,7 +213,7 @@ export async function runResponse(
  * saw it can retrieve or continue the response at once.
  */
 export async function streamResponse(
-  core: Core,
+  core: ResponsesServices,
   plan: ResponsePlan,
   call: CallContext,
   options: RunOptions = {},
