@@ -75,6 +75,12 @@ test('checkRequestLimits() refuses deep nesting and non-finite numbers', () => {
     (error: unknown) =>
       error instanceof ApiError && error.status === 400 && error.param === 'max_tokens',
   );
+  // Inside a token array too, which is counted without stacking its numbers.
+  assert.throws(
+    () => checkRequestLimits(JSON.parse('{"prompt":[1,2,1e400,3]}'), limits),
+    (error: unknown) =>
+      error instanceof ApiError && error.status === 400 && error.param === 'prompt',
+  );
 });
 
 test('checkOutputBudget() multiplies choices, tokens and logprobs', () => {

@@ -71,6 +71,15 @@ function isPromptListOfText(input: unknown[]): boolean {
   return input.every((v) => typeof v === 'string' || typeof v === 'number' || Array.isArray(v));
 }
 
+function notFinite(key: string | undefined): never {
+  throw new ValidationError(
+    `Numbers must be finite: a value${
+      key === undefined ? '' : ` of "${key}"`
+    } is out of range (such as 1e400)`,
+    { param: key ?? null },
+  );
+}
+
 function walk(body: unknown, limits: RequestLimits): void {
   let chars = 0;
   // Parallel stacks: the value, its depth, and the key it sits under (for media strings).
@@ -86,14 +95,7 @@ function walk(body: unknown, limits: RequestLimits): void {
       if (value.startsWith('data:')) continue;
       chars += value.length;
     } else if (typeof value === 'number') {
-      if (!Number.isFinite(value)) {
-        throw new ValidationError(
-          `Numbers must be finite: a value${
-            key === undefined ? '' : ` of "${key}"`
-          } is out of range (such as 1e400)`,
-          { param: key ?? null },
-        );
-      }
+      if (!Number.isFinite(value)) notFinite(key);
       chars += 1;
     } else if (value !== null && typeof value === 'object') {
       if (depth >= limits.maxDepth) {
@@ -104,8 +106,15 @@ function walk(body: unknown, limits: RequestLimits): void {
         );
       }
       if (Array.isArray(value)) {
+        // Numbers (token ids, mostly: 10k+ in a long prompt) are counted here, not stacked.
         for (let i = value.length - 1; i >= 0; i--) {
-          values.push(value[i]);
+          const item = value[i];
+          if (typeof item === 'number') {
+            if (!Number.isFinite(item)) notFinite(key);
+            chars += 1;
+            continue;
+          }
+          values.push(item);
           depths.push(depth + 1);
           keys.push(key);
         }

@@ -21,9 +21,13 @@ function checkId(id: number, vocabSize: number, param: string): void {
 
 function checkList(ids: unknown, vocabSize: number, param: string): void {
   if (!Array.isArray(ids)) return;
-  for (const [i, id] of ids.entries()) {
+  // The parameter's name is built only for an item that fails (a prompt has 10k+ of them).
+  for (let i = 0; i < ids.length; i++) {
+    const id: unknown = ids[i];
     if (Array.isArray(id)) checkList(id, vocabSize, `${param}[${i}]`);
-    else if (typeof id === 'number') checkId(id, vocabSize, `${param}[${i}]`);
+    else if (
+      typeof id === 'number' && !(Number.isInteger(id) && id >= 0 && id < vocabSize)
+    ) checkId(id, vocabSize, `${param}[${i}]`);
   }
 }
 

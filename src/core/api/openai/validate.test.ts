@@ -367,6 +367,26 @@ describe('completion validation (reference §4.2)', () => {
     });
   });
 
+  test('a long token prompt is checked by one loop and kept whole; a bad item still names itself', () => {
+    const long = Array.from({ length: 5000 }, (_, i) => i % 1000);
+    const parsed = parseCompletionRequest({ model: 'm', prompt: long });
+    assert.equal(parsed.prompt, long, 'the same array comes back, every item');
+    const batch = [long, [7, 8], long];
+    assert.deepEqual(parseCompletionRequest({ model: 'm', prompt: batch }).prompt, batch);
+    rejects(completion({ prompt: [...long.slice(0, 4000), -2, ...long.slice(4000)] }), {
+      param: 'prompt[4000]',
+      message: /must be an integer between 0 and 4294967295 \(got -2\)/,
+    });
+    rejects(completion({ prompt: [[1, 2], [...long.slice(0, 99), 1.5]] }), {
+      param: 'prompt[1][99]',
+      message: /must be an integer between 0 and 4294967295 \(got 1.5\)/,
+    });
+    rejects(completion({ prompt: [...long, 'text'] }), {
+      param: 'prompt[5000]',
+      message: /must be an integer between 0 and 4294967295 \(got "text"\)/,
+    });
+  });
+
   test('prompt or prompt_embeds is required', () => {
     rejects(() => parseCompletionRequest({ model: 'm' }), {
       param: 'prompt',
