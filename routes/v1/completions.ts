@@ -31,7 +31,11 @@ export const route = createRoute({
   },
 });
 
-export const options: RouteOptions = { pathKey: 'completions', readinessGate: true };
+export const options: RouteOptions = {
+  pathKey: 'completions',
+  readinessGate: true,
+  longTokenField: 'prompt',
+};
 
 export const handler: RouteHandler<typeof route, AppEnv> = async (c) => {
   const core = c.get('core');

@@ -16,7 +16,7 @@ import {
   toApiError,
   toErrorBody,
 } from '../core/errors.ts';
-import { issuesToValidationError } from '../core/api/openai/validate.ts';
+import { issuesToValidationError, longTokenStandIn } from '../core/api/openai/validate.ts';
 import { createAccess, type RouteAccess } from './access.ts';
 import { createStallWatchdog } from './stall.ts';
 import {
@@ -91,11 +91,12 @@ function cleanPaths<D extends { paths?: Record<string, unknown> }>(doc: D): D {
  */
 export function createApp(routes: readonly RouteModule[], core: Core, options: AppOptions = {}) {
   const app = new OpenAPIHono<AppEnv>({
-    defaultHook: (result) => {
+    defaultHook: (result, c) => {
       if (!result.success) {
         // The validator passes the input as `data` (missing from its failure type): messages quote it.
         throw issuesToValidationError(result.error.issues, (result as { data?: unknown }).data);
       }
+      c.get('restoreBody')?.(result.data);
       return undefined;
     },
   });
@@ -153,7 +154,7 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
   const limits = requestLimitsOf(config);
   const { bodyParser } = options;
   const bodyThreadBytes = Math.floor(config.httpBodyThreadMb * 1024 * 1024);
-  const jsonIntake: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const jsonIntake = (longTokenField?: string): MiddlewareHandler<AppEnv> => async (c, next) => {
     assertJsonContentType(c.req.header('content-type'));
     const chunks = await readBodyChunks(c.req.raw, limitMb, {
       timeoutMs: config.httpBodyTimeoutSecs * 1000,
@@ -165,7 +166,9 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
       : parseJsonBody(concatChunks(chunks), limits);
     // Hand the parsed body to the route's validator as is: Hono's body cache would stringify
     // it and parse it again (turning 1e400 into null, and deep nesting into a stack overflow).
-    const parsed = Promise.resolve(body);
+    const cut = longTokenField ? longTokenStandIn(body, longTokenField) : undefined;
+    c.set('restoreBody', cut?.restore);
+    const parsed = Promise.resolve(cut ? cut.body : body);
     c.req.bodyCache.json = parsed;
     c.req.json = <T>() => parsed as Promise<T>;
     await next();
@@ -205,7 +208,7 @@ export function createApp(routes: readonly RouteModule[], core: Core, options: A
       tag,
       ...(guard ? [guard] : []),
       ...(opts.readinessGate ? [readinessGate] : []),
-      ...(hasJsonBody ? [jsonIntake] : []),
+      ...(hasJsonBody ? [jsonIntake(opts.longTokenField)] : []),
     ];
     app.openapi({ ...route, path: routed, middleware }, handler as never);
   }

@@ -14,6 +14,8 @@ export interface AppEnv {
   Variables: {
     core: Core;
     requestId: string;
+    /** Puts long token arrays cut for validation back into the validated body. */
+    restoreBody: ((data: unknown) => void) | undefined;
     surface: ErrorSurface;
     /** The matched route pattern, for logs and metric labels. */
     routePattern: string;
@@ -42,6 +44,11 @@ export interface RouteOptions {
   readinessGate?: boolean;
   /** Regular expressions of path parameters, e.g. `{ model: '.+' }` for ids with `/`. @default none */
   paramPatterns?: Record<string, string>;
+  /**
+   * A top-level body field that may hold long token-id arrays, with no length bound in the
+   * schema: checked by one loop instead of item by item in zod (`longTokenStandIn`). @default none
+   */
+  longTokenField?: string;
 }
 
 /** What each file under `routes/` exports. */

@@ -78,6 +78,23 @@ describe(`completions and stop strings on ${currentRuntime()}`, () => {
     assert.equal(two.usage?.prompt_tokens, 5);
   });
 
+  test('long token-id prompts reach the worker whole; a bad id among them is a 400 naming it', async () => {
+    const long = Array.from({ length: 3000 }, (_, i) => 1000 + (i % 5000));
+    const one = await complete({ prompt: long, max_tokens: 2 });
+    assert.equal(one.usage?.prompt_tokens, 3000, 'every token, not the stand-in validated');
+    const two = await complete({ prompt: [long, [9707, 11], long.slice(0, 100)], max_tokens: 1 });
+    assert.equal(two.usage?.prompt_tokens, 3000 + 2 + 100);
+    const bad = await stack.post('/v1/completions', {
+      model: MODEL,
+      prompt: [...long.slice(0, 2000), -1, ...long.slice(2000)],
+      max_tokens: 1,
+    });
+    assert.equal(bad.status, 400);
+    const body = await bad.json() as { error: { param: string; message: string } };
+    assert.equal(body.error.param, 'prompt[2000]');
+    assert.match(body.error.message, /got -1/);
+  });
+
   test('echo: true prefixes the prompt', async () => {
     const prompt = 'Echo this prompt:';
     const answer = await complete({ prompt, max_tokens: 3, echo: true });

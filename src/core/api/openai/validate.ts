@@ -229,34 +229,47 @@ function isU32Array(value: readonly unknown[]): boolean {
 }
 
 /**
- * `parseWith` for a body whose `key` may hold a long token array (a completions `prompt`; the
- * schema must set no upper bound on that array's length, which the stand-in would hide). Zod checks an array item by item through its check machinery, ~0.2 us a
- * token: 3 ms of the event loop for a 15k-token prompt, most of the frontend's intake CPU on
- * long-context traffic. A long array whose items all pass one tight loop is shown to zod as its
- * first item alone (same shape, same branch of the union) and put back afterwards; an array with
- * any bad item goes through zod whole, so errors keep their wording and path.
+ * Zod checks an array item by item through its check machinery, ~0.2 us a token: 3 ms of the
+ * event loop for a 15k-token prompt, most of the frontend's intake CPU on long-context traffic.
+ * When `body[key]` is a long token array (or a batch holding some) whose items all pass one
+ * tight loop, this gives the body to validate with each such array cut to its first item (same
+ * shape, same branch of a union) and `restore`, which puts the arrays back into what validation
+ * returned. Undefined when there is nothing to cut or an item is bad: zod then checks the array
+ * whole, so errors keep their wording and path. Only for a field whose schema sets no upper
+ * bound on the array's length, which the cut would hide.
  */
-function parseWithTokens<S extends z.ZodType>(schema: S, body: unknown, key: string): z.output<S> {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    return parseWith(schema, body);
-  }
+export function longTokenStandIn(
+  body: unknown,
+  key: string,
+): { body: Record<string, unknown>; restore: (data: unknown) => void } | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
   const value = (body as Record<string, unknown>)[key];
-  if (!Array.isArray(value)) return parseWith(schema, body);
+  if (!Array.isArray(value)) return undefined;
   let standIn: unknown[] | undefined;
   if (value.length >= LONG_TOKEN_ARRAY && isU32Array(value)) standIn = value.slice(0, 1);
   else if (value.some((v) => Array.isArray(v) && v.length >= LONG_TOKEN_ARRAY)) {
-    // A batch of token prompts: each long one that passes becomes its first item.
     let all = true;
     standIn = value.map((v) => {
       if (!Array.isArray(v) || v.length < LONG_TOKEN_ARRAY) return v;
       if (!isU32Array(v)) all = false;
       return v.slice(0, 1);
     });
-    if (!all) standIn = undefined;
+    if (!all) return undefined;
   }
-  if (!standIn) return parseWith(schema, body);
-  const data = parseWith(schema, { ...body, [key]: standIn });
-  (data as Record<string, unknown>)[key] = value;
+  if (!standIn) return undefined;
+  return {
+    body: { ...body, [key]: standIn },
+    restore: (data) => {
+      if (data !== null && typeof data === 'object') (data as Record<string, unknown>)[key] = value;
+    },
+  };
+}
+
+function parseWithTokens<S extends z.ZodType>(schema: S, body: unknown, key: string): z.output<S> {
+  const cut = longTokenStandIn(body, key);
+  if (!cut) return parseWith(schema, body);
+  const data = parseWith(schema, cut.body);
+  cut.restore(data);
   return data;
 }
 
