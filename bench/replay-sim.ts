@@ -11,9 +11,9 @@
  * request and event planes (events are applied `--event-lag-ms` after the engine emits them),
  * client and network time. Its TTFT is the engine's: queueing plus prefill.
  *
- *   npm run bench:replay-sim -- [--trace FILE] [--start 0 --count 858] [--speedup 10]
+ *   npm run bench:replay-sim -- [--trace FILE] [--start 0,1000 --count 858] [--speedup 10]
  *     [--workers 8] [--mocker-speedup 1] [--blocks N] [--modes LIST] [--event-lag-ms 0]
- *     [--json-out FILE]
+ *     [--seed 1,2,3] [--json-out FILE]
  */
 import process from 'node:process';
 import { join } from 'node:path';
@@ -34,7 +34,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const HELP = `Usage: npm run bench:replay-sim -- [options]
   --trace FILE        Mooncake-format JSONL (default: ../shared/traces/mooncake-synthetic.jsonl)
-  --start N           first request of the window (default: 0)
+  --start LIST        first request of each window, comma-separated (default: 0)
   --count N           requests in the window (default: 858)
   --speedup X         divide the trace's timestamps by X (default: 10)
   --workers N         simulated workers (default: 8)
@@ -46,8 +46,10 @@ const HELP = `Usage: npm run bench:replay-sim -- [options]
                       --no-router-active-overlap, as Dynamo routes), kv-wN (kv at overlap
                       weight N), kv-no-active-wN (default: round-robin,kv,kv-w0)
   --context-length N  leave out longer requests (default: 40960)
-  --seed N            seeds the router's tie-breaks and random mode (default: 7); a run repeats
-                      exactly with the same seed, and other seeds show how much a result moves
+  --seed LIST         seeds of the router's tie-breaks and random mode, comma-separated
+                      (default: 7); a run repeats exactly with the same seed, and other seeds
+                      show how much a result moves. Every window runs with every seed, and a
+                      summary gives each mode's TTFT mean against round-robin's over all runs
   --json-out FILE     write the results with their provenance as JSON
 `;
 
@@ -82,7 +84,7 @@ function options() {
   for (const m of modes) if (!policyOf(m)) fail(`unknown mode "${m}"`);
   return {
     trace: values.trace,
-    start: num('start', values.start, 0),
+    starts: values.start.split(',').map((t) => num('start', t.trim(), 0)),
     count: num('count', values.count, 1),
     speedup: num('speedup', values.speedup, 0.001),
     workers: num('workers', values.workers, 1),
@@ -92,7 +94,7 @@ function options() {
     eventLagMs: num('event-lag-ms', values['event-lag-ms'], 0),
     modes,
     contextLength: num('context-length', values['context-length'], 1),
-    seed: num('seed', values.seed, 0),
+    seeds: values.seed.split(',').map((t) => num('seed', t.trim(), 0)),
   };
 }
 type Options = ReturnType<typeof options>;
@@ -167,7 +169,13 @@ type Happening =
   | { type: 'stepDone'; worker: number; result: StepResult }
   | { type: 'kvEvent'; worker: number; eventId: number; data: KvCacheEventData };
 
-async function runMode(o: Options, rows: TraceRow[], prompts: number[][], mode: string) {
+async function runMode(
+  o: Options,
+  seed: number,
+  rows: TraceRow[],
+  prompts: number[][],
+  mode: string,
+) {
   const policy = policyOf(mode)!;
   const hasher = await createBlockHasher();
   const bs = o.blockSize;
@@ -179,12 +187,12 @@ async function runMode(o: Options, rows: TraceRow[], prompts: number[][], mode: 
     selector: createWorkerSelector({
       blockSize: bs,
       overlapScoreWeight: policy.weight,
-      random: mulberry(o.seed),
+      random: mulberry(seed),
     }),
     activeOverlap: policy.activeOverlap,
     now: () => clock,
   });
-  const random = mulberry(o.seed + 1);
+  const random = mulberry(seed + 1);
   const agenda = new Agenda<Happening>();
   const ids = Array.from({ length: o.workers }, (_, w) => BigInt(w + 1));
   const keys = ids.map((id) => workerKey(id, 0));
@@ -323,37 +331,91 @@ function mulberry(seed: number): () => number {
 }
 
 const o = options();
-let rows: TraceRow[];
-try {
-  rows = readTraceWindow(o);
-} catch (error) {
-  fail((error as Error).message);
-}
-const prompts = rows.map(promptOf);
-const top = ceiling(rows);
-const results = [];
-for (const mode of o.modes) {
-  const t0 = performance.now();
-  results.push(await runMode(o, rows, prompts, mode));
-  process.stderr.write(`  ${mode}: ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
-}
 const f = (n: number, d = 0) => Number.isFinite(n) ? n.toFixed(d) : '-';
-const base = results.find((r) => r.mode === 'round-robin');
+type ModeResult = Awaited<ReturnType<typeof runMode>>;
+const runs: {
+  start: number;
+  seed: number;
+  requests: number;
+  ceiling: number;
+  results: ModeResult[];
+}[] = [];
+for (const start of o.starts) {
+  let rows: TraceRow[];
+  try {
+    rows = readTraceWindow({ ...o, start });
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  const prompts = rows.map(promptOf);
+  const top = ceiling(rows);
+  for (const seed of o.seeds) {
+    const results: ModeResult[] = [];
+    for (const mode of o.modes) results.push(await runMode(o, seed, rows, prompts, mode));
+    runs.push({ start, seed, requests: rows.length, ceiling: top, results });
+    const base = results.find((r) => r.mode === 'round-robin');
+    console.log(
+      `\nwindow ${start}+${rows.length}, seed ${seed}: ${o.workers} workers, ${o.blocks} blocks ` +
+        `of ${o.blockSize}, event lag ${o.eventLagMs} ms; ceiling hit rate ${
+          (top * 100).toFixed(1)
+        }%`,
+    );
+    console.log(
+      '| mode | TTFT mean | p50 | p90 | p99 | vs round-robin (mean) | E2E p50 | hit rate | of ceiling | lost to routing | lost in worker | req/worker | failed |',
+    );
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of results) {
+      const ratio = base ? base.ttftMs.mean / r.ttftMs.mean : NaN;
+      console.log(
+        `| ${r.mode} | ${f(r.ttftMs.mean)} | ${f(r.ttftMs.p50)} | ${f(r.ttftMs.p90)} | ` +
+          `${f(r.ttftMs.p99)} | ${f(ratio, 2)}x | ${f(r.e2eP50Ms)} | ${f(r.hitRate * 100, 1)}% | ` +
+          `${f(r.hitRate / top, 2)} | ${f(r.misses.routing, 2)} | ${f(r.misses.worker, 2)} | ` +
+          `${r.perWorker.min}-${r.perWorker.max} | ${r.failed} |`,
+      );
+    }
+  }
+}
+
+// Over every window and seed: each mode's TTFT mean as a multiple of round-robin's.
+const summary = o.modes.map((mode) => {
+  const ratios = runs.flatMap((run) => {
+    const base = run.results.find((r) => r.mode === 'round-robin');
+    const mine = run.results.find((r) => r.mode === mode);
+    return base && mine ? [base.ttftMs.mean / mine.ttftMs.mean] : [];
+  });
+  const ofCeiling = runs.map((run) =>
+    run.results.find((r) => r.mode === mode)!.hitRate / run.ceiling
+  );
+  const avg = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  return {
+    mode,
+    runs: runs.length,
+    ttftVsRoundRobin: ratios.length
+      ? { mean: avg(ratios), min: Math.min(...ratios), max: Math.max(...ratios) }
+      : null,
+    hitOfCeiling: {
+      mean: avg(ofCeiling),
+      min: Math.min(...ofCeiling),
+      max: Math.max(...ofCeiling),
+    },
+    failed: runs.reduce((a, run) => a + run.results.find((r) => r.mode === mode)!.failed, 0),
+  };
+});
 console.log(
-  `\n${rows.length} requests, ${o.workers} workers, ${o.blocks} blocks of ${o.blockSize}, ` +
-    `event lag ${o.eventLagMs} ms; ceiling hit rate ${(top * 100).toFixed(1)}%`,
+  `\nOver ${runs.length} run(s) (${o.starts.length} window(s) x ${o.seeds.length} seed(s)):`,
 );
 console.log(
-  '| mode | TTFT mean | p50 | p90 | p99 | vs round-robin (mean) | E2E p50 | hit rate | of ceiling | lost to routing | lost in worker | req/worker | failed |',
+  '| mode | TTFT mean vs round-robin: mean | min | max | hit rate of ceiling: mean | min | max | failed |',
 );
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-for (const r of results) {
-  const ratio = base ? base.ttftMs.mean / r.ttftMs.mean : NaN;
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+for (const m of summary) {
+  const t = m.ttftVsRoundRobin;
   console.log(
-    `| ${r.mode} | ${f(r.ttftMs.mean)} | ${f(r.ttftMs.p50)} | ${f(r.ttftMs.p90)} | ` +
-      `${f(r.ttftMs.p99)} | ${f(ratio, 2)}x | ${f(r.e2eP50Ms)} | ${f(r.hitRate * 100, 1)}% | ` +
-      `${f(r.hitRate / top, 2)} | ${f(r.misses.routing, 2)} | ${f(r.misses.worker, 2)} | ` +
-      `${r.perWorker.min}-${r.perWorker.max} | ${r.failed} |`,
+    `| ${m.mode} | ${t ? `${f(t.mean, 2)}x` : '-'} | ${t ? `${f(t.min, 2)}x` : '-'} | ${
+      t ? `${f(t.max, 2)}x` : '-'
+    } | ${f(m.hitOfCeiling.mean, 2)} | ${f(m.hitOfCeiling.min, 2)} | ${
+      f(m.hitOfCeiling.max, 2)
+    } | ${m.failed} |`,
   );
 }
-finishBench('replay-sim', { options: o, ceiling: top, results });
+finishBench('replay-sim', { options: o, summary, runs });
