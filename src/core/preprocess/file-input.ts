@@ -1,5 +1,5 @@
 /**
- * A file content part -> the text the model reads (docs/openai-api.md, "File inputs"). One
+ * A file content part -> the text the model reads (docs/preprocessing.md, "Files"). One
  * converter for both APIs: the Responses API's `input_file` and chat's `file` part carry the same
  * fields (`file_data`, `filename`, `file_id`, `file_url`). The file's text reaches the worker as
  * ordinary prompt text, after a `[file: NAME]` line:

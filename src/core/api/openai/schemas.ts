@@ -177,7 +177,7 @@ export const ChatFilePartSchema = z.looseObject({
   }),
 }).meta({
   id: 'ChatFilePart',
-  description: 'A PDF or text file; its text reaches the model (docs/openai-api.md).',
+  description: 'A PDF or text file; its text reaches the model (docs/preprocessing.md, "Files").',
 });
 
 export const ChatRefusalPartSchema = z.looseObject({
@@ -416,7 +416,7 @@ export const ResponsesInputContentSchema = z.discriminatedUnion('type', [
     file_url: z.string().nullish().describe('Refused: this server does not fetch files.'),
   }).meta({
     id: 'ResponsesInputFile',
-    description: 'A PDF or text file; its text reaches the model (docs/openai-api.md).',
+    description: 'A PDF or text file; its text reaches the model (docs/preprocessing.md, "Files").',
   }),
   z.looseObject({ type: z.literal('output_text'), text: z.string() }),
   z.looseObject({ type: z.literal('refusal'), refusal: z.string() }),
