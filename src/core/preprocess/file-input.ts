@@ -151,7 +151,8 @@ function decodeData(data: string, param: string, maxBytes: number) {
     const size = Math.floor(clean.length * 3 / 4) - (clean.match(/=+$/)?.[0].length ?? 0);
     checkSize(size, field, maxBytes);
     const binary = atob(clean.padEnd(Math.ceil(clean.length / 4) * 4, '='));
-    bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+    bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   } else {
     try {
       bytes = new TextEncoder().encode(decodeURIComponent(payload));
@@ -223,9 +224,10 @@ export async function fileInputText(file: FileInput, options: FileTextOptions): 
     });
   }
   const field = `${param}.file_data`;
-  const filename = typeof file.filename === 'string' && file.filename !== ''
-    ? file.filename
-    : undefined;
+  // One line of name: control characters (a newline would forge the header) become spaces.
+  // deno-lint-ignore no-control-regex
+  const clean = (file.filename ?? '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  const filename = clean === '' ? undefined : clean;
   const { mime, bytes } = decodeData(data, param, options.maxBytes);
   const kind = kindOf(mime, filename, bytes, param);
   if (kind.kind === 'other') refuseType(kind.type, kind.field, param);
