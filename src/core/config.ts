@@ -166,7 +166,7 @@ export const configSchema = z.object({
   multimodalMaxMb: o.opt(values.num(0.000001).default(20), {
     env: ['DYN_MULTIMODAL_MAX_MB'],
     hint: 'MB',
-    description: 'Largest base64 data-URL image or video in a chat request (larger ones get 400)',
+    description: 'Largest decoded data-URL image or video, or file part (larger ones get 400)',
     group: G_HTTP,
   }),
   ignoreUnsupportedFields: o.opt(values.bool(false), {

@@ -38,6 +38,7 @@ import { type PerfServices, startPerfTrace } from './perf.ts';
 import { chunkStream } from './chunk-stream.ts';
 import { chunkFramer } from '../api/openai/chunk-frame.ts';
 import { multimodalDataOf } from '../preprocess/multimodal.ts';
+import { fileLimitsOf, withChatFileText } from '../preprocess/file-parts.ts';
 import { startRequestTrace } from '../tracing.ts';
 import type { DispatchedTo, GenerationServices } from '../dispatch/route-generation.ts';
 import {
@@ -320,9 +321,10 @@ function completionLogprobs(tokenizer: Tokenizer, top: number) {
 
 export async function startChat(
   core: ChatServices,
-  request: ChatCompletionRequest,
+  asked: ChatCompletionRequest,
   call: CallContext,
 ): Promise<Started<ChatCompletionChunk>> {
+  let request = asked;
   const model = servedModel(core, request.model);
   requireModelType(model, 'Chat', 'chat completions');
   const stream = request.stream === true;
@@ -335,6 +337,11 @@ export async function startChat(
       headers: call.headers,
     },
     async (metrics) => {
+      // File parts become text first: every worker, passthrough included, reads them as text.
+      const messages = await withChatFileText(request.messages, fileLimitsOf(core.config));
+      if (messages !== request.messages) {
+        request = { ...request, messages: messages as ChatCompletionRequest['messages'] };
+      }
       countMedia(core, model.name, request.messages);
       if (model.card.model_input === 'Text') {
         const forwarded = await startPassthrough<ChatCompletionChunk>(core, model, {

@@ -173,9 +173,12 @@ export const ChatFilePartSchema = z.looseObject({
   file: z.looseObject({
     filename: z.string().nullish(),
     file_data: z.string().nullish(),
-    file_id: z.string().nullish(),
+    file_id: z.string().nullish().describe('Refused: this server has no Files API.'),
   }),
-}).meta({ id: 'ChatFilePart' });
+}).meta({
+  id: 'ChatFilePart',
+  description: 'A PDF or text file; its text reaches the model (docs/preprocessing.md, "Files").',
+});
 
 export const ChatRefusalPartSchema = z.looseObject({
   type: z.literal('refusal'),
@@ -405,7 +408,16 @@ export const ResponsesInputContentSchema = z.discriminatedUnion('type', [
   }),
   z.looseObject({ type: z.literal('input_video'), video: z.string() }),
   z.looseObject({ type: z.literal('input_audio') }),
-  z.looseObject({ type: z.literal('input_file') }),
+  z.looseObject({
+    type: z.literal('input_file'),
+    file_data: z.string().nullish().describe('The file: a base64 data URL, or bare base64.'),
+    filename: z.string().nullish(),
+    file_id: z.string().nullish().describe('Refused: this server has no Files API.'),
+    file_url: z.string().nullish().describe('Refused: this server does not fetch files.'),
+  }).meta({
+    id: 'ResponsesInputFile',
+    description: 'A PDF or text file; its text reaches the model (docs/preprocessing.md, "Files").',
+  }),
   z.looseObject({ type: z.literal('output_text'), text: z.string() }),
   z.looseObject({ type: z.literal('refusal'), refusal: z.string() }),
 ]).meta({ id: 'ResponsesInputContent' });

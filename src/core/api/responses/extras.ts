@@ -9,6 +9,7 @@ import { BadRequestError, ModelNotFoundError, ValidationError } from '../../erro
 import type { CallContext } from '../../generate/call-context.ts';
 import { collectChat, startChat } from '../../generate/chat.ts';
 import { PromptTooLongError } from '../../preprocess/preprocessor.ts';
+import { fileLimitsOf, withInputFileText } from '../../preprocess/file-parts.ts';
 import type {
   ChatCompletionRequest,
   ResponsesInputItem,
@@ -144,7 +145,10 @@ export async function compactConversation(
 ): Promise<CompactResult> {
   const previous = await loadPrevious(core, request.previous_response_id);
   const inputItems = inputItemsOf(request.input ?? undefined, () => core.newId());
-  const context = contextOf(previous, inputItems);
+  const context = contextOf(
+    previous,
+    await withInputFileText(inputItems, fileLimitsOf(core.config)),
+  );
   if (context.length === 0) {
     throw new ValidationError('Missing required parameter "input": nothing to compact', {
       param: 'input',

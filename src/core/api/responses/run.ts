@@ -18,6 +18,7 @@ import type {
   ResponsesInputItem,
   ResponsesRequest,
 } from '../openai/schemas.ts';
+import { fileLimitsOf, withInputFileText } from '../../preprocess/file-parts.ts';
 import { prefixedId } from './_response.ts';
 import type { ResponseStore, StoredInputItem, StoredResponse } from './store.ts';
 import { createResponsesStream, type ResponsesStreamEvent } from './stream.ts';
@@ -72,8 +73,8 @@ export function inputItemsOf(
 /** What running a Responses request uses: the chat pipeline and the responses store. */
 export type ResponsesServices = ChatServices & Pick<Core, 'responseStore'>;
 
-/** What planning a request reads: the store (`previous_response_id`) and fresh ids. */
-export type PlanServices = Pick<Core, 'responseStore' | 'newId'>;
+/** What planning a request reads: the store (`previous_response_id`), fresh ids, file limits. */
+export type PlanServices = Pick<Core, 'responseStore' | 'newId' | 'config'>;
 
 function requireStore(
   core: Pick<Core, 'responseStore'>,
@@ -139,11 +140,15 @@ export async function planResponse(
     : request.store ?? core.responseStore !== undefined;
   const previous = await loadPrevious(core, request.previous_response_id, options.local);
   const inputItems = inputItemsOf(request.input, () => core.newId());
-  const context = contextOf(previous, inputItems);
+  // Files become text once, here: the stored context carries the text, not the file.
+  const withText = await withInputFileText(inputItems, fileLimitsOf(core.config));
+  const context = contextOf(previous, withText);
   // Without anything to continue, the request's own input rules apply (missing, empty).
   const chat = options.warmup && context.length === 0
     ? { model: request.model, messages: [] }
-    : responsesToChat(previous ? { ...request, input: context } : request);
+    : responsesToChat(
+      previous || withText !== inputItems ? { ...request, input: context } : request,
+    );
   return {
     request,
     chat,

@@ -119,11 +119,13 @@ describe('responsesToChat()', () => {
       'input[0].content[0]',
       'Audio input content is not yet supported',
     );
+    // Files are text before translation (planResponse, preprocess/file-parts.ts); one that
+    // reaches it unconverted is still a 400, never a part the chat pipeline does not know.
     rejects(
       () => convert({ input: [{ role: 'user', content: [{ type: 'input_file', file_id: 'f' }] }] }),
       400,
       'input[0].content[0]',
-      'File input content is not yet supported',
+      'File input content is not supported in "input[0].content[0]"',
     );
   });
 

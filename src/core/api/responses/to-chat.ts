@@ -80,7 +80,8 @@ function userContent(content: Content, at: string): string | ChatUserContentPart
       case 'input_audio':
         throw new ValidationError('Audio input content is not yet supported', { param });
       case 'input_file':
-        throw new ValidationError('File input content is not yet supported', { param });
+        // planResponse() has turned files into input_text parts (preprocess/file-parts.ts).
+        throw new ValidationError(`File input content is not supported in "${param}"`, { param });
       default:
         break;
     }
