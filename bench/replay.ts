@@ -77,6 +77,9 @@ const HELP = `Usage: npm run bench:replay -- [options]
   --runtime R           node, bun or deno for the frontend and the mocker (default: node)
   --max-output N        cap output_length (default: none)
   --context-length N    leave out requests longer than the model serves (default: 40960)
+  --repeat N            run every plane and mode N times, in turn (one round of all, then the
+                        next), and summarise each mode's TTFT mean against round-robin's of the
+                        same round (default: 1)
   --contention N        N processes that spin on the CPU while each mode replays, the
                         condition the issue's slow NATS figures came from (default: 0)
   --profile DIR         Node only: write the frontend's and the mocker's CPU profiles (--cpu-prof) to DIR
@@ -108,6 +111,7 @@ function options() {
       'context-length': { type: 'string', default: '40960' },
       profile: { type: 'string' },
       contention: { type: 'string', default: '0' },
+      repeat: { type: 'string', default: '1' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -146,6 +150,7 @@ function options() {
     contextLength: num('context-length', values['context-length'], 1)!,
     profile: values.profile,
     contention: num('contention', values.contention, 0)!,
+    repeat: num('repeat', values.repeat, 1)!,
   };
 }
 type Options = ReturnType<typeof options>;
@@ -587,9 +592,11 @@ process.stderr.write(
     `; ${o.workers} workers at speedup ${o.mockerSpeedup}` +
     (o.contention ? `; ${o.contention} spinning processes during each replay` : '') + '\n',
 );
-const results = [];
-for (const plane of o.planes) {
-  for (const mode of o.modes) results.push(await runMode(o, rows, plane, mode));
+const results: (Awaited<ReturnType<typeof runMode>> & { round: number })[] = [];
+for (let round = 1; round <= o.repeat; round++) {
+  for (const plane of o.planes) {
+    for (const mode of o.modes) results.push({ ...(await runMode(o, rows, plane, mode)), round });
+  }
 }
 const f = (n: number, d = 0) => Number.isFinite(n) ? n.toFixed(d) : '-';
 console.log(`\nceiling hit rate (unbounded cache): ${(top * 100).toFixed(1)}%`);
@@ -599,7 +606,9 @@ console.log(
 console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of results) {
   console.log(
-    `| ${r.plane} | ${r.mode} | ${f(r.ttftMs.mean)} | ${f(r.ttftMs.p50)} | ${f(r.ttftMs.p90)} | ` +
+    `| ${r.plane} | ${r.mode}${o.repeat > 1 ? ` #${r.round}` : ''} | ${f(r.ttftMs.mean)} | ${
+      f(r.ttftMs.p50)
+    } | ${f(r.ttftMs.p90)} | ` +
       `${f(r.ttftMs.p99)} | ${f(r.itlMs.p50, 1)} | ${f(r.e2eMs.p50)} | ${
         f(r.hitRate * 100, 1)
       }% | ` +
@@ -621,8 +630,47 @@ for (const r of results) {
       `worker ${f(r.misses.worker, 2)}`,
   );
 }
+// Each mode's TTFT mean as a multiple of round-robin's on the same plane in the same round.
+const summary = o.planes.flatMap((plane) =>
+  o.modes.map((mode) => {
+    const ratios: number[] = [];
+    const means: number[] = [];
+    for (const r of results.filter((x) => x.plane === plane && x.mode === mode)) {
+      means.push(r.ttftMs.mean);
+      const base = results.find((x) =>
+        x.plane === plane && x.mode === 'round-robin' && x.round === r.round
+      );
+      if (base) ratios.push(base.ttftMs.mean / r.ttftMs.mean);
+    }
+    const avg = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    return {
+      plane,
+      mode,
+      rounds: means.length,
+      ttftMeanMs: avg(means),
+      vsRoundRobin: ratios.length
+        ? { mean: avg(ratios), min: Math.min(...ratios), max: Math.max(...ratios) }
+        : null,
+    };
+  })
+);
+if (o.repeat > 1) {
+  console.log(`\nOver ${o.repeat} rounds: TTFT mean, and round-robin's of the same round over it`);
+  console.log(
+    '| events | mode | TTFT mean (ms, mean of rounds) | vs round-robin: mean | min | max |',
+  );
+  console.log('|---|---|---:|---:|---:|---:|');
+  for (const m of summary) {
+    const v = m.vsRoundRobin;
+    console.log(
+      `| ${m.plane} | ${m.mode} | ${f(m.ttftMeanMs)} | ${v ? `${f(v.mean, 2)}x` : '-'} | ${
+        v ? `${f(v.min, 2)}x` : '-'
+      } | ${v ? `${f(v.max, 2)}x` : '-'} |`,
+    );
+  }
+}
 for (const r of results) {
   if (r.failed) console.log(`errors ${r.plane}/${r.mode}: ${JSON.stringify(r.errors)}`);
 }
-finishBench('replay', { options: o, ceiling: top, results });
+finishBench('replay', { options: o, ceiling: top, summary, results });
 process.exit(0);
