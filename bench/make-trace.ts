@@ -16,6 +16,7 @@
  */
 import process from 'node:process';
 import { parseArgs } from 'node:util';
+import { createRandom } from '../src/mocker/engine/random.ts';
 
 const BLOCK = 512;
 
@@ -28,17 +29,6 @@ const HELP = `Usage: node --import tsx bench/make-trace.ts [options] > trace.jso
   --doc-share F      share of conversations with a private document (default: 0.7), 2k-16k tokens
   --seed N           (default: 1)
 `;
-
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const { values } = parseArgs({
   options: {
@@ -70,7 +60,7 @@ const rate = num('rate', 0.001);
 const thinkSecs = num('think-secs', 0);
 const systemPrompts = num('system-prompts', 1);
 const docShare = num('doc-share', 0);
-const random = mulberry(num('seed', 0));
+const random = createRandom(num('seed', 0));
 
 const between = (lo: number, hi: number) => Math.floor(lo + random() * (hi - lo + 1));
 const exponential = (mean: number) => -Math.log(1 - random()) * mean;

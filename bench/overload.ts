@@ -50,6 +50,7 @@ import { type RunningFrontend, startFrontend } from '../src/commands/frontend.ts
 import { createLocalBus } from '../src/runtime/infra.ts';
 import { startMockerProcess } from '../src/commands/mocker.ts';
 import { detectRuntime } from '../src/runtime/serve.ts';
+import { createRandom } from '../src/mocker/engine/random.ts';
 
 const MODEL_PATH = 'tests/fixtures/model';
 const MODEL = 'Qwen/Qwen3-0.6B';
@@ -185,18 +186,6 @@ function parseOptions(argv: string[]): Options {
 // The stack
 // ------------------------------------------------------------------------------------------
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Errors to stderr, except the frontend's one line per refused request ("request failed",
  * `OverloadedError`): shedding them is the point of the bench.
@@ -302,7 +291,7 @@ interface Workload {
 }
 
 function createWorkload(options: Options, seed: number): Workload {
-  const random = prng(seed);
+  const random = createRandom(seed);
   return {
     // Ids 1000-99999: ordinary vocabulary entries of Qwen3's 151k, no special tokens.
     prompt: () =>
@@ -496,7 +485,7 @@ async function poissonRun(
   seed: number,
 ): Promise<RunResult> {
   const workload = createWorkload(options, seed);
-  const arrivals = prng(seed ^ 0x5eed);
+  const arrivals = createRandom(seed ^ 0x5eed);
   const controller = new AbortController();
   const probe = lagProbe();
   const cpu0 = process.cpuUsage();

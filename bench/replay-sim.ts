@@ -29,6 +29,7 @@ import { createScheduler, type StepResult } from '../src/mocker/engine/scheduler
 import type { KvCacheEventData } from '../src/core/router/kv/events.ts';
 import { finishBench } from './_provenance.ts';
 import { ceiling, missAttribution, promptOf, readTraceWindow, type TraceRow } from './_trace.ts';
+import { createRandom } from '../src/mocker/engine/random.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -187,12 +188,12 @@ async function runMode(
     selector: createWorkerSelector({
       blockSize: bs,
       overlapScoreWeight: policy.weight,
-      random: mulberry(seed),
+      random: createRandom(seed),
     }),
     activeOverlap: policy.activeOverlap,
     now: () => clock,
   });
-  const random = mulberry(seed + 1);
+  const random = createRandom(seed + 1);
   const agenda = new Agenda<Happening>();
   const ids = Array.from({ length: o.workers }, (_, w) => BigInt(w + 1));
   const keys = ids.map((id) => workerKey(id, 0));
@@ -315,18 +316,6 @@ async function runMode(
     hitRate: prompt > 0 ? ok.reduce((a, x) => a + x.cachedTokens, 0) / prompt : NaN,
     misses: missAttribution(rows, outcomes),
     perWorker: { min: Math.min(...perWorker), max: Math.max(...perWorker) },
-  };
-}
-
-/** A small seeded PRNG, so that runs repeat exactly. */
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 

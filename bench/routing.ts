@@ -53,6 +53,7 @@ import { createLocalBus } from '../src/runtime/infra.ts';
 import { startMockerProcess } from '../src/commands/mocker.ts';
 import { detectRuntime, type RuntimeName } from '../src/runtime/serve.ts';
 import { kvEventsSubject } from '../src/worker/runtime.ts';
+import { createRandom } from '../src/mocker/engine/random.ts';
 
 type Runtime = RuntimeName;
 type Mode = 'kv' | 'kv-approximate' | 'round-robin' | 'random' | 'oracle';
@@ -255,18 +256,6 @@ function childArgs(options: Options, mode: Mode): string[] {
 // The seeded workload
 // ------------------------------------------------------------------------------------------
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Common English words that Qwen3's tokenizer keeps as one token each (with the leading space). */
 const WORDS = (
   'the of and to in is that for it as was with be by on not he this are or his from at which ' +
@@ -302,7 +291,7 @@ interface GeneratedWorkload {
 }
 
 function generateWorkload(w: Workload): GeneratedWorkload {
-  const random = prng(w.seed);
+  const random = createRandom(w.seed);
   const int = (r: Range) => r.min + Math.floor(random() * (r.max - r.min + 1));
   const words = (n: number) => {
     const out: string[] = [];
