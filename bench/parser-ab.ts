@@ -64,6 +64,8 @@ import { createStallWatchdog } from '../src/http/stall.ts';
 import type { AppEnv } from '../src/http/types.ts';
 import { readModelDir } from '../src/runtime/model-dir.ts';
 import { createPreprocessorSource } from '../src/runtime/preprocessors.ts';
+import { createRandom } from '../src/mocker/engine/random.ts';
+import { ANSWERS, promptOf, WEATHER_TOOL } from './_parser-answers.ts';
 
 type Runtime = 'node' | 'bun' | 'deno';
 type Kind = 'agent' | 'text';
@@ -91,35 +93,13 @@ const streamsPerBatch = Number(args.streams);
 const warmupRounds = Number(args.warmup);
 const resamples = Number(args.resamples);
 
-// The answers of bench/parser-overhead.ts.
-const words = (n: number, from = 0) =>
-  Array.from(
-    { length: n },
-    (_, i) =>
-      ['the', 'weather', 'in', 'Paris', 'is', 'mild', 'today', 'so', 'we', 'walk'][(i + from) % 10],
-  ).join(' ');
-const ANSWERS: Record<Kind, string> = {
-  agent: `<think>\n${words(60)}.\n</think>\n\nLet me check the weather.\n<tool_call>\n` +
-    `{"name": "get_weather", "arguments": {"city": "Paris", "days": 3, "note": "${
-      words(30, 3)
-    }"}}` +
-    '\n</tool_call>',
-  text: `${words(100, 5)}.`,
-};
 const KINDS: readonly Kind[] = ['agent', 'text'];
-const tool = {
-  type: 'function',
-  function: {
-    name: 'get_weather',
-    parameters: { type: 'object', properties: { city: { type: 'string' } } },
-  },
-};
 /** The request as the route sees it after intake (validated once here, not timed). */
 const requestOf = (arm: Arm, kind: Kind): ChatCompletionRequest =>
   validateChatCompletionRequest(ChatCompletionRequestSchema.parse({
     model: MODELS[arm],
-    messages: [{ role: 'user', content: kind === 'agent' ? 'AGENT please' : 'TEXT please' }],
-    tools: [tool],
+    messages: [{ role: 'user', content: promptOf(kind) }],
+    tools: [WEATHER_TOOL],
     stream: true,
     max_tokens: 400,
   }));
@@ -137,21 +117,9 @@ const median = (xs: readonly number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-/** A deterministic generator for the bootstrap (mulberry32), so a rerun on the data agrees. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Percentile bootstrap 95% interval of the median of `xs`. */
 function bootstrapMedianCi(xs: readonly number[], n: number): [number, number] {
-  const random = rng(14);
+  const random = createRandom(14);
   const meds: number[] = [];
   const sample = new Array<number>(xs.length);
   for (let b = 0; b < n; b++) {

@@ -35,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LoadResult } from './fixtures/load.ts';
 import { freePort } from '../tests/helpers/process.ts';
+import { ANSWERS, promptOf, WEATHER_TOOL } from './_parser-answers.ts';
 
 type Runtime = 'node' | 'bun' | 'deno';
 type Kind = 'text' | 'agent';
@@ -56,28 +57,13 @@ const runtimes = args.runtimes.split(',') as Runtime[];
 const reps = Number(args.reps);
 const concurrency = Number(args.concurrency);
 
-const words = (n: number, from = 0) =>
-  Array.from(
-    { length: n },
-    (_, i) =>
-      ['the', 'weather', 'in', 'Paris', 'is', 'mild', 'today', 'so', 'we', 'walk'][(i + from) % 10],
-  ).join(' ');
-const AGENT = `<think>\n${words(60)}.\n</think>\n\nLet me check the weather.\n<tool_call>\n` +
-  `{"name": "get_weather", "arguments": {"city": "Paris", "days": 3, "note": "${words(30, 3)}"}}` +
-  '\n</tool_call>';
-const TEXT = `${words(100, 5)}.`;
+const AGENT = ANSWERS.agent;
+const TEXT = ANSWERS.text;
 const MODELS: Record<Mode, string> = { off: 'plain', on: 'parsed' };
-const tool = {
-  type: 'function',
-  function: {
-    name: 'get_weather',
-    parameters: { type: 'object', properties: { city: { type: 'string' } } },
-  },
-};
 const chat = (mode: Mode, kind: Kind) => ({
   model: MODELS[mode],
-  messages: [{ role: 'user', content: kind === 'agent' ? 'AGENT please' : 'TEXT please' }],
-  tools: [tool],
+  messages: [{ role: 'user', content: promptOf(kind) }],
+  tools: [WEATHER_TOOL],
   stream: true,
   max_tokens: 400,
 });
