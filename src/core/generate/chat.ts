@@ -67,6 +67,38 @@ export interface Started<Chunk> {
 }
 
 /**
+ * A Text-input model (a plain OpenAI-compatible server): the request goes to it as it came, and
+ * its chunks come back under this frontend's id, time and model name.
+ */
+async function forwardToServer<Chunk>(
+  core: PassthroughServices & Pick<Core, 'now'>,
+  model: ServedModel,
+  path: 'chat/completions' | 'completions',
+  options: {
+    request: { stream_options?: { include_usage?: boolean | null } | null };
+    call: CallContext;
+    metrics: RequestMetrics;
+    stream: boolean;
+  },
+): Promise<Started<Chunk>> {
+  const { request, call, metrics, stream } = options;
+  const forwarded = await startPassthrough<Chunk>(core, model, {
+    path,
+    request: request as Record<string, unknown>,
+    call,
+    metrics,
+    includeUsage: request.stream_options?.include_usage === true || !stream,
+  });
+  return {
+    id: `${path === 'completions' ? 'cmpl' : 'chatcmpl'}-${call.requestId}`,
+    created: Math.floor(core.now() / 1000),
+    model: model.name,
+    ...forwarded,
+    metrics,
+  };
+}
+
+/**
  * The response-side `nvext` that `nvext.extra_fields` asked for: `worker_id` (the decode worker
  * of choice 0, after any migration), attached to each choice's finishing chunk; else undefined.
  */
@@ -344,20 +376,12 @@ export async function startChat(
       }
       countMedia(core, model.name, request.messages);
       if (model.card.model_input === 'Text') {
-        const forwarded = await startPassthrough<ChatCompletionChunk>(core, model, {
-          path: 'chat/completions',
-          request: request as Record<string, unknown>,
+        return await forwardToServer<ChatCompletionChunk>(core, model, 'chat/completions', {
+          request,
           call,
           metrics,
-          includeUsage: request.stream_options?.include_usage === true || !stream,
+          stream,
         });
-        return {
-          id: `chatcmpl-${call.requestId}`,
-          created: Math.floor(core.now() / 1000),
-          model: model.name,
-          ...forwarded,
-          metrics,
-        };
       }
       const endpoint = call.endpoint ?? 'chat_completions';
       // Structured outputs and forced tool calls: refused before any work if the workers can't.
@@ -622,20 +646,12 @@ export async function startCompletion(
     { model: model.name, endpoint: 'completions', stream, headers: call.headers },
     async (metrics) => {
       if (model.card.model_input === 'Text') {
-        const forwarded = await startPassthrough<CompletionResponse>(core, model, {
-          path: 'completions',
-          request: request as Record<string, unknown>,
+        return await forwardToServer<CompletionResponse>(core, model, 'completions', {
+          request,
           call,
           metrics,
-          includeUsage: request.stream_options?.include_usage === true || !stream,
+          stream,
         });
-        return {
-          id: `cmpl-${call.requestId}`,
-          created: Math.floor(core.now() / 1000),
-          model: model.name,
-          ...forwarded,
-          metrics,
-        };
       }
       const guided = planGuidedDecoding(request as GuidedRequest);
       checkGuidedSupport(model.card, guided);
